@@ -1,0 +1,98 @@
+"""The store: a psycopg 3 connection pool on the embedded server or on DATABASE_URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from learnloop.db.embedded import embedded_url
+from learnloop.db.migrate import migrate
+from learnloop.errors import ConfigurationError, DatabaseError
+from learnloop.ports import Connection
+from learnloop.settings import Settings
+
+MIN_SERVER = 140000
+MIN_PGVECTOR = (0, 7)
+
+
+
+class Database:
+    """A pool of connections that return rows as dicts, with the schema migrated."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, ef_search: int = 100):
+        self.url = url
+        self._ef_search = ef_search
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                _check_server(conn)
+                migrate(conn)
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"cannot reach the database at {_redact(url)}: {exc}") from exc
+        self.pool: ConnectionPool[Connection] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            configure=self._configure,
+            open=True,
+            name="learnloop",
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        url = settings.database_url or embedded_url(settings.pgdata)
+        return cls(
+            url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            ef_search=settings.hnsw_ef_search,
+        )
+
+    def _configure(self, conn: psycopg.Connection[object]) -> None:
+        register_vector(conn)
+        # Iterative index scans: a filtered vector search keeps scanning until it has enough rows.
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(self._ef_search),))
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A pooled connection in autocommit mode; use ``conn.transaction()`` to group writes."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseError(f"the database failed: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A pooled connection inside one transaction: all of it commits, or none."""
+        with self.connection() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _check_server(conn: psycopg.Connection[object]) -> None:
+    if conn.info.server_version < MIN_SERVER:
+        raise ConfigurationError(
+            f"PostgreSQL {conn.info.server_version // 10000} is too old; learnloop needs 14 or newer"
+        )
+    row = conn.execute(
+        "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+    ).fetchone()
+    if row is None:
+        raise ConfigurationError("the pgvector extension is not installed on this PostgreSQL server")
+    version = tuple(int(part) for part in str(row[0]).split(".")[:2])
+    if version < MIN_PGVECTOR:
+        raise ConfigurationError(f"pgvector {row[0]} is too old; learnloop needs 0.7 or newer")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    return psycopg.conninfo.make_conninfo(url, password="***") if "@" in url else url

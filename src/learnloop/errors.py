@@ -1,0 +1,86 @@
+"""The one exception tree of learnloop.
+
+    LearnLoopError                 every error the library raises on purpose
+    ├── ConfigurationError         settings that cannot work (bad DATABASE_URL, unknown embedder)
+    ├── DatabaseError              the database failed or cannot be reached
+    ├── EmbedderError              the embedding model or service failed
+    │   └── EmbeddingMismatchError vectors in the store come from another model or dimension
+    ├── InvalidInput               the caller sent something that breaks a rule (HTTP 422)
+    ├── NotFound                   the thing named does not exist in this tenant (HTTP 404)
+    ├── Conflict                   the request clashes with what is stored (HTTP 409)
+    └── AuthError                  missing, unknown or revoked API key (HTTP 401)
+
+Lower-level errors (psycopg, httpx, torch) are translated at the adapter boundary and
+raised ``from`` the original, so a caller only ever catches ``LearnLoopError``.
+"""
+
+from __future__ import annotations
+
+
+class LearnLoopError(Exception):
+    """learnloop could not do what was asked."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.__class__.__name__)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigurationError(LearnLoopError):
+    """The settings cannot work; check DATABASE_URL and the LEARNLOOP_* variables."""
+
+    code = "configuration_error"
+
+
+class DatabaseError(LearnLoopError):
+    """The database failed or cannot be reached."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+
+class EmbedderError(LearnLoopError):
+    """The embedding model or service failed."""
+
+    status_code = 503
+    code = "embedder_unavailable"
+
+
+class EmbeddingMismatchError(EmbedderError):
+    """The stored vectors were made by another embedder; re-embed before searching."""
+
+    status_code = 409
+    code = "embedding_mismatch"
+
+
+class InvalidInput(LearnLoopError):
+    """The request breaks a rule; fix the fields named in the message."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class NotFound(LearnLoopError):
+    """Nothing with that id exists in this tenant."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(LearnLoopError):
+    """The request clashes with what is already stored."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class AuthError(LearnLoopError):
+    """Send a valid API key in the Authorization header: 'Bearer ll_...'."""
+
+    status_code = 401
+    code = "unauthorized"

@@ -1,0 +1,200 @@
+"""Knowledge items: create or upsert, update, read, list, archive, delete, versions."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString, TypeVar
+
+import psycopg
+from psycopg.types.json import Jsonb
+from pydantic import ValidationError
+
+from learnloop._sql import load_queries
+from learnloop.errors import Conflict, InvalidInput, NotFound
+from learnloop.knowledge.models import (
+    Item,
+    ItemIn,
+    ItemPatch,
+    ItemVersion,
+    content_hash,
+    embedding_text,
+)
+from learnloop.ports import Connection, Embedder, Store
+from learnloop.validation import describe
+
+Q = load_queries("learnloop.knowledge")
+MAX_PAGE = 500
+M = TypeVar("M", ItemIn, ItemPatch)
+
+
+class Items:
+    """The items of every tenant; each call names its tenant and sees nothing else."""
+
+    def __init__(self, db: Store, embedder: Embedder, *, max_body_chars: int = 200_000):
+        self.db = db
+        self.embedder = embedder
+        self.max_body_chars = max_body_chars
+
+    def put(self, tenant_id: str, data: ItemIn | dict[str, Any]) -> tuple[Item, str]:
+        """Store an item; with an external_id already stored, store a new version of it.
+
+        Returns the item and what happened: ``created``, ``updated`` or ``unchanged``.
+        """
+        item = _parse(ItemIn, data)
+        self._check_body(item.body)
+        if item.external_id is not None:
+            existing = self._find_external(tenant_id, item)
+            if existing and (existing["content_hash"], existing["status"]) == (
+                item.content_hash(),
+                item.status,
+            ):
+                return self.get(tenant_id, int(existing["item_id"])), "unchanged"
+        vector = self.embedder.embed([embedding_text(item.title, item.body)])[0]
+        params = {
+            "tenant_id": tenant_id,
+            **_row_params(item.model_dump()),
+            "content_hash": item.content_hash(),
+            "embedding": vector,
+            "embedder": self.embedder.name,
+        }
+        with self.db.transaction() as conn:
+            row = _one(conn, "upsert_item", params)
+            if row is None:  # a concurrent writer stored the same content first
+                found = self._find_external(tenant_id, item)
+                assert found is not None
+                return self.get(tenant_id, int(found["item_id"])), "unchanged"
+            _run(conn, "record_version", {"tenant_id": tenant_id, "item_id": row["item_id"]})
+        outcome = "created" if row.pop("inserted") else "updated"
+        return Item.model_validate(row), outcome
+
+    def update(self, tenant_id: str, item_id: int, patch: ItemPatch | dict[str, Any]) -> Item:
+        """Change some fields of an item; a content change makes a new version."""
+        changes = _parse(ItemPatch, patch).model_dump(exclude_none=True)
+        current = self.get(tenant_id, item_id)
+        merged = current.model_dump() | changes
+        self._check_body(merged["body"])
+        new_hash = content_hash(
+            merged["kind"], merged["title"], merged["body"], merged["tags"], merged["attrs"]
+        )
+        if new_hash == current.content_hash and merged["status"] == current.status:
+            return current
+        vector = self.embedder.embed([embedding_text(merged["title"], merged["body"])])[0]
+        params = {
+            "tenant_id": tenant_id,
+            "item_id": item_id,
+            "old_hash": current.content_hash,
+            **_row_params(merged),
+            "content_hash": new_hash,
+            "embedding": vector,
+            "embedder": self.embedder.name,
+        }
+        with self.db.transaction() as conn:
+            row = _one(conn, "update_item", params)
+            if row is None:
+                raise Conflict(f"item {item_id} changed while this update ran; send it again")
+            _run(conn, "record_version", {"tenant_id": tenant_id, "item_id": item_id})
+        return Item.model_validate(row)
+
+    def get(self, tenant_id: str, item_id: int) -> Item:
+        with self.db.connection() as conn:
+            row = _one(conn, "get_item", {"tenant_id": tenant_id, "item_id": item_id})
+        if row is None:
+            raise NotFound(f"no item {item_id} in this tenant")
+        return Item.model_validate(row)
+
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        kinds: list[str] | None = None,
+        statuses: list[str] | None = None,
+        tags: list[str] | None = None,
+        external_id: str | None = None,
+        limit: int = 50,
+        cursor: int | None = None,
+    ) -> tuple[list[Item], int | None]:
+        """A page of items, newest first, and the cursor of the next page (None at the end)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        params = {
+            "tenant_id": tenant_id,
+            "kinds": kinds or None,
+            "statuses": statuses or None,
+            "tags": tags or [],
+            "external_id": external_id,
+            "cursor": cursor,
+            "limit": limit + 1,
+        }
+        with self.db.connection() as conn:
+            rows = conn.execute(Q["list_items"], params).fetchall()
+        items = [Item.model_validate(row) for row in rows[:limit]]
+        next_cursor = items[-1].item_id if len(rows) > limit else None
+        return items, next_cursor
+
+    def archive(self, tenant_id: str, item_id: int) -> Item:
+        """Hide an item from search; it stays readable and can be set active again."""
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "item_id": item_id, "status": "archived"}
+            row = _one(conn, "set_status", params)
+        if row is None:
+            raise NotFound(f"no item {item_id} in this tenant")
+        return Item.model_validate(row)
+
+    def delete(self, tenant_id: str, item_id: int) -> None:
+        """Remove an item and all its versions for good."""
+        with self.db.connection() as conn:
+            row = _one(conn, "delete_item", {"tenant_id": tenant_id, "item_id": item_id})
+        if row is None:
+            raise NotFound(f"no item {item_id} in this tenant")
+
+    def versions(self, tenant_id: str, item_id: int) -> list[ItemVersion]:
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "item_id": item_id}
+            rows = conn.execute(Q["list_versions"], params).fetchall()
+        if not rows:
+            raise NotFound(f"no item {item_id} in this tenant")
+        return [ItemVersion.model_validate(row) for row in rows]
+
+    def version(self, tenant_id: str, item_id: int, version: int) -> ItemVersion:
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "item_id": item_id, "version": version}
+            row = _one(conn, "get_version", params)
+        if row is None:
+            raise NotFound(f"item {item_id} has no version {version} in this tenant")
+        return ItemVersion.model_validate(row)
+
+    def _find_external(self, tenant_id: str, item: ItemIn) -> dict[str, Any] | None:
+        params = {"tenant_id": tenant_id, "kind": item.kind, "external_id": item.external_id}
+        with self.db.connection() as conn:
+            return _one(conn, "find_by_external_id", params)
+
+    def _check_body(self, body: str) -> None:
+        if len(body) > self.max_body_chars:
+            raise InvalidInput(
+                f"body: {len(body):,} characters is over the limit of {self.max_body_chars:,}; "
+                "split the document into several items"
+            )
+
+
+def _parse(model: type[M], data: M | dict[str, Any]) -> M:
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc)) from exc
+
+
+def _row_params(fields: dict[str, Any]) -> dict[str, Any]:
+    keys = ("kind", "external_id", "title", "body", "tags", "status")
+    return {key: fields[key] for key in keys} | {"attrs": Jsonb(fields["attrs"])}
+
+
+def _one(conn: Connection, name: LiteralString, params: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return conn.execute(Q[name], params).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict("another item of this kind already has that external_id") from exc
+
+
+def _run(conn: Connection, name: LiteralString, params: dict[str, Any]) -> None:
+    conn.execute(Q[name], params)

@@ -1,0 +1,132 @@
+-- name: find_by_external_id
+SELECT item_id, content_hash, status FROM items
+WHERE tenant_id = %(tenant_id)s AND kind = %(kind)s AND external_id = %(external_id)s;
+
+-- name: upsert_item
+-- A new item, or a new version of the one with the same kind and external_id.
+-- The version moves only when the content changed; nothing is written when nothing did.
+INSERT INTO items AS i (tenant_id, kind, external_id, title, body, tags, attrs, status,
+                        content_hash, embedding, embedder, embedded_hash)
+VALUES (%(tenant_id)s, %(kind)s, %(external_id)s, %(title)s, %(body)s, %(tags)s, %(attrs)s,
+        %(status)s, %(content_hash)s, %(embedding)s, %(embedder)s, %(content_hash)s)
+ON CONFLICT (tenant_id, kind, external_id) DO UPDATE SET
+    title = excluded.title, body = excluded.body, tags = excluded.tags, attrs = excluded.attrs,
+    status = excluded.status, content_hash = excluded.content_hash,
+    embedding = excluded.embedding, embedder = excluded.embedder,
+    embedded_hash = excluded.embedded_hash, updated_at = now(),
+    version = i.version + (i.content_hash <> excluded.content_hash)::int
+WHERE i.content_hash <> excluded.content_hash OR i.status <> excluded.status
+RETURNING item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
+          created_at, updated_at, (xmax = 0) AS inserted;
+
+-- name: update_item
+-- Optimistic: only if the item still has the content the change was computed from.
+UPDATE items SET
+    title = %(title)s, body = %(body)s, tags = %(tags)s, attrs = %(attrs)s, status = %(status)s,
+    content_hash = %(content_hash)s, embedding = %(embedding)s, embedder = %(embedder)s,
+    embedded_hash = %(content_hash)s, updated_at = now(),
+    version = version + (content_hash <> %(content_hash)s)::int
+WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s AND content_hash = %(old_hash)s
+RETURNING item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
+          created_at, updated_at;
+
+-- name: set_status
+UPDATE items SET status = %(status)s, updated_at = now()
+WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s
+RETURNING item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
+          created_at, updated_at;
+
+-- name: record_version
+INSERT INTO item_versions (tenant_id, item_id, version, kind, external_id, title, body, tags,
+                           attrs, status, content_hash)
+SELECT tenant_id, item_id, version, kind, external_id, title, body, tags, attrs, status,
+       content_hash
+FROM items WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s
+ON CONFLICT DO NOTHING;
+
+-- name: get_item
+SELECT item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
+       created_at, updated_at
+FROM items WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s;
+
+-- name: list_items
+-- Newest first; the cursor is the last item_id of the previous page.
+SELECT item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
+       created_at, updated_at
+FROM items
+WHERE tenant_id = %(tenant_id)s
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND tags @> %(tags)s::text[]
+  AND (%(external_id)s::text IS NULL OR external_id = %(external_id)s::text)
+  AND (%(cursor)s::bigint IS NULL OR item_id < %(cursor)s::bigint)
+ORDER BY item_id DESC
+LIMIT %(limit)s;
+
+-- name: delete_item
+DELETE FROM items WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s RETURNING item_id;
+
+-- name: list_versions
+SELECT item_id, version, kind, external_id, title, body, tags, attrs, status, content_hash,
+       created_at
+FROM item_versions WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s
+ORDER BY version;
+
+-- name: get_version
+SELECT item_id, version, kind, external_id, title, body, tags, attrs, status, content_hash,
+       created_at
+FROM item_versions
+WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s AND version = %(version)s;
+
+-- name: count_searchable
+SELECT count(*) AS n FROM items WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL;
+
+-- name: search_hybrid
+-- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
+-- candidates from full text, fused by reciprocal rank. Run under exact_scan for an exact vector scan.
+WITH semantic AS MATERIALIZED (
+    SELECT item_id, embedding <=> %(query_vector)s AS distance
+    FROM items
+    WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL
+      AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+      AND status = ANY(%(statuses)s::text[])
+      AND tags @> %(tags)s::text[]
+    ORDER BY embedding <=> %(query_vector)s
+    LIMIT %(pool)s
+), semantic_ranked AS (
+    SELECT item_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM semantic
+), keyword AS (
+    SELECT item_id, ts_rank_cd(search_text, query) AS keyword_score,
+           row_number() OVER (ORDER BY ts_rank_cd(search_text, query) DESC, item_id) AS rank
+    FROM items,
+         to_tsquery('english', replace(plainto_tsquery('english', %(query_text)s)::text,
+                                       ' & ', ' | ')) AS query
+    WHERE tenant_id = %(tenant_id)s AND search_text @@ query
+      AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+      AND status = ANY(%(statuses)s::text[])
+      AND tags @> %(tags)s::text[]
+    ORDER BY keyword_score DESC, item_id
+    LIMIT %(pool)s
+)
+SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
+       i.content_hash, i.created_at, i.updated_at,
+       1 - s.distance AS similarity, k.keyword_score,
+       s.rank AS semantic_rank, k.rank AS keyword_rank,
+       coalesce(1.0 / (%(rrf_k)s + s.rank), 0) + coalesce(1.0 / (%(rrf_k)s + k.rank), 0) AS score,
+       (SELECT count(*) FROM semantic) AS semantic_found
+FROM semantic_ranked s
+FULL OUTER JOIN keyword k USING (item_id)
+JOIN items i ON i.tenant_id = %(tenant_id)s AND i.item_id = coalesce(s.item_id, k.item_id)
+ORDER BY score DESC, similarity DESC NULLS LAST, i.item_id
+LIMIT %(limit)s;
+
+-- name: count_matching
+SELECT count(*) AS n FROM items
+WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+  AND status = ANY(%(statuses)s::text[])
+  AND tags @> %(tags)s::text[];
+
+-- name: exact_scan
+-- For the rest of the transaction: no index scans, so vectors are compared one by one.
+SET LOCAL enable_indexscan = off;

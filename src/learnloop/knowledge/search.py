@@ -1,0 +1,147 @@
+"""Hybrid search: semantic (HNSW, cosine) and keyword (full text), fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from learnloop._sql import load_queries
+from learnloop.errors import InvalidInput
+from learnloop.knowledge.models import KINDS, STATUSES, Item, SearchHit
+from learnloop.ports import Embedder, Store, Vectors
+
+Q = load_queries("learnloop.knowledge")
+RRF_K = 60
+MAX_K = 100
+SEARCHABLE = ("active",)
+
+
+class Search:
+    """Search one tenant's items.
+
+    Tenants smaller than ``exact_below`` searchable items are searched exactly (every vector
+    compared); larger ones through the HNSW index with iterative scans, falling back to an
+    exact scan whenever the index returned fewer candidates than match the filters.
+    """
+
+    def __init__(self, db: Store, embedder: Embedder, *, exact_below: int = 20_000):
+        self.db = db
+        self.embedder = embedder
+        self.exact_below = exact_below
+        self._sizes = _TenantSizes(db)
+
+    def search(
+        self,
+        tenant_id: str,
+        query: str,
+        *,
+        k: int = 10,
+        kinds: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        statuses: Sequence[str] = SEARCHABLE,
+    ) -> list[SearchHit]:
+        query = query.strip()
+        _check(query, k, kinds, statuses)
+        vector = self.embedder.embed_query(query)
+        return self.search_vector(
+            tenant_id, vector, query, k=k, kinds=kinds, tags=tags, statuses=statuses
+        )
+
+    def search_vector(
+        self,
+        tenant_id: str,
+        vector: Vectors,
+        query_text: str = "",
+        *,
+        k: int = 10,
+        kinds: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        statuses: Sequence[str] = SEARCHABLE,
+    ) -> list[SearchHit]:
+        """Search with a ready query vector (the text feeds the keyword side)."""
+        params: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "query_vector": vector,
+            "query_text": query_text,
+            "kinds": list(kinds) if kinds else None,
+            "statuses": list(statuses),
+            "tags": list(tags or []),
+            "pool": max(4 * k, 40),
+            "limit": k,
+            "rrf_k": RRF_K,
+        }
+        exact = self._sizes.get(tenant_id) < self.exact_below
+        rows = self._run(params, exact=exact)
+        if not exact and self._index_fell_short(rows, params):
+            rows = self._run(params, exact=True)
+        return [_hit(row) for row in rows]
+
+    def _run(self, params: dict[str, Any], *, exact: bool) -> list[dict[str, Any]]:
+        with self.db.transaction() as conn:
+            if exact:
+                conn.execute(Q["exact_scan"])
+            return conn.execute(Q["search_hybrid"], params).fetchall()
+
+    def _index_fell_short(self, rows: list[dict[str, Any]], params: dict[str, Any]) -> bool:
+        found = int(rows[0]["semantic_found"]) if rows else 0
+        if found >= params["pool"]:
+            return False
+        with self.db.connection() as conn:
+            row = conn.execute(Q["count_matching"], params).fetchone()
+        return row is not None and int(row["n"]) > found
+
+
+class _TenantSizes:
+    """How many searchable items each tenant has, re-counted at most every ``ttl`` seconds.
+
+    Only chooses between two correct paths, so a stale count costs speed, never results.
+    """
+
+    def __init__(self, db: Store, ttl: float = 30.0):
+        self.db = db
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._seen.get(tenant_id)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        with self.db.connection() as conn:
+            row = conn.execute(Q["count_searchable"], {"tenant_id": tenant_id}).fetchone()
+        size = int(row["n"]) if row else 0
+        with self._lock:
+            self._seen[tenant_id] = (now, size)
+        return size
+
+
+def _check(
+    query: str, k: int, kinds: Sequence[str] | None, statuses: Sequence[str]
+) -> None:
+    if not query:
+        raise InvalidInput("query: give some words to search for")
+    if len(query) > 2000:
+        raise InvalidInput("query: at most 2,000 characters")
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be between 1 and {MAX_K}, not {k}")
+    unknown = [kind for kind in kinds or () if kind not in KINDS]
+    if unknown:
+        raise InvalidInput(f"kinds: unknown {unknown}; choose from {list(KINDS)}")
+    bad = [status for status in statuses if status not in STATUSES]
+    if bad or not statuses:
+        raise InvalidInput(f"statuses: choose one or more of {list(STATUSES)}")
+
+
+def _hit(row: dict[str, Any]) -> SearchHit:
+    return SearchHit(
+        item=Item.model_validate(row),
+        score=float(row["score"]),
+        similarity=None if row["similarity"] is None else float(row["similarity"]),
+        keyword_score=None if row["keyword_score"] is None else float(row["keyword_score"]),
+        semantic_rank=row["semantic_rank"],
+        keyword_rank=row["keyword_rank"],
+    )

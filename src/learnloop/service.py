@@ -1,0 +1,58 @@
+"""LearnLoop: the database, the embedder and every domain service, wired together once."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from learnloop.db import Database
+from learnloop.embedders import make_embedder
+from learnloop.knowledge import Items, Search
+from learnloop.knowledge.space import ensure_space
+from learnloop.ports import Embedder
+from learnloop.settings import Settings
+from learnloop.tenants import ApiKeys, Tenants
+
+
+class LearnLoop:
+    """Everything learnloop does, in-process.
+
+    >>> with LearnLoop.open() as ll:                                      # doctest: +SKIP
+    ...     item, _ = ll.items.put("default", {"kind": "faq", "title": "Reset a password"})
+    ...     hits = ll.search.search("default", "forgot my password")
+    """
+
+    def __init__(self, settings: Settings, db: Database, embedder: Embedder):
+        self.settings = settings
+        self.db = db
+        self.embedder = embedder
+        self.tenants = Tenants(db)
+        self.keys = ApiKeys(db)
+        self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
+        self.search = Search(db, embedder, exact_below=settings.exact_search_below)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> LearnLoop:
+        """Start or join the database, migrate it, load the embedder, check they agree."""
+        settings = settings or Settings()
+        db = Database.from_settings(settings)
+        try:
+            embedder = embedder or make_embedder(settings)
+            ensure_space(db, embedder)
+        except BaseException:
+            db.close()
+            raise
+        return cls(settings, db, embedder)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> LearnLoop:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

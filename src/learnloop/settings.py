@@ -1,0 +1,52 @@
+"""Settings, read from the environment (LEARNLOOP_*, plus DATABASE_URL) or given directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("learnloop"))
+
+
+class Settings(BaseSettings):
+    """Everything learnloop can be told. Every field has an environment variable.
+
+    >>> Settings(data_dir=Path("/tmp/ll")).pgdata
+    PosixPath('/tmp/ll/pgdata')
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LEARNLOOP_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "LEARNLOOP_DATABASE_URL"),
+        description="Any PostgreSQL 14+ with pgvector 0.7+; unset starts the embedded server.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+
+    embedder: str = Field(default="local", description="'local' (sentence-transformers) or 'openai'")
+    local_model_path: str | None = Field(
+        default=None, description="A sentence-transformers model folder; default: the packaged MiniLM"
+    )
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "text-embedding-3-small"
+    openai_api_key: str | None = None
+    openai_dimensions: int | None = None
+
+    max_body_chars: int = 200_000
+    max_request_bytes: int = 5 * 1024 * 1024
+    hnsw_ef_search: int = 100
+    exact_search_below: int = 20_000
+
+    tenant: str = Field(default="default", description="The tenant the CLI acts for")
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"

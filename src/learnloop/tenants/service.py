@@ -1,0 +1,120 @@
+"""Tenants, and the API keys that each belong to one tenant. Keys are stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from learnloop._sql import load_queries
+from learnloop.errors import AuthError, Conflict, InvalidInput, NotFound
+from learnloop.ports import Store
+
+Q = load_queries("learnloop.tenants")
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+KEY_PREFIX = "ll_"
+
+
+class Tenant(BaseModel):
+    tenant_id: str
+    name: str
+    created_at: datetime
+
+
+class ApiKey(BaseModel):
+    """An API key as listed: never the secret itself."""
+
+    key_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewApiKey(ApiKey):
+    """A key just made: ``key`` is shown this once and stored only as a hash."""
+
+    key: str
+
+
+class Tenants:
+    def __init__(self, db: Store):
+        self.db = db
+
+    def create(self, tenant_id: str, name: str | None = None) -> Tenant:
+        _check_tenant_id(tenant_id)
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "name": name or tenant_id}
+            row = conn.execute(Q["create_tenant"], params).fetchone()
+        if row is None:
+            raise Conflict(f"tenant {tenant_id!r} already exists")
+        return Tenant.model_validate(row)
+
+    def ensure(self, tenant_id: str, name: str | None = None) -> Tenant:
+        """The tenant, created first if it does not exist."""
+        try:
+            return self.create(tenant_id, name)
+        except Conflict:
+            return self.get(tenant_id)
+
+    def get(self, tenant_id: str) -> Tenant:
+        with self.db.connection() as conn:
+            row = conn.execute(Q["get_tenant"], {"tenant_id": tenant_id}).fetchone()
+        if row is None:
+            raise NotFound(f"no tenant {tenant_id!r}; create it with 'learnloop init --tenant'")
+        return Tenant.model_validate(row)
+
+    def list(self) -> list[Tenant]:
+        with self.db.connection() as conn:
+            return [Tenant.model_validate(r) for r in conn.execute(Q["list_tenants"]).fetchall()]
+
+
+class ApiKeys:
+    def __init__(self, db: Store):
+        self.db = db
+
+    def create(self, tenant_id: str, name: str = "") -> NewApiKey:
+        key_id = secrets.token_hex(6)
+        key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
+        params = {"tenant_id": tenant_id, "key_id": key_id, "key_hash": _hash(key), "name": name}
+        with self.db.connection() as conn:
+            row = conn.execute(Q["create_key"], params).fetchone()
+        return NewApiKey.model_validate({**(row or {}), "key": key})
+
+    def list(self, tenant_id: str) -> list[ApiKey]:
+        with self.db.connection() as conn:
+            rows = conn.execute(Q["list_keys"], {"tenant_id": tenant_id}).fetchall()
+        return [ApiKey.model_validate(row) for row in rows]
+
+    def revoke(self, tenant_id: str, key_id: str) -> ApiKey:
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "key_id": key_id}
+            row = conn.execute(Q["revoke_key"], params).fetchone()
+        if row is None:
+            raise NotFound(f"no API key {key_id!r} in this tenant")
+        return ApiKey.model_validate(row)
+
+    def authenticate(self, key: str) -> str:
+        """The tenant a live key belongs to; AuthError for anything else."""
+        if not key.startswith(KEY_PREFIX):
+            raise AuthError("that is not a learnloop API key; keys start with 'll_'")
+        with self.db.connection() as conn:
+            row = conn.execute(Q["authenticate"], {"key_hash": _hash(key)}).fetchone()
+        if row is None:
+            raise AuthError("unknown or revoked API key; create one with 'learnloop keys create'")
+        return str(row["tenant_id"])
+
+
+def _hash(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _check_tenant_id(tenant_id: str) -> None:
+    if not TENANT_ID.match(tenant_id):
+        raise InvalidInput(
+            f"tenant id {tenant_id!r}: use 1-63 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
