@@ -1,0 +1,46 @@
+"""The HTTP API: FastAPI, with an OpenAPI schema at /openapi.json and docs at /docs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from learnloop.api import errors
+from learnloop.api.limits import BodySizeLimit
+from learnloop.api.routes_admin import router as admin_router
+from learnloop.api.routes_items import router as items_router
+from learnloop.service import LearnLoop
+from learnloop.settings import Settings
+
+VERSION = "0.1.0"
+
+
+def create_app(ll: LearnLoop | None = None, settings: Settings | None = None) -> FastAPI:
+    """The app; it opens its own LearnLoop at start-up unless one is given."""
+    settings = ll.settings if ll else (settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = ll is None
+        app.state.ll = ll or LearnLoop.open(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.ll.close()
+
+    app = FastAPI(
+        title="learnloop",
+        version=VERSION,
+        description="The continuous-learning layer for AI assistants and agents.",
+        lifespan=lifespan,
+    )
+    if ll is not None:
+        app.state.ll = ll
+    errors.install(app)
+    app.include_router(admin_router)
+    app.include_router(items_router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,62 @@
+"""Every error the API sends is JSON: {"error": {"code": ..., "message": ...}}, never a trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from learnloop.api.limits import BodyTooLarge
+from learnloop.errors import LearnLoopError
+from learnloop.validation import describe_errors
+
+log = logging.getLogger("learnloop.api")
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(LearnLoopError, _learnloop_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _learnloop_error(request: Request, exc: Any) -> JSONResponse:
+    assert isinstance(exc, LearnLoopError)
+    if exc.status_code >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    return error_response(exc.status_code, exc.code, exc.message)
+
+
+async def _validation_error(request: Request, exc: Any) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        reason = detail.get("ctx", {}).get("error", "it could not be parsed")
+        return error_response(400, "invalid_json", f"the request body is not valid JSON: {reason}")
+    return error_response(422, "invalid_input", describe_errors(errors))
+
+
+async def _http_error(request: Request, exc: Any) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    messages = {404: f"no such endpoint: {request.method} {request.url.path}; see /docs"}
+    message = messages.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, "http_error", message)
+
+
+async def _too_large(request: Request, exc: Any) -> JSONResponse:
+    return error_response(413, "body_too_large", str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return error_response(500, "internal_error", "an unexpected error happened; it was logged")

@@ -1,0 +1,113 @@
+"""Knowledge items and search."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from learnloop.api.deps import LL, TenantId
+from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
+from learnloop.knowledge.models import Kind, Status
+
+router = APIRouter(prefix="/v1", tags=["knowledge"])
+
+
+class PutResult(BaseModel):
+    item: Item
+    outcome: str = Field(description="created, updated (a new version) or unchanged")
+
+
+class ItemPage(BaseModel):
+    items: list[Item]
+    next_cursor: int | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(default=10, ge=1, le=100)
+    kinds: list[Kind] | None = None
+    tags: list[str] | None = None
+    statuses: list[Status] = Field(default_factory=lambda: ["active"])
+
+
+class SearchResult(BaseModel):
+    hits: list[SearchHit]
+
+
+@router.post("/items", response_model=PutResult, status_code=status.HTTP_201_CREATED)
+def put_item(body: ItemIn, ll: LL, tenant: TenantId, response: Response) -> PutResult:
+    """Create an item; with a known kind + external_id, store a new version of that item."""
+    item, outcome = ll.items.put(tenant, body)
+    if outcome != "created":
+        response.status_code = status.HTTP_200_OK
+    return PutResult(item=item, outcome=outcome)
+
+
+@router.get("/items", response_model=ItemPage)
+def list_items(
+    ll: LL,
+    tenant: TenantId,
+    kind: Annotated[list[Kind] | None, Query()] = None,
+    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    external_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: int | None = None,
+) -> ItemPage:
+    """Items newest first, filtered by kind, status, tags (all must match) or external_id."""
+    items, next_cursor = ll.items.list(
+        tenant,
+        kinds=list(kind or []),
+        statuses=list(status_ or []),
+        tags=tag,
+        external_id=external_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return ItemPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/items/{item_id}", response_model=Item)
+def get_item(item_id: int, ll: LL, tenant: TenantId) -> Item:
+    return ll.items.get(tenant, item_id)
+
+
+@router.patch("/items/{item_id}", response_model=Item)
+def update_item(item_id: int, body: ItemPatch, ll: LL, tenant: TenantId) -> Item:
+    """Change some fields; a content change makes a new version and re-embeds."""
+    return ll.items.update(tenant, item_id, body)
+
+
+@router.post("/items/{item_id}/archive", response_model=Item)
+def archive_item(item_id: int, ll: LL, tenant: TenantId) -> Item:
+    """Hide an item from search; it stays readable."""
+    return ll.items.archive(tenant, item_id)
+
+
+@router.delete("/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_item(item_id: int, ll: LL, tenant: TenantId) -> Response:
+    """Delete an item and every version of it."""
+    ll.items.delete(tenant, item_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/items/{item_id}/versions", response_model=list[ItemVersion])
+def list_versions(item_id: int, ll: LL, tenant: TenantId) -> list[ItemVersion]:
+    return ll.items.versions(tenant, item_id)
+
+
+@router.get("/items/{item_id}/versions/{version}", response_model=ItemVersion)
+def get_version(item_id: int, version: int, ll: LL, tenant: TenantId) -> ItemVersion:
+    return ll.items.version(tenant, item_id, version)
+
+
+@router.post("/search", response_model=SearchResult)
+def search(body: SearchRequest, ll: LL, tenant: TenantId) -> SearchResult:
+    """Semantic and keyword search fused into one ranking, each hit with its scores."""
+    hits = ll.search.search(
+        tenant, body.query, k=body.k, kinds=body.kinds, tags=body.tags, statuses=body.statuses
+    )
+    return SearchResult(hits=hits)

@@ -1,0 +1,84 @@
+"""Shared fixtures: one real embedded PostgreSQL and one real embedding model per test run.
+
+Each test gets a tenant of its own, so tests never see each other's rows; tests that need
+a database of their own (migrations, schema) clone nothing and build one from scratch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from learnloop.api import create_app
+from learnloop.db.embedded import embedded_url
+from learnloop.embedders import LocalEmbedder
+from learnloop.service import LearnLoop
+from learnloop.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("learnloop")
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, database_url=None)
+
+
+@pytest.fixture(scope="session")
+def database_url(settings: Settings) -> str:
+    """The URL of the learnloop database on the embedded server (started once)."""
+    return embedded_url(settings.pgdata)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.fixture(scope="session")
+def ll(settings: Settings, database_url: str, embedder: LocalEmbedder) -> Iterator[LearnLoop]:
+    instance = LearnLoop.open(settings.model_copy(update={"database_url": database_url}), embedder)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def tenant(ll: LearnLoop) -> str:
+    """A fresh tenant for this test alone."""
+    return ll.tenants.create(f"t-{uuid.uuid4().hex[:12]}").tenant_id
+
+
+@pytest.fixture
+def fresh_db_url(database_url: str) -> Iterator[str]:
+    """An empty database on the embedded server, dropped after the test."""
+    name = f"fresh_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield psycopg.conninfo.make_conninfo(database_url, dbname=name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def app_client(ll: LearnLoop) -> Iterator[TestClient]:
+    with TestClient(create_app(ll)) as client:
+        yield client
+
+
+@pytest.fixture
+def api(app_client: TestClient, ll: LearnLoop, tenant: str) -> TestClient:
+    """An HTTP client whose requests carry an API key of this test's tenant."""
+    key = ll.keys.create(tenant, "test").key
+    app_client.headers["Authorization"] = f"Bearer {key}"
+    return app_client
