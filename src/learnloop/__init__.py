@@ -1,0 +1,46 @@
+"""learnloop: the continuous-learning layer for AI assistants and agents.
+
+>>> import learnloop
+>>> sorted(learnloop.__all__)[:3]
+['ApiKey', 'AuthError', 'Conflict']
+"""
+
+from learnloop.errors import (
+    AuthError,
+    ConfigurationError,
+    Conflict,
+    DatabaseError,
+    EmbedderError,
+    EmbeddingMismatchError,
+    InvalidInput,
+    LearnLoopError,
+    NotFound,
+)
+from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
+from learnloop.service import LearnLoop
+from learnloop.settings import Settings
+from learnloop.tenants import ApiKey, NewApiKey, Tenant
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiKey",
+    "AuthError",
+    "ConfigurationError",
+    "Conflict",
+    "DatabaseError",
+    "EmbedderError",
+    "EmbeddingMismatchError",
+    "InvalidInput",
+    "Item",
+    "ItemIn",
+    "ItemPatch",
+    "ItemVersion",
+    "LearnLoop",
+    "LearnLoopError",
+    "NewApiKey",
+    "NotFound",
+    "SearchHit",
+    "Settings",
+    "Tenant",
+]

@@ -31,9 +31,12 @@ class Settings(BaseSettings):
     pool_min_size: int = 1
     pool_max_size: int = 10
 
-    embedder: str = Field(default="local", description="'local' (sentence-transformers) or 'openai'")
+    embedder: str = Field(
+        default="local", description="'local' (sentence-transformers) or 'openai'"
+    )
     local_model_path: str | None = Field(
-        default=None, description="A sentence-transformers model folder; default: the packaged MiniLM"
+        default=None,
+        description="A sentence-transformers model folder; default: the packaged MiniLM",
     )
     openai_base_url: str = "https://api.openai.com/v1"
     openai_model: str = "text-embedding-3-small"

@@ -21,7 +21,9 @@ class PutResult(BaseModel):
 
 class ItemPage(BaseModel):
     items: list[Item]
-    next_cursor: int | None = Field(description="pass as ?cursor= for the next page; null at the end")
+    next_cursor: int | None = Field(
+        description="pass as ?cursor= for the next page; null at the end"
+    )
 
 
 class SearchRequest(BaseModel):
@@ -30,7 +32,7 @@ class SearchRequest(BaseModel):
     k: int = Field(default=10, ge=1, le=100)
     kinds: list[Kind] | None = None
     tags: list[str] | None = None
-    statuses: list[Status] = Field(default_factory=lambda: ["active"])
+    statuses: list[Status] = Field(default_factory=lambda: list[Status](["active"]))
 
 
 class SearchResult(BaseModel):

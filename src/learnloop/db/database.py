@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector
@@ -18,7 +19,6 @@ from learnloop.settings import Settings
 
 MIN_SERVER = 140000
 MIN_PGVECTOR = (0, 7)
-
 
 
 class Database:
@@ -53,7 +53,7 @@ class Database:
             ef_search=settings.hnsw_ef_search,
         )
 
-    def _configure(self, conn: psycopg.Connection[object]) -> None:
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
         register_vector(conn)
         # Iterative index scans: a filtered vector search keeps scanning until it has enough rows.
         conn.execute("SET hnsw.iterative_scan = relaxed_order")
@@ -78,16 +78,19 @@ class Database:
         self.pool.close()
 
 
-def _check_server(conn: psycopg.Connection[object]) -> None:
+def _check_server(conn: psycopg.Connection[Any]) -> None:
     if conn.info.server_version < MIN_SERVER:
         raise ConfigurationError(
-            f"PostgreSQL {conn.info.server_version // 10000} is too old; learnloop needs 14 or newer"
+            f"PostgreSQL {conn.info.server_version // 10000} is too old; "
+            "learnloop needs 14 or newer"
         )
     row = conn.execute(
         "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
     ).fetchone()
     if row is None:
-        raise ConfigurationError("the pgvector extension is not installed on this PostgreSQL server")
+        raise ConfigurationError(
+            "the pgvector extension is not installed on this PostgreSQL server"
+        )
     version = tuple(int(part) for part in str(row[0]).split(".")[:2])
     if version < MIN_PGVECTOR:
         raise ConfigurationError(f"pgvector {row[0]} is too old; learnloop needs 0.7 or newer")

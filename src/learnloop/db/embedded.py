@@ -21,11 +21,11 @@ def _server(pgdata: Path) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns at import where XDG_RUNTIME_DIR is unset; harmless here.
         warnings.simplefilter("ignore")
-        import pgserver
+        import pgserver.postgres_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return pgserver.get_server(pgdata, cleanup_mode="stop")
+        return pgserver.postgres_server.get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare subprocess and assertion errors
         raise DatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from importlib import resources
 
 import psycopg
@@ -32,7 +33,7 @@ def available() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def migrate(conn: psycopg.Connection[object]) -> list[int]:
+def migrate(conn: psycopg.Connection[Any]) -> list[int]:
     """Apply what is missing; return the versions applied. Safe to run from many processes.
 
     ``conn`` must be in autocommit mode: each migration runs in a transaction of its own.

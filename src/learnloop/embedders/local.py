@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,14 +27,16 @@ def packaged_model_path() -> Path:
 class LocalEmbedder:
     """A sentence-transformers model, loaded offline once per process on first use."""
 
-    _models: dict[str, Any] = {}
+    _models: ClassVar[dict[str, Any]] = {}
     _lock = threading.Lock()
 
     def __init__(self, model_path: str | None = None, *, batch_size: int = 64) -> None:
         self.model_path = str(model_path or packaged_model_path())
         self.name = DEFAULT_NAME if model_path is None else f"local:{Path(model_path).name}"
         self.batch_size = batch_size
-        self.dimension = int(self._model().get_embedding_dimension())
+        self.dimension = _configured_dimension(Path(self.model_path)) or int(
+            self._model().get_embedding_dimension()
+        )
 
     def _model(self) -> Any:
         with self._lock:
@@ -57,9 +60,28 @@ class LocalEmbedder:
         return _fast_single(self._model(), text)
 
 
+def _configured_dimension(path: Path) -> int | None:
+    """The output dimension read from the model folder, without loading the model.
+
+    Only for the plain Transformer + Pooling (+ Normalize) layout; otherwise None.
+    """
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if not set(kinds) <= {"Transformer", "Pooling", "Normalize"}:
+        return None
+    dimension = pooling.get("word_embedding_dimension")
+    return int(dimension) if isinstance(dimension, int) else None
+
+
 def _load(model_path: str) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         from sentence_transformers import SentenceTransformer
 

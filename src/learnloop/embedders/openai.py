@@ -39,10 +39,11 @@ class OpenAIEmbedder:
             self._request(list(texts[i : i + self.batch_size]))
             for i in range(0, len(texts), self.batch_size)
         ]
-        return np.vstack(batches)
+        return np.vstack(batches).astype(np.float32, copy=False)
 
     def embed_query(self, text: str) -> Vectors:
-        return self._request([text])[0]
+        vector: Vectors = self._request([text])[0]
+        return vector
 
     def close(self) -> None:
         self._client.close()
@@ -62,9 +63,13 @@ class OpenAIEmbedder:
                 f"{exc.response.text[:300]}"
             ) from exc
         except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
-            raise EmbedderError(f"the embeddings service at {self._client.base_url} failed: {exc}") from exc
+            raise EmbedderError(
+                f"the embeddings service at {self._client.base_url} failed: {exc}"
+            ) from exc
         if vectors.ndim != 2 or len(vectors) != len(texts):
-            raise EmbedderError(f"the embeddings service sent {len(vectors)} vectors for {len(texts)} texts")
+            raise EmbedderError(
+                f"the embeddings service sent {len(vectors)} vectors for {len(texts)} texts"
+            )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        result: Vectors = vectors / np.where(norms == 0, 1, norms)
+        result: Vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
         return result

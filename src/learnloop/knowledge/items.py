@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, LiteralString, TypeVar
 
+import builtins
+
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
@@ -146,7 +148,7 @@ class Items:
         if row is None:
             raise NotFound(f"no item {item_id} in this tenant")
 
-    def versions(self, tenant_id: str, item_id: int) -> list[ItemVersion]:
+    def versions(self, tenant_id: str, item_id: int) -> builtins.list[ItemVersion]:
         with self.db.connection() as conn:
             params = {"tenant_id": tenant_id, "item_id": item_id}
             rows = conn.execute(Q["list_versions"], params).fetchall()

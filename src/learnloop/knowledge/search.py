@@ -119,9 +119,7 @@ class _TenantSizes:
         return size
 
 
-def _check(
-    query: str, k: int, kinds: Sequence[str] | None, statuses: Sequence[str]
-) -> None:
+def _check(query: str, k: int, kinds: Sequence[str] | None, statuses: Sequence[str]) -> None:
     if not query:
         raise InvalidInput("query: give some words to search for")
     if len(query) > 2000:

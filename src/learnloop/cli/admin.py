@@ -1,0 +1,86 @@
+"""learnloop tenants ... and learnloop keys ...: who may use learnloop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from learnloop.cli.context import console, opened, print_json, tenant_of
+
+tenants_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list and revoke the API keys of a tenant.", no_args_is_help=True
+)
+
+
+@tenants_app.command("create")
+def create_tenant(
+    tenant_id: Annotated[str, typer.Argument(help="1-63 lowercase letters, digits, - or _.")],
+    name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+) -> None:
+    """Create a tenant and print its first API key."""
+    with opened() as ll:
+        tenant = ll.tenants.create(tenant_id, name)
+        key = ll.keys.create(tenant.tenant_id, "first key")
+    console.print(f"tenant {tenant.tenant_id} created; API key (shown once):")
+    typer.echo(key.key)
+
+
+@tenants_app.command("list")
+def list_tenants(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List every tenant."""
+    with opened() as ll:
+        tenants = ll.tenants.list()
+    if json_out:
+        print_json(tenants)
+        return
+    table = Table("tenant", "name", "created")
+    for tenant in tenants:
+        table.add_row(tenant.tenant_id, tenant.name, f"{tenant.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@keys_app.command("create")
+def create_key(
+    ctx: typer.Context, name: Annotated[str, typer.Option(help="What the key is for.")] = ""
+) -> None:
+    """Create an API key for the tenant; the key is printed once and stored hashed."""
+    with opened() as ll:
+        ll.tenants.get(tenant_of(ctx))
+        key = ll.keys.create(tenant_of(ctx), name)
+    console.print(f"key {key.key_id} created (shown once):", highlight=False)
+    typer.echo(key.key)
+
+
+@keys_app.command("list")
+def list_keys(
+    ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """List the tenant's API keys (never the keys themselves)."""
+    with opened() as ll:
+        keys = ll.keys.list(tenant_of(ctx))
+    if json_out:
+        print_json(keys)
+        return
+    table = Table("key id", "name", "created", "last used", "revoked")
+    for key in keys:
+        table.add_row(
+            key.key_id,
+            key.name,
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key id from 'keys list'.")]
+) -> None:
+    """Revoke a key: requests that use it fail from now on."""
+    with opened() as ll:
+        key = ll.keys.revoke(tenant_of(ctx), key_id)
+    console.print(f"revoked: key {key.key_id}")

@@ -1,0 +1,97 @@
+"""The learnloop command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from learnloop.cli.admin import keys_app, tenants_app
+from learnloop.cli.context import console, opened, print_json, tenant_of
+from learnloop.cli.demo import demo
+from learnloop.cli.items import app as items_app
+from learnloop.settings import Settings
+
+app = typer.Typer(
+    help="learnloop: the continuous-learning layer for AI assistants and agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(items_app, name="items")
+app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
+app.command("demo")(demo)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant to act for (env LEARNLOOP_TENANT; default 'default')."),
+    ] = None,
+) -> None:
+    """Settings come from the environment: DATABASE_URL, LEARNLOOP_DATA_DIR, LEARNLOOP_*."""
+    ctx.obj = {"tenant": tenant or Settings().tenant}
+
+
+@app.command()
+def init(
+    ctx: typer.Context, name: Annotated[str | None, typer.Option(help="Display name.")] = None
+) -> None:
+    """Create the database and the tenant, and print an API key for it."""
+    tenant_id = tenant_of(ctx)
+    with opened() as ll:
+        tenant = ll.tenants.ensure(tenant_id, name)
+        key = ll.keys.create(tenant.tenant_id, "init")
+    console.print(f"database ready; tenant {tenant.tenant_id}; API key (shown once):")
+    typer.echo(key.key)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for, in words.")],
+    k: Annotated[int, typer.Option(help="How many hits (1-100).")] = 10,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="Only this kind; repeat for several.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Only items with this tag.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the tenant's items: meaning and keywords fused into one ranking."""
+    with opened() as ll:
+        hits = ll.search.search(tenant_of(ctx), query, k=k, kinds=kind, tags=tag)
+    if json_out:
+        print_json(hits)
+        return
+    table = Table("rank", "id", "kind", "title", "score", "similarity", "keyword")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(
+            str(rank),
+            str(hit.item.item_id),
+            hit.item.kind,
+            hit.item.title,
+            f"{hit.score:.4f}",
+            _fmt(hit.similarity),
+            _fmt(hit.keyword_score),
+        )
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from learnloop.api import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
