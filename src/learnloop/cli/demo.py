@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from importlib import resources
 from typing import Annotated, Any
 
 import typer
-from rich.progress import track
 from rich.table import Table
 
 from learnloop.cli.context import console, opened
@@ -33,10 +33,10 @@ def demo(
     """Start the embedded database, load the sample knowledge base, and search it."""
     with opened() as ll:
         ll.tenants.ensure(tenant, "learnloop demo")
-        outcomes: dict[str, int] = {}
-        for data in track(sample_items(), description="loading sample knowledge"):
-            _, outcome = ll.items.put(tenant, data)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        outcomes: Counter[str] = Counter()
+        samples = sample_items()
+        with console.status(f"embedding and storing {len(samples)} sample items"):
+            outcomes.update(outcome for _, outcome in ll.items.put_many(tenant, samples))
         console.print("items: " + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())))
         for question in QUESTIONS:
             table = Table("rank", "kind", "title", "similarity", title=f"search: {question!r}")

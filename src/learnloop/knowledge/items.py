@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, LiteralString, TypeVar
-
 import builtins
+from collections.abc import Sequence
+from typing import Any, LiteralString, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -41,16 +41,36 @@ class Items:
 
         Returns the item and what happened: ``created``, ``updated`` or ``unchanged``.
         """
-        item = _parse(ItemIn, data)
-        self._check_body(item.body)
-        if item.external_id is not None:
-            existing = self._find_external(tenant_id, item)
-            if existing and (existing["content_hash"], existing["status"]) == (
-                item.content_hash(),
-                item.status,
-            ):
-                return self.get(tenant_id, int(existing["item_id"])), "unchanged"
-        vector = self.embedder.embed([embedding_text(item.title, item.body)])[0]
+        return self.put_many(tenant_id, [data])[0]
+
+    def put_many(
+        self, tenant_id: str, rows: Sequence[ItemIn | dict[str, Any]]
+    ) -> builtins.list[tuple[Item, str]]:
+        """Store many items at once, all or nothing, embedding only what changed in one batch."""
+        items = [
+            _parse(ItemIn, row, where=f"item {n}: " if len(rows) > 1 else "")
+            for n, row in enumerate(rows)
+        ]
+        for n, item in enumerate(items):
+            self._check_body(item.body, where=f"item {n}: " if len(items) > 1 else "")
+        stored = self._stored_by_external_id(tenant_id, items)
+        results: dict[int, tuple[Item, str]] = {}
+        todo = []
+        for n, item in enumerate(items):
+            known = stored.get((item.kind, item.external_id))
+            if known and (known.content_hash, known.status) == (item.content_hash(), item.status):
+                results[n] = (known, "unchanged")
+            else:
+                todo.append(n)
+        vectors = self.embedder.embed([embedding_text(items[n].title, items[n].body) for n in todo])
+        with self.db.transaction() as conn:
+            for n, vector in zip(todo, vectors, strict=True):
+                results[n] = self._upsert(conn, tenant_id, items[n], vector)
+        return [results[n] for n in range(len(items))]
+
+    def _upsert(
+        self, conn: Connection, tenant_id: str, item: ItemIn, vector: Any
+    ) -> tuple[Item, str]:
         params = {
             "tenant_id": tenant_id,
             **_row_params(item.model_dump()),
@@ -58,15 +78,25 @@ class Items:
             "embedding": vector,
             "embedder": self.embedder.name,
         }
-        with self.db.transaction() as conn:
-            row = _one(conn, "upsert_item", params)
-            if row is None:  # a concurrent writer stored the same content first
-                found = self._find_external(tenant_id, item)
-                assert found is not None
-                return self.get(tenant_id, int(found["item_id"])), "unchanged"
-            _run(conn, "record_version", {"tenant_id": tenant_id, "item_id": row["item_id"]})
+        row = _one(conn, "upsert_item", params)
+        if row is None:  # an earlier row of this batch, or a concurrent writer, stored it already
+            found = _one(conn, "find_by_external_ids", _external_params(tenant_id, [item]))
+            assert found is not None
+            return Item.model_validate(found), "unchanged"
+        _run(conn, "record_version", {"tenant_id": tenant_id, "item_id": row["item_id"]})
         outcome = "created" if row.pop("inserted") else "updated"
         return Item.model_validate(row), outcome
+
+    def _stored_by_external_id(
+        self, tenant_id: str, items: Sequence[ItemIn]
+    ) -> dict[tuple[str, str | None], Item]:
+        named = [item for item in items if item.external_id is not None]
+        if not named:
+            return {}
+        with self.db.connection() as conn:
+            rows = conn.execute(Q["find_by_external_ids"], _external_params(tenant_id, named))
+            found = [Item.model_validate(row) for row in rows.fetchall()]
+        return {(item.kind, item.external_id): item for item in found}
 
     def update(self, tenant_id: str, item_id: int, patch: ItemPatch | dict[str, Any]) -> Item:
         """Change some fields of an item; a content change makes a new version."""
@@ -164,26 +194,29 @@ class Items:
             raise NotFound(f"item {item_id} has no version {version} in this tenant")
         return ItemVersion.model_validate(row)
 
-    def _find_external(self, tenant_id: str, item: ItemIn) -> dict[str, Any] | None:
-        params = {"tenant_id": tenant_id, "kind": item.kind, "external_id": item.external_id}
-        with self.db.connection() as conn:
-            return _one(conn, "find_by_external_id", params)
-
-    def _check_body(self, body: str) -> None:
+    def _check_body(self, body: str, where: str = "") -> None:
         if len(body) > self.max_body_chars:
             raise InvalidInput(
-                f"body: {len(body):,} characters is over the limit of {self.max_body_chars:,}; "
-                "split the document into several items"
+                f"{where}body: {len(body):,} characters is over the limit of "
+                f"{self.max_body_chars:,}; split the document into several items"
             )
 
 
-def _parse(model: type[M], data: M | dict[str, Any]) -> M:
+def _parse(model: type[M], data: M | dict[str, Any], where: str = "") -> M:
     if isinstance(data, model):
         return data
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(describe(exc)) from exc
+        raise InvalidInput(where + describe(exc)) from exc
+
+
+def _external_params(tenant_id: str, items: Sequence[ItemIn]) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "kinds": [item.kind for item in items],
+        "external_ids": [item.external_id for item in items],
+    }
 
 
 def _row_params(fields: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,10 @@
--- name: find_by_external_id
-SELECT item_id, content_hash, status FROM items
-WHERE tenant_id = %(tenant_id)s AND kind = %(kind)s AND external_id = %(external_id)s;
+-- name: find_by_external_ids
+SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
+       i.content_hash, i.created_at, i.updated_at
+FROM items AS i
+JOIN unnest(%(kinds)s::text[], %(external_ids)s::text[]) AS wanted (kind, external_id)
+  ON i.kind = wanted.kind AND i.external_id = wanted.external_id
+WHERE i.tenant_id = %(tenant_id)s;
 
 -- name: upsert_item
 -- A new item, or a new version of the one with the same kind and external_id.
