@@ -6,6 +6,9 @@ a database of their own (migrations, schema) clone nothing and build one from sc
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +28,15 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("learnloop")
+def data_dir() -> Path:
+    """A data dir outside pytest's rotating temp folders, removed after the server stops.
+
+    atexit runs last-registered first: this removal is registered before the embedded
+    server registers its stop, so the server stops first.
+    """
+    path = Path(tempfile.mkdtemp(prefix="learnloop-test-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 @pytest.fixture(scope="session")

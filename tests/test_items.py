@@ -123,3 +123,15 @@ def test_kind_cannot_be_patched(ll: LearnLoop, tenant: str) -> None:
 def test_unknown_item_is_not_found(ll: LearnLoop, tenant: str) -> None:
     with pytest.raises(NotFound, match="no item 987654321 in this tenant"):
         ll.items.update(tenant, 987654321, {"body": "x"})
+
+
+def test_batch_is_all_or_nothing_and_names_the_bad_row(ll: LearnLoop, tenant: str) -> None:
+    rows = [faq(title="One"), faq(title="Two"), {"kind": "faq", "body": "no title"}]
+    with pytest.raises(InvalidInput, match="item 2: title: Field required"):
+        ll.items.put_many(tenant, rows)
+    assert ll.items.list(tenant) == ([], None)
+    results = ll.items.put_many(tenant, [faq(title="One", external_id="1"), faq(title="Two")])
+    assert [outcome for _, outcome in results] == ["created", "created"]
+    again = ll.items.put_many(tenant, [faq(title="One", external_id="1"), faq(title="Three")])
+    assert [outcome for _, outcome in again] == ["unchanged", "created"]
+    assert again[0][0].item_id == results[0][0].item_id

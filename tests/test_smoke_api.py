@@ -3,7 +3,9 @@ from fastapi.testclient import TestClient
 
 def test_health_and_item_round_trip(api: TestClient) -> None:
     assert api.get("/health").json()["status"] == "ok"
-    r = api.post("/v1/items", json={"kind": "faq", "title": "Reset a password", "body": "Use settings"})
+    r = api.post(
+        "/v1/items", json={"kind": "faq", "title": "Reset a password", "body": "Use settings"}
+    )
     assert r.status_code == 201, r.text
     item_id = r.json()["item"]["item_id"]
     assert api.get(f"/v1/items/{item_id}").json()["title"] == "Reset a password"

@@ -30,6 +30,10 @@ class Embedder(Protocol):
         """One vector for a search query, L2-normalised, dtype float32."""
         ...
 
+    def close(self) -> None:
+        """Release what the embedder holds (connections); the model cache stays."""
+        ...
+
 
 Connection = psycopg.Connection[dict[str, Any]]
 

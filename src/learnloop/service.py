@@ -21,10 +21,13 @@ class LearnLoop:
     ...     hits = ll.search.search("default", "forgot my password")
     """
 
-    def __init__(self, settings: Settings, db: Database, embedder: Embedder):
+    def __init__(
+        self, settings: Settings, db: Database, embedder: Embedder, *, owns_embedder: bool = False
+    ):
         self.settings = settings
         self.db = db
         self.embedder = embedder
+        self._owns_embedder = owns_embedder
         self.tenants = Tenants(db)
         self.keys = ApiKeys(db)
         self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
@@ -35,16 +38,27 @@ class LearnLoop:
         """Start or join the database, migrate it, load the embedder, check they agree."""
         settings = settings or Settings()
         db = Database.from_settings(settings)
+        made: Embedder | None = None
         try:
-            embedder = embedder or make_embedder(settings)
+            if embedder is None:
+                embedder = made = make_embedder(settings)
             ensure_space(db, embedder)
         except BaseException:
-            db.close()
+            try:
+                if made is not None:
+                    made.close()
+            finally:
+                db.close()
             raise
-        return cls(settings, db, embedder)
+        return cls(settings, db, embedder, owns_embedder=made is not None)
 
     def close(self) -> None:
-        self.db.close()
+        """Close the pool, and the embedder too when ``open`` made it."""
+        try:
+            self.db.close()
+        finally:
+            if self._owns_embedder:
+                self.embedder.close()
 
     def __enter__(self) -> LearnLoop:
         return self

@@ -60,6 +60,10 @@ class LocalEmbedder:
         return _fast_single(self._model(), text)
 
 
+    def close(self) -> None:
+        """Nothing to release: the model stays cached for the process."""
+
+
 def _configured_dimension(path: Path) -> int | None:
     """The output dimension read from the model folder, without loading the model.
 

@@ -30,7 +30,13 @@ class OpenAIEmbedder:
         self.batch_size = batch_size
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
-        self.dimension = dimensions or int(self._request(["dimension probe"]).shape[1])
+        self.dimension = dimensions or 0  # 0: not known yet, learned from the probe below
+        if not self.dimension:
+            try:
+                self.dimension = int(self._request(["dimension probe"]).shape[1])
+            except BaseException:
+                self._client.close()
+                raise
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -69,6 +75,11 @@ class OpenAIEmbedder:
         if vectors.ndim != 2 or len(vectors) != len(texts):
             raise EmbedderError(
                 f"the embeddings service sent {len(vectors)} vectors for {len(texts)} texts"
+            )
+        if self.dimension and vectors.shape[1] != self.dimension:
+            raise EmbedderError(
+                f"the embeddings service sent vectors of {vectors.shape[1]} dimensions, but "
+                f"{self.name} is configured for {self.dimension}; does it honour 'dimensions'?"
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         result: Vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)

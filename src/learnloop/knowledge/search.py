@@ -79,17 +79,21 @@ class Search:
         return [_hit(row) for row in rows]
 
     def _run(self, params: dict[str, Any], *, exact: bool) -> list[dict[str, Any]]:
+        # prepare=False: never a server-side prepared statement, so every search is planned
+        # for its own tenant, filters and query. After a few runs a prepared statement gets a
+        # generic plan, which cannot see that the tag filter is empty or how big the tenant
+        # is, and which ran 20-100 times slower (bench/search_bench.py, docs/benchmarks.md).
         with self.db.transaction() as conn:
             if exact:
                 conn.execute(Q["exact_scan"])
-            return conn.execute(Q["search_hybrid"], params).fetchall()
+            return conn.execute(Q["search_hybrid"], params, prepare=False).fetchall()
 
     def _index_fell_short(self, rows: list[dict[str, Any]], params: dict[str, Any]) -> bool:
         found = int(rows[0]["semantic_found"]) if rows else 0
         if found >= params["pool"]:
             return False
         with self.db.connection() as conn:
-            row = conn.execute(Q["count_matching"], params).fetchone()
+            row = conn.execute(Q["count_matching"], params, prepare=False).fetchone()
         return row is not None and int(row["n"]) > found
 
 

@@ -1,0 +1,101 @@
+"""The project's own promises: README commands, the public surface, strict linters."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import learnloop
+
+from .conftest import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def readme_commands() -> list[str]:
+    """The set-up commands: the fenced bash blocks of README's 'Set up' section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Set up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section, re.DOTALL)
+
+
+def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_second() -> None:
+    main, tests = readme_commands()
+    assert "learnloop demo" in main and "pytest" in tests
+    assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_main_command_runs_as_written(tmp_path: Path) -> None:
+    """Run the first command exactly as written, in the project root, on a fresh data dir."""
+    env = os.environ | {"LEARNLOOP_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        readme_commands()[0],
+        shell=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "tenant 'demo' is ready" in done.stdout
+    assert "How do I reset my password?" in done.stdout
+
+
+def test_readme_test_command_runs_as_written() -> None:
+    """The test command as written; only collection, so the suite does not run itself."""
+    env = os.environ | {"PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider"}
+    done = subprocess.run(
+        readme_commands()[1],
+        shell=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert re.search(r"\d+ tests collected", done.stdout)
+
+
+def test_public_names_are_all_exported() -> None:
+    public = {name for name in vars(learnloop) if not name.startswith("_")}
+    modules = {
+        "api",
+        "cli",
+        "db",
+        "embedders",
+        "errors",
+        "knowledge",
+        "ports",
+        "service",
+        "settings",
+        "tenants",
+        "validation",
+    }
+    assert set(learnloop.__all__) == public - modules
+    for name in learnloop.__all__:
+        assert getattr(learnloop, name) is not None
+
+
+def test_every_error_is_a_learnloop_error_with_a_default_message() -> None:
+    errors = [getattr(learnloop, n) for n in learnloop.__all__ if n.endswith("Error")]
+    errors += [learnloop.InvalidInput, learnloop.NotFound, learnloop.Conflict]
+    for error in errors:
+        assert issubclass(error, learnloop.LearnLoopError)
+        assert str(error()) == error.__doc__
+
+
+@pytest.mark.parametrize("tool", ["ruff check .", "mypy"])
+def test_linters_are_clean(tool: str) -> None:
+    done = subprocess.run(
+        f"{BIN}/{tool}", shell=True, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
