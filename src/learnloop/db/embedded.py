@@ -44,7 +44,7 @@ def embedded_url(pgdata: Path) -> str:
         if not exists:
             try:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it first
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # another process created it first (UniqueViolation: while we ran)
     url: str = server.get_uri(DATABASE_NAME)
     return url
