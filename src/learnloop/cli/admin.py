@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from learnloop.cli.context import console, opened, print_json, tenant_of
+from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
 
 tenants_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -29,7 +29,7 @@ def create_tenant(
 
 
 @tenants_app.command("list")
-def list_tenants(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_tenants(json_out: JsonOut = False) -> None:
     """List every tenant."""
     with opened() as ll:
         tenants = ll.tenants.list()
@@ -55,9 +55,7 @@ def create_key(
 
 
 @keys_app.command("list")
-def list_keys(
-    ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+def list_keys(ctx: typer.Context, json_out: JsonOut = False) -> None:
     """List the tenant's API keys (never the keys themselves)."""
     with opened() as ll:
         keys = ll.keys.list(tenant_of(ctx))

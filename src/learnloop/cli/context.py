@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
 from learnloop.errors import LearnLoopError
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
 
-console = Console()
-err_console = Console(stderr=True)
+# User text (titles, tenant ids, messages) is never read as Rich markup, and never wrapped.
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+console = Console(markup=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, soft_wrap=True)
 
 
 @contextmanager
@@ -26,7 +30,7 @@ def opened(settings: Settings | None = None) -> Iterator[LearnLoop]:
         with LearnLoop.open(settings or Settings()) as ll:
             yield ll
     except LearnLoopError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
+        err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
         raise typer.Exit(1) from exc
 
 

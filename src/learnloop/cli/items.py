@@ -8,15 +8,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from learnloop.cli.context import console, opened, print_json, tenant_of
+from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
 from learnloop.errors import InvalidInput
-from learnloop.knowledge import Item
+from learnloop.knowledge import Item, ItemVersion
 from learnloop.knowledge.markdown import parse_markdown
 
 app = typer.Typer(help="Add, list, show, archive and delete knowledge items.", no_args_is_help=True)
-
-JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @app.command("add")
@@ -97,16 +96,20 @@ def show(
     """Show one item (or one of its versions) in full."""
     with opened() as ll:
         tenant = tenant_of(ctx)
-        shown = (
-            ll.items.version(tenant, item_id, version) if version else ll.items.get(tenant, item_id)
-        )
+        if version is None:
+            shown: Item | ItemVersion = ll.items.get(tenant, item_id)
+        else:
+            shown = ll.items.version(tenant, item_id, version)
         versions = [v.version for v in ll.items.versions(tenant, item_id)]
     if json_out:
         print_json(shown)
         return
     console.print(
-        f"[bold]{shown.title}[/bold]  ({shown.kind}, item {shown.item_id}, "
-        f"version {shown.version} of {versions}, {shown.status})"
+        Text.assemble(
+            (shown.title, "bold"),
+            f"  ({shown.kind}, item {shown.item_id}, "
+            f"version {shown.version} of {versions}, {shown.status})",
+        )
     )
     if shown.tags:
         console.print("tags: " + ", ".join(shown.tags))
