@@ -33,6 +33,21 @@ PARAPHRASES = {
     "NodeClockNotSynchronising": "the system time on a host is drifting, NTP is not syncing",
     "KubeHpaMaxedOut": "the pod autoscaler has been running at its maximum replica count "
     "for a while",
+    "KubeletDown": "monitoring cannot reach any of the kubelets on the nodes",
+    "KubeAPIDown": "none of the kubernetes API servers can be reached",
+    "KubeQuotaExceeded": "a namespace has hit its hard resource quota",
+    "KubeContainerWaiting": "a container has been stuck in the waiting state for a long time",
+    "KubeMemoryOvercommit": "pods request more memory than the cluster could handle if a node "
+    "went down",
+    "etcdHighFsyncDurations": "etcd writes to disk are slow, fsync takes too long",
+    "etcdMembersDown": "one of the etcd members is down",
+    "TargetDown": "prometheus cannot scrape some of its targets",
+    "Watchdog": "the always-firing alert that proves the alerting pipeline works",
+    "NodeNetworkReceiveErrs": "the network card reports many errors on incoming packets",
+    "PrometheusRemoteWriteBehind": "prometheus is lagging when it sends samples to remote storage",
+    "NodeHighNumberConntrackEntriesUsed": "the connection tracking table on a host is nearly full",
+    "AlertmanagerConfigInconsistent": "alertmanager instances in the cluster have different "
+    "configurations",
 }
 
 

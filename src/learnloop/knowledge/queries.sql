@@ -87,7 +87,9 @@ SELECT count(*) AS n FROM items WHERE tenant_id = %(tenant_id)s AND embedding IS
 
 -- name: search_hybrid
 -- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
--- candidates from full text, fused by reciprocal rank. Run under exact_scan for an exact vector scan.
+-- candidates from full text (any of the query's words, ts_rank divided by 1 + log(length), so
+-- long documents do not win on word count alone), fused by reciprocal rank.
+-- Run after exact_scan for an exact vector scan.
 WITH semantic AS MATERIALIZED (
     SELECT item_id, embedding <=> %(query_vector)s AS distance
     FROM items
@@ -100,8 +102,8 @@ WITH semantic AS MATERIALIZED (
 ), semantic_ranked AS (
     SELECT item_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM semantic
 ), keyword AS (
-    SELECT item_id, ts_rank_cd(search_text, query) AS keyword_score,
-           row_number() OVER (ORDER BY ts_rank_cd(search_text, query) DESC, item_id) AS rank
+    SELECT item_id, ts_rank(search_text, query, 1) AS keyword_score,
+           row_number() OVER (ORDER BY ts_rank(search_text, query, 1) DESC, item_id) AS rank
     FROM items,
          to_tsquery('english', replace(plainto_tsquery('english', %(query_text)s)::text,
                                        ' & ', ' | ')) AS query
