@@ -85,10 +85,18 @@ WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s AND version = %(versio
 -- name: count_searchable
 SELECT count(*) AS n FROM items WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL;
 
+-- name: keyword_query
+-- Any of the words of a text, less the common ones named: 'word' | 'other' (NULL for none).
+-- Sent back as a parameter, so the planner sees the words and can pick the tenant's rows or
+-- the full-text index.
+SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery::text AS query
+FROM unnest(to_tsvector('english', %(query_text)s)) AS words (lexeme, positions, weights)
+WHERE lexeme <> ALL(%(common_lexemes)s::text[]);
+
 -- name: search_hybrid
 -- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
--- candidates from full text (any of the query's words, ts_rank divided by 1 + log(length), so
--- long documents do not win on word count alone), fused by reciprocal rank.
+-- candidates from full text (ts_rank divided by 1 + log(length), so long documents do not win
+-- on word count alone), fused by reciprocal rank.
 -- Run after exact_scan for an exact vector scan.
 WITH semantic AS MATERIALIZED (
     SELECT item_id, embedding <=> %(query_vector)s AS distance
@@ -102,12 +110,12 @@ WITH semantic AS MATERIALIZED (
 ), semantic_ranked AS (
     SELECT item_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM semantic
 ), keyword AS (
-    SELECT item_id, ts_rank(search_text, query, 1) AS keyword_score,
-           row_number() OVER (ORDER BY ts_rank(search_text, query, 1) DESC, item_id) AS rank
-    FROM items,
-         to_tsquery('english', replace(plainto_tsquery('english', %(query_text)s)::text,
-                                       ' & ', ' | ')) AS query
-    WHERE tenant_id = %(tenant_id)s AND search_text @@ query
+    SELECT item_id, ts_rank(search_text, %(keyword_query)s::tsquery, 1) AS keyword_score,
+           row_number() OVER (
+               ORDER BY ts_rank(search_text, %(keyword_query)s::tsquery, 1) DESC, item_id
+           ) AS rank
+    FROM items
+    WHERE tenant_id = %(tenant_id)s AND search_text @@ %(keyword_query)s::tsquery
       AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
       AND status = ANY(%(statuses)s::text[])
       AND tags @> %(tags)s::text[]
@@ -136,3 +144,11 @@ WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL
 -- name: exact_scan
 -- For the rest of the transaction: no index scans, so vectors are compared one by one.
 SET LOCAL enable_indexscan = off;
+
+-- name: common_lexemes
+-- Words in more than %(share)s of all item texts, from the planner's statistics (ANALYZE).
+SELECT coalesce(array_agg(lexeme), '{}') AS lexemes
+FROM pg_stats,
+     unnest(most_common_elems::text::text[], most_common_elem_freqs) AS common (lexeme, share)
+WHERE schemaname = current_schema() AND tablename = 'items' AND attname = 'search_text'
+  AND common.lexeme IS NOT NULL AND common.share > %(share)s;

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput
@@ -16,6 +16,9 @@ Q = load_queries("learnloop.knowledge")
 RRF_K = 60
 MAX_K = 100
 SEARCHABLE = ("active",)
+COMMON_SHARE = 0.01
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class Search:
@@ -23,14 +26,16 @@ class Search:
 
     Tenants smaller than ``exact_below`` searchable items are searched exactly (every vector
     compared); larger ones through the HNSW index with iterative scans, falling back to an
-    exact scan whenever the index returned fewer candidates than match the filters.
+    exact scan whenever the index returned fewer candidates than match the filters. The
+    keyword side of a large tenant leaves out words found in over 1% of all item texts.
     """
 
     def __init__(self, db: Store, embedder: Embedder, *, exact_below: int = 20_000):
         self.db = db
         self.embedder = embedder
         self.exact_below = exact_below
-        self._sizes = _TenantSizes(db)
+        self._sizes: _Cached[str, int] = _Cached(self._count_searchable, ttl=30.0)
+        self._common: _Cached[float, list[str]] = _Cached(self._common_lexemes, ttl=300.0)
 
     def search(
         self,
@@ -73,6 +78,9 @@ class Search:
             "rrf_k": RRF_K,
         }
         exact = self._sizes.get(tenant_id) < self.exact_below
+        # A large tenant's keyword side skips words found in over 1% of all texts: they match
+        # much of the table, add little to the ranking, and cost a scan of every match.
+        params["common_lexemes"] = [] if exact else self._common.get(COMMON_SHARE)
         rows = self._run(params, exact=exact)
         if not exact and self._index_fell_short(rows, params):
             rows = self._run(params, exact=True)
@@ -86,7 +94,19 @@ class Search:
         with self.db.transaction() as conn:
             if exact:
                 conn.execute(Q["exact_scan"])
+            row = conn.execute(Q["keyword_query"], params).fetchone()
+            params = params | {"keyword_query": row["query"] if row else None}
             return conn.execute(Q["search_hybrid"], params, prepare=False).fetchall()
+
+    def _count_searchable(self, tenant_id: str) -> int:
+        with self.db.connection() as conn:
+            row = conn.execute(Q["count_searchable"], {"tenant_id": tenant_id}).fetchone()
+        return int(row["n"]) if row else 0
+
+    def _common_lexemes(self, share: float) -> list[str]:
+        with self.db.connection() as conn:
+            row = conn.execute(Q["common_lexemes"], {"share": share}).fetchone()
+        return list(row["lexemes"]) if row else []
 
     def _index_fell_short(self, rows: list[dict[str, Any]], params: dict[str, Any]) -> bool:
         found = int(rows[0]["semantic_found"]) if rows else 0
@@ -97,30 +117,28 @@ class Search:
         return row is not None and int(row["n"]) > found
 
 
-class _TenantSizes:
-    """How many searchable items each tenant has, re-counted at most every ``ttl`` seconds.
+class _Cached(Generic[K, V]):
+    """Values loaded from the database, each re-loaded at most every ``ttl`` seconds.
 
-    Only chooses between two correct paths, so a stale count costs speed, never results.
+    Used only to choose between correct paths, so a stale value costs speed, never results.
     """
 
-    def __init__(self, db: Store, ttl: float = 30.0):
-        self.db = db
+    def __init__(self, load: Callable[[K], V], ttl: float):
+        self._load = load
         self.ttl = ttl
-        self._seen: dict[str, tuple[float, int]] = {}
+        self._seen: dict[K, tuple[float, V]] = {}
         self._lock = threading.Lock()
 
-    def get(self, tenant_id: str) -> int:
+    def get(self, key: K) -> V:
         now = time.monotonic()
         with self._lock:
-            cached = self._seen.get(tenant_id)
+            cached = self._seen.get(key)
         if cached and now - cached[0] < self.ttl:
             return cached[1]
-        with self.db.connection() as conn:
-            row = conn.execute(Q["count_searchable"], {"tenant_id": tenant_id}).fetchone()
-        size = int(row["n"]) if row else 0
+        value = self._load(key)
         with self._lock:
-            self._seen[tenant_id] = (now, size)
-        return size
+            self._seen[key] = (now, value)
+        return value
 
 
 def _check(query: str, k: int, kinds: Sequence[str] | None, statuses: Sequence[str]) -> None:
