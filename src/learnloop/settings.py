@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -45,7 +46,8 @@ class Settings(BaseSettings):
 
     max_body_chars: int = 200_000
     max_request_bytes: int = 5 * 1024 * 1024
-    hnsw_ef_search: int = 100
+    hnsw_ef_search: int = 200  # with the index's m=24, ef_construction=400: recall@10 ~0.99
+    hnsw_iterative_scan: Literal["relaxed_order", "strict_order", "off"] = "relaxed_order"
     exact_search_below: int = 20_000
 
     tenant: str = Field(default="default", description="The tenant the CLI acts for")

@@ -24,9 +24,17 @@ MIN_PGVECTOR = (0, 7)
 class Database:
     """A pool of connections that return rows as dicts, with the schema migrated."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, ef_search: int = 100):
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        ef_search: int = 100,
+        iterative_scan: str = "relaxed_order",
+    ):
         self.url = url
-        self._ef_search = ef_search
+        self._hnsw = {"hnsw.ef_search": str(ef_search), "hnsw.iterative_scan": iterative_scan}
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 _check_server(conn)
@@ -51,13 +59,14 @@ class Database:
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             ef_search=settings.hnsw_ef_search,
+            iterative_scan=settings.hnsw_iterative_scan,
         )
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         register_vector(conn)
         # Iterative index scans: a filtered vector search keeps scanning until it has enough rows.
-        conn.execute("SET hnsw.iterative_scan = relaxed_order")
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(self._ef_search),))
+        for name, value in self._hnsw.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
