@@ -30,7 +30,7 @@ class Database:
         *,
         min_size: int = 1,
         max_size: int = 10,
-        ef_search: int = 100,
+        ef_search: int = 200,
         iterative_scan: str = "relaxed_order",
     ):
         self.url = url

@@ -23,7 +23,8 @@ def _server(pgdata: Path) -> Any:
         warnings.simplefilter("ignore")
         import pgserver.postgres_server
 
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # Made here, not by pgserver: its mkdir(exist_ok=False) fails when processes start together.
+    pgdata.mkdir(parents=True, exist_ok=True)
     try:
         return pgserver.postgres_server.get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare subprocess and assertion errors

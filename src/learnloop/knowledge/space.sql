@@ -16,7 +16,8 @@ SELECT count(*) AS n FROM items WHERE embedding IS NOT NULL;
 DROP INDEX IF EXISTS items_embedding;
 
 -- name: create_vector_index
-CREATE INDEX IF NOT EXISTS items_embedding ON items USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX IF NOT EXISTS items_embedding ON items USING hnsw (embedding vector_cosine_ops)
+    WITH (m = 24, ef_construction = 400);
 
 -- name: set_dimension
 ALTER TABLE items ALTER COLUMN embedding TYPE vector({dimension});
