@@ -214,6 +214,8 @@ def test_racing_processes_apply_each_migration_exactly_once(fresh_db_url: str) -
 
 _PARAM = re.compile(r"%\((\w+)\)s")
 _FORMAT = re.compile(r"\{(\w+)\}")
+# What a {name} placeholder of a utility statement is filled with (default: the number 8).
+_FILLERS: dict[str, sql.Composable] = {"partition": sql.Identifier("events_default")}
 _PLANNABLE = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "MERGE"}
 _UTILITY = {"SET", "CREATE", "DROP", "ALTER", "LOCK"}
 
@@ -271,8 +273,8 @@ def _check_query(conn: psycopg.Connection[Any], query: str) -> None:
             conn.execute(b"DEALLOCATE learnloop_check")
     elif keyword in _UTILITY:
         assert not _PARAM.search(query), "utility statements cannot take parameters"
-        literals = {name: sql.Literal(8) for name in _FORMAT.findall(query)}
-        statement = sql.SQL(query).format(**literals) if literals else sql.SQL(query)
+        fillers = {name: _FILLERS.get(name, sql.Literal(8)) for name in _FORMAT.findall(query)}
+        statement = sql.SQL(query).format(**fillers) if fillers else sql.SQL(query)
         with conn.transaction(force_rollback=True):
             conn.execute(statement)
     else:

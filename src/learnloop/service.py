@@ -6,9 +6,11 @@ from types import TracebackType
 
 from learnloop.db import Database
 from learnloop.embedders import make_embedder
+from learnloop.events import Events, Feedbacks
 from learnloop.knowledge import Items, Search
 from learnloop.knowledge.space import ensure_space
 from learnloop.ports import Embedder
+from learnloop.recommend import Recommender
 from learnloop.settings import Settings
 from learnloop.tenants import ApiKeys, Tenants
 
@@ -32,6 +34,9 @@ class LearnLoop:
         self.keys = ApiKeys(db)
         self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
         self.search = Search(db, embedder, exact_below=settings.exact_search_below)
+        self.recommender = Recommender(db, self.search, self.items)
+        self.events = Events(db, retention_days=settings.event_retention_days)
+        self.feedback = Feedbacks(db)
 
     @classmethod
     def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> LearnLoop:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     hnsw_iterative_scan: Literal["relaxed_order", "strict_order", "off"] = "relaxed_order"
     exact_search_below: int = 20_000
 
+    event_retention_days: int = Field(
+        default=730, ge=1, description="Events older than this are refused and pruned"
+    )
+
     tenant: str = Field(default="default", description="The tenant the CLI acts for")
 
     @property

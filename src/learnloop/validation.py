@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+from learnloop.errors import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: M | Mapping[str, Any], where: str = "") -> M:
+    """``data`` as a ``model``; InvalidInput, prefixed with ``where``, names what to fix."""
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(where + describe(exc)) from exc
 
 
 def describe(exc: ValidationError) -> str:

@@ -42,6 +42,21 @@ def list_tenants(json_out: JsonOut = False) -> None:
     console.print(table)
 
 
+@tenants_app.command("threshold")
+def threshold(
+    ctx: typer.Context,
+    value: Annotated[
+        float | None, typer.Argument(help="The new threshold, 0..1; omit to print it.")
+    ] = None,
+) -> None:
+    """Print or set the confidence an item needs to be recommended (default 0.5)."""
+    with opened() as ll:
+        if value is not None:
+            ll.recommender.set_threshold(tenant_of(ctx), value)
+        current = ll.recommender.threshold(tenant_of(ctx))
+    console.print(f"confidence threshold of {tenant_of(ctx)}: {current:g}")
+
+
 @keys_app.command("create")
 def create_key(
     ctx: typer.Context, name: Annotated[str, typer.Option(help="What the key is for.")] = ""

@@ -10,6 +10,7 @@ from rich.table import Table
 from learnloop.cli.admin import keys_app, tenants_app
 from learnloop.cli.context import console, opened, print_json, tenant_of
 from learnloop.cli.demo import demo
+from learnloop.cli.interactions import events_app, recommend
 from learnloop.cli.items import app as items_app
 from learnloop.settings import Settings
 
@@ -21,6 +22,8 @@ app = typer.Typer(
 app.add_typer(items_app, name="items")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(events_app, name="events")
+app.command("recommend")(recommend)
 app.command("demo")(demo)
 
 

@@ -59,7 +59,6 @@ class LocalEmbedder:
     def embed_query(self, text: str) -> Vectors:
         return _fast_single(self._model(), text)
 
-
     def close(self) -> None:
         """Nothing to release: the model stays cached for the process."""
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from typing import Any, LiteralString, TypeVar
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import ValidationError
 
 from learnloop._sql import load_queries
 from learnloop.errors import Conflict, InvalidInput, NotFound
@@ -21,11 +20,10 @@ from learnloop.knowledge.models import (
     embedding_text,
 )
 from learnloop.ports import Connection, Embedder, Store
-from learnloop.validation import describe
+from learnloop.validation import parse
 
 Q = load_queries("learnloop.knowledge")
 MAX_PAGE = 500
-M = TypeVar("M", ItemIn, ItemPatch)
 
 
 class Items:
@@ -48,7 +46,7 @@ class Items:
     ) -> builtins.list[tuple[Item, str]]:
         """Store many items at once, all or nothing, embedding only what changed in one batch."""
         items = [
-            _parse(ItemIn, row, where=f"item {n}: " if len(rows) > 1 else "")
+            parse(ItemIn, row, where=f"item {n}: " if len(rows) > 1 else "")
             for n, row in enumerate(rows)
         ]
         for n, item in enumerate(items):
@@ -100,7 +98,7 @@ class Items:
 
     def update(self, tenant_id: str, item_id: int, patch: ItemPatch | dict[str, Any]) -> Item:
         """Change some fields of an item; a content change makes a new version."""
-        changes = _parse(ItemPatch, patch).model_dump(exclude_none=True)
+        changes = parse(ItemPatch, patch).model_dump(exclude_none=True)
         current = self.get(tenant_id, item_id)
         merged = current.model_dump() | changes
         self._check_body(merged["body"])
@@ -200,15 +198,6 @@ class Items:
                 f"{where}body: {len(body):,} characters is over the limit of "
                 f"{self.max_body_chars:,}; split the document into several items"
             )
-
-
-def _parse(model: type[M], data: M | dict[str, Any], where: str = "") -> M:
-    if isinstance(data, model):
-        return data
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(where + describe(exc)) from exc
 
 
 def _external_params(tenant_id: str, items: Sequence[ItemIn]) -> dict[str, Any]:

@@ -124,7 +124,7 @@ WITH semantic AS MATERIALIZED (
 )
 SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
        i.content_hash, i.created_at, i.updated_at,
-       1 - s.distance AS similarity, k.keyword_score,
+       1 - (i.embedding <=> %(query_vector)s) AS similarity, k.keyword_score,
        s.rank AS semantic_rank, k.rank AS keyword_rank,
        coalesce(1.0 / (%(rrf_k)s + s.rank), 0) + coalesce(1.0 / (%(rrf_k)s + k.rank), 0) AS score,
        (SELECT count(*) FROM semantic) AS semantic_found

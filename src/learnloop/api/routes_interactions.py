@@ -1,0 +1,98 @@
+"""Recommendations and what happened next: events, feedback, corrections."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from learnloop.api.deps import LL, TenantId
+from learnloop.errors import InvalidInput
+from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
+from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
+
+router = APIRouter(prefix="/v1", tags=["interactions"])
+
+
+EVENT_EXAMPLE = {
+    "type": "clicked",
+    "impression_id": "0190c2a4-8e5b-7c1d-9f00-1a2b3c4d5e6f",
+    "item_id": 42,
+    "idempotency_key": "click-7f3a",
+}
+
+
+class EventResults(BaseModel):
+    stored: int
+    duplicates: int
+    errors: int
+    results: list[EventResult]
+
+
+class ThresholdRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    confidence_threshold: float = Field(ge=0, le=1)
+
+
+@router.post("/recommend", response_model=RecommendResponse)
+def recommend(body: RecommendRequest, ll: LL, tenant: TenantId) -> RecommendResponse:
+    """The best items for a query with their confidence; the impression is logged."""
+    return ll.recommender.recommend(tenant, body)
+
+
+@router.get("/impressions/{impression_id}", response_model=Impression)
+def get_impression(impression_id: UUID, ll: LL, tenant: TenantId) -> Impression:
+    """An impression as logged: every candidate with rank, score, confidence, propensity."""
+    return ll.recommender.impression(tenant, impression_id)
+
+
+@router.post("/events", response_model=EventResults)
+def record_events(
+    body: Annotated[dict[str, Any], Body(examples=[EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}])],
+    ll: LL,
+    tenant: TenantId,
+) -> EventResults:
+    """One event, or {"events": [...]} (up to 10,000): each gets its own result.
+
+    A batch stores its good events and answers an error for each bad one; a single bad
+    event is a 422.
+    """
+    batch = body.get("events")
+    if batch is not None and not isinstance(batch, list):
+        raise InvalidInput('"events" must be a list of events')
+    results = ll.events.record(tenant, batch if batch is not None else [body])
+    if batch is None and results[0].error:
+        raise InvalidInput(results[0].error)
+    return EventResults(
+        stored=sum(r.status == "stored" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        errors=sum(r.status == "error" for r in results),
+        results=results,
+    )
+
+
+@router.post("/feedback", response_model=Feedback, status_code=201)
+def add_feedback(body: FeedbackIn, ll: LL, tenant: TenantId, response: Response) -> Feedback:
+    """A rating of an impression or a response: thumbs, stars, emoji or helpfulness."""
+    feedback, new = ll.feedback.add(tenant, body)
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return feedback
+
+
+@router.post("/corrections", response_model=Correction, status_code=201)
+def add_correction(body: CorrectionIn, ll: LL, tenant: TenantId, response: Response) -> Correction:
+    """An owner's corrected answer, with its priority."""
+    correction, new = ll.feedback.correct(tenant, body)
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return correction
+
+
+@router.put("/tenant/settings", response_model=ThresholdRequest)
+def set_settings(body: ThresholdRequest, ll: LL, tenant: TenantId) -> ThresholdRequest:
+    """The confidence an item needs to be shown (default 0.5)."""
+    ll.recommender.set_threshold(tenant, body.confidence_threshold)
+    return body

@@ -1,0 +1,108 @@
+"""What happened after an impression: events, feedback on answers, owners' corrections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+EventType = Literal["viewed", "clicked", "executed", "succeeded", "failed", "dismissed"]
+FeedbackKind = Literal["thumbs", "stars", "emoji", "helpfulness"]
+Priority = Literal["low", "normal", "high", "urgent"]
+MAX_BATCH = 10_000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EventIn(_In):
+    """One event; it names its impression, or a session (meaning its latest impression)."""
+
+    type: EventType
+    impression_id: UUID | None = None
+    session: str | None = Field(default=None, min_length=1, max_length=200)
+    item_id: int | None = Field(default=None, ge=1)
+    rank: int | None = Field(default=None, ge=1)
+    occurred_at: datetime | None = Field(default=None, description="default: when received")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _names_an_impression(self) -> EventIn:
+        if self.impression_id is None and self.session is None:
+            raise ValueError("name the impression_id, or the session whose latest impression it is")
+        return self
+
+
+class EventResult(BaseModel):
+    """What became of one event of a call: stored, duplicate (its key was seen) or error."""
+
+    index: int
+    status: Literal["stored", "duplicate", "error"]
+    event_id: int | None = None
+    impression_id: UUID | None = None
+    pending: bool = Field(
+        default=False, description="its impression was not visible yet; kept all the same"
+    )
+    error: str | None = None
+
+
+class FeedbackIn(_In):
+    """A rating of an impression or of a response."""
+
+    impression_id: UUID | None = None
+    response_id: str | None = Field(default=None, min_length=1, max_length=200)
+    item_id: int | None = Field(default=None, ge=1)
+    kind: FeedbackKind
+    value: str | int
+    reason: str | None = Field(default=None, max_length=5000)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _names_its_subject(self) -> FeedbackIn:
+        if self.impression_id is None and self.response_id is None:
+            raise ValueError("name the impression_id or the response_id the feedback is about")
+        return self
+
+
+class Feedback(BaseModel):
+    feedback_id: int
+    impression_id: UUID | None
+    response_id: str | None
+    item_id: int | None
+    kind: FeedbackKind
+    value: str
+    score: float = Field(description="-1 (bad) .. 1 (good)")
+    negative: bool
+    reason: str | None
+    created_at: datetime
+
+
+class CorrectionIn(_In):
+    """An owner's corrected answer to a response."""
+
+    impression_id: UUID | None = None
+    response_id: str | None = Field(default=None, min_length=1, max_length=200)
+    item_id: int | None = Field(default=None, ge=1)
+    query: str | None = Field(default=None, max_length=2000)
+    original_response: str = Field(min_length=1, max_length=100_000)
+    corrected_answer: str = Field(min_length=1, max_length=100_000)
+    priority: Priority = "normal"
+    author: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Correction(BaseModel):
+    correction_id: int
+    impression_id: UUID | None
+    response_id: str | None
+    item_id: int | None
+    query: str | None
+    original_response: str
+    corrected_answer: str
+    priority: Priority
+    author: str | None
+    created_at: datetime

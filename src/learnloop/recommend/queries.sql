@@ -1,0 +1,41 @@
+-- name: tenant_threshold
+SELECT coalesce((settings ->> 'confidence_threshold')::real, 0.5) AS threshold
+FROM tenants WHERE tenant_id = %(tenant_id)s;
+
+-- name: insert_impression
+-- Nothing is written when the idempotency key was seen: the caller reads the first answer.
+INSERT INTO impressions (tenant_id, impression_id, idempotency_key, query, context, user_id,
+                         session_id, account_id, kinds, k, policy, policy_version, strategy,
+                         threshold, experiment, variant)
+VALUES (%(tenant_id)s, %(impression_id)s, %(idempotency_key)s, %(query)s, %(context)s,
+        %(user_id)s, %(session_id)s, %(account_id)s, %(kinds)s, %(k)s, %(policy)s,
+        %(policy_version)s, %(strategy)s, %(threshold)s, %(experiment)s, %(variant)s)
+ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+RETURNING impression_id, created_at;
+
+-- name: insert_candidate
+INSERT INTO impression_items (tenant_id, impression_id, rank, item_id, item_version, score,
+                              similarity, confidence, propensity, shown)
+VALUES (%(tenant_id)s, %(impression_id)s, %(rank)s, %(item_id)s, %(item_version)s, %(score)s,
+        %(similarity)s, %(confidence)s, %(propensity)s, %(shown)s);
+
+-- name: impression_by_key
+SELECT impression_id FROM impressions
+WHERE tenant_id = %(tenant_id)s AND idempotency_key = %(idempotency_key)s;
+
+-- name: get_impression
+SELECT impression_id, query, context, kinds, k, policy, policy_version, strategy, threshold,
+       experiment, variant, created_at
+FROM impressions WHERE tenant_id = %(tenant_id)s AND impression_id = %(impression_id)s;
+
+-- name: impression_candidates
+SELECT rank, item_id, item_version, score, similarity, confidence, propensity, shown
+FROM impression_items
+WHERE tenant_id = %(tenant_id)s AND impression_id = %(impression_id)s
+ORDER BY rank;
+
+-- name: set_threshold
+UPDATE tenants
+SET settings = settings || jsonb_build_object('confidence_threshold', %(threshold)s::real)
+WHERE tenant_id = %(tenant_id)s
+RETURNING tenant_id;

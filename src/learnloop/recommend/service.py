@@ -1,0 +1,183 @@
+"""Recommend: search, let the policy rank and decide, and log the impression it shows."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from learnloop._ids import uuid7
+from learnloop._sql import load_queries
+from learnloop.errors import InvalidInput, NotFound
+from learnloop.knowledge import Items, Search
+from learnloop.ports import Connection, Store
+from learnloop.recommend import policy
+from learnloop.recommend.models import (
+    Candidate,
+    Impression,
+    Recommendation,
+    RecommendRequest,
+    RecommendResponse,
+)
+from learnloop.validation import parse
+
+Q = load_queries("learnloop.recommend")
+CANDIDATES = 10  # candidates ranked per impression, shown or not
+
+
+class Recommender:
+    def __init__(self, db: Store, search: Search, items: Items):
+        self.db = db
+        self.search = search
+        self.items = items
+
+    def recommend(
+        self, tenant_id: str, request: RecommendRequest | dict[str, Any]
+    ) -> RecommendResponse:
+        """Rank items for a query, show those the tenant's threshold lets through, log it."""
+        req = parse(RecommendRequest, request)
+        if req.idempotency_key and (seen := self._by_key(tenant_id, req.idempotency_key)):
+            return self._replay(tenant_id, seen)
+        threshold = self.threshold(tenant_id)
+        hits = self.search.search(tenant_id, req.query, k=max(CANDIDATES, req.k), kinds=req.kinds)
+        chosen, ranked = policy.decide(hits, k=req.k, threshold=threshold)
+        impression_id = uuid7()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                Q["insert_impression"],
+                _impression_params(tenant_id, impression_id, req, chosen, threshold),
+            ).fetchone()
+            if row is not None:
+                _log_candidates(conn, tenant_id, impression_id, ranked)
+        if row is None:  # the same key committed meanwhile: answer as it was answered
+            assert req.idempotency_key is not None
+            return self._replay(tenant_id, self._by_key(tenant_id, req.idempotency_key))
+        return RecommendResponse(
+            impression_id=impression_id,
+            strategy=chosen,  # type: ignore[arg-type]
+            recommendations=[_recommendation(r) for r in ranked if r.shown],
+            threshold=threshold,
+            policy=policy.POLICY,
+            policy_version=policy.POLICY_VERSION,
+            created_at=row["created_at"],
+        )
+
+    def impression(self, tenant_id: str, impression_id: UUID) -> Impression:
+        params = {"tenant_id": tenant_id, "impression_id": impression_id}
+        with self.db.connection() as conn:
+            row = conn.execute(Q["get_impression"], params).fetchone()
+            if row is None:
+                raise NotFound(f"no impression {impression_id} in this tenant")
+            candidates = conn.execute(Q["impression_candidates"], params).fetchall()
+        return Impression.model_validate(row | {"candidates": candidates})
+
+    def threshold(self, tenant_id: str) -> float:
+        with self.db.connection() as conn:
+            row = conn.execute(Q["tenant_threshold"], {"tenant_id": tenant_id}).fetchone()
+        if row is None:
+            raise NotFound(f"no tenant {tenant_id!r}")
+        return float(row["threshold"])
+
+    def set_threshold(self, tenant_id: str, threshold: float) -> float:
+        """The confidence an item needs to be shown, 0..1 (default 0.5)."""
+        if not 0.0 <= threshold <= 1.0:
+            raise InvalidInput(f"confidence_threshold must be between 0 and 1, not {threshold}")
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "threshold": threshold}
+            if conn.execute(Q["set_threshold"], params).fetchone() is None:
+                raise NotFound(f"no tenant {tenant_id!r}")
+        return threshold
+
+    def _by_key(self, tenant_id: str, key: str) -> UUID | None:
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "idempotency_key": key}
+            row = conn.execute(Q["impression_by_key"], params).fetchone()
+        return None if row is None else UUID(str(row["impression_id"]))
+
+    def _replay(self, tenant_id: str, impression_id: UUID | None) -> RecommendResponse:
+        assert impression_id is not None
+        logged = self.impression(tenant_id, impression_id)
+        shown = [c for c in logged.candidates if c.shown]
+        recommendations = [
+            Recommendation(
+                rank=c.rank,
+                item=self.items.get(tenant_id, c.item_id),
+                score=c.score,
+                similarity=c.similarity,
+                confidence=c.confidence,
+                propensity=c.propensity,
+            )
+            for c in shown
+        ]
+        return RecommendResponse(
+            impression_id=logged.impression_id,
+            strategy=logged.strategy,
+            recommendations=recommendations,
+            threshold=logged.threshold,
+            policy=logged.policy,
+            policy_version=logged.policy_version,
+            created_at=logged.created_at,
+            replayed=True,
+        )
+
+
+def _impression_params(
+    tenant_id: str, impression_id: UUID, req: RecommendRequest, chosen: str, threshold: float
+) -> dict[str, Any]:
+    context = req.context.model_dump(exclude_none=True)
+    return {
+        "tenant_id": tenant_id,
+        "impression_id": impression_id,
+        "idempotency_key": req.idempotency_key,
+        "query": req.query,
+        "context": Jsonb(context),
+        "user_id": req.context.user,
+        "session_id": req.context.session,
+        "account_id": req.context.account,
+        "kinds": req.kinds,
+        "k": req.k,
+        "policy": policy.POLICY,
+        "policy_version": policy.POLICY_VERSION,
+        "strategy": chosen,
+        "threshold": threshold,
+        "experiment": None,
+        "variant": None,
+    }
+
+
+def _log_candidates(
+    conn: Connection, tenant_id: str, impression_id: UUID, ranked: list[policy.Ranked]
+) -> None:
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "impression_id": impression_id,
+            "rank": r.rank,
+            "item_id": r.hit.item.item_id,
+            "item_version": r.hit.item.version,
+            "score": r.hit.score,
+            "similarity": r.hit.similarity,
+            "confidence": r.confidence,
+            "propensity": r.propensity,
+            "shown": r.shown,
+        }
+        for r in ranked
+    ]
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(Q["insert_candidate"], rows)
+
+
+def _recommendation(r: policy.Ranked) -> Recommendation:
+    return Recommendation(
+        rank=r.rank,
+        item=r.hit.item,
+        score=r.hit.score,
+        similarity=r.hit.similarity,
+        confidence=r.confidence,
+        propensity=r.propensity,
+    )
+
+
+__all__ = ["Candidate", "Recommender"]
