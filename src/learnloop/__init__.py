@@ -5,6 +5,7 @@
 ['ApiKey', 'AuthError', 'Conflict']
 """
 
+from learnloop.client import Client
 from learnloop.errors import (
     AuthError,
     ConfigurationError,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiKey",
     "AuthError",
+    "Client",
     "ConfigurationError",
     "Conflict",
     "DatabaseError",

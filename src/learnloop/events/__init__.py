@@ -10,6 +10,18 @@ from learnloop.events.models import (
     FeedbackIn,
 )
 from learnloop.events.service import Events
+from learnloop.events.tracking import Tracking
+from learnloop.events.tracking_models import (
+    Execution,
+    ExecutionIn,
+    Outcome,
+    Report,
+    ReportIn,
+    ToolCall,
+    ToolCallIn,
+    ToolCreation,
+    ToolCreationIn,
+)
 
 __all__ = [
     "Correction",
@@ -17,7 +29,17 @@ __all__ = [
     "EventIn",
     "EventResult",
     "Events",
+    "Execution",
+    "ExecutionIn",
     "Feedback",
     "FeedbackIn",
     "Feedbacks",
+    "Outcome",
+    "Report",
+    "ReportIn",
+    "ToolCall",
+    "ToolCallIn",
+    "ToolCreation",
+    "ToolCreationIn",
+    "Tracking",
 ]

@@ -71,7 +71,7 @@ def _insert_once(
 ) -> tuple[dict[str, Any], bool]:
     with db.transaction() as conn:
         if impression_id is not None:
-            _check_impression(conn, tenant_id, impression_id)
+            check_impression(conn, tenant_id, impression_id)
         row = conn.execute(Q["insert_" + what], params).fetchone()
         if row is not None:
             return row, True
@@ -80,7 +80,8 @@ def _insert_once(
     return seen, False
 
 
-def _check_impression(conn: Connection, tenant_id: str, impression_id: UUID) -> None:
+def check_impression(conn: Connection, tenant_id: str, impression_id: UUID) -> None:
+    """NotFound unless the impression is this tenant's."""
     params = {"tenant_id": tenant_id, "impression_id": impression_id}
     if conn.execute(Q["impression_tenant"], params).fetchone() is None:
         raise NotFound(f"no impression {impression_id} in this tenant")

@@ -1,0 +1,58 @@
+"""Agent executions, tool creations and playbook reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
+
+from learnloop.api.deps import LL, TenantId
+from learnloop.events import Execution, ExecutionIn, Report, ReportIn, ToolCreation, ToolCreationIn
+
+router = APIRouter(prefix="/v1", tags=["tracking"])
+
+
+class ExecutionAck(BaseModel):
+    execution_id: UUID
+    created: bool
+
+
+@router.post("/executions", response_model=ExecutionAck, status_code=201)
+def record_execution(
+    body: ExecutionIn, ll: LL, tenant: TenantId, response: Response
+) -> ExecutionAck:
+    """An agent run with its tool calls, stored together (once per idempotency key)."""
+    execution_id, created = ll.tracking.execution(tenant, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return ExecutionAck(execution_id=execution_id, created=created)
+
+
+@router.get("/executions/{execution_id}", response_model=Execution)
+def get_execution(execution_id: UUID, ll: LL, tenant: TenantId) -> Execution:
+    return ll.tracking.get_execution(tenant, execution_id)
+
+
+@router.post("/tool-creations", response_model=ToolCreation, status_code=201)
+def record_tool_creation(body: ToolCreationIn, ll: LL, tenant: TenantId) -> ToolCreation:
+    """An agent generated a tool: its code and whether validation passed."""
+    return ll.tracking.tool_created(tenant, body)
+
+
+@router.post("/reports", response_model=Report)
+def put_report(body: ReportIn, ll: LL, tenant: TenantId) -> Report:
+    """A playbook report; the same external_id again updates it."""
+    return ll.tracking.report(tenant, body)
+
+
+@router.get("/reports", response_model=list[Report])
+def list_reports(
+    ll: LL,
+    tenant: TenantId,
+    account: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[Report]:
+    """The newest playbook reports, of one account or all."""
+    return ll.tracking.reports(tenant, account=account, limit=limit)
