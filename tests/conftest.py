@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import socket
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from learnloop.api import create_app
@@ -84,6 +88,24 @@ def fresh_db_url(database_url: str) -> Iterator[str]:
 def app_client(ll: LearnLoop) -> Iterator[TestClient]:
     with TestClient(create_app(ll)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def server_url(ll: LearnLoop) -> Iterator[str]:
+    """The real API on a free loopback port, served by uvicorn in a thread."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(ll), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 @pytest.fixture

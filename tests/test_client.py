@@ -3,34 +3,12 @@ executions with tool calls, tool creations and playbook reports."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from learnloop import AuthError, Client, InvalidInput, LearnLoop, NotFound
-from learnloop.api import create_app
-
-
-@pytest.fixture(scope="module")
-def server_url(ll: LearnLoop) -> Iterator[str]:
-    """The real API on a free loopback port, served by uvicorn in a thread."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(ll), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture(params=["http", "local"])

@@ -13,6 +13,7 @@ from learnloop.api.routes_admin import router as admin_router
 from learnloop.api.routes_interactions import router as interactions_router
 from learnloop.api.routes_items import router as items_router
 from learnloop.api.routes_tracking import router as tracking_router
+from learnloop.api.routes_widget import router as widget_router
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
 
@@ -46,5 +47,6 @@ def create_app(ll: LearnLoop | None = None, settings: Settings | None = None) ->
     app.include_router(items_router)
     app.include_router(interactions_router)
     app.include_router(tracking_router)
+    app.include_router(widget_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -39,3 +39,8 @@ UPDATE tenants
 SET settings = settings || jsonb_build_object('confidence_threshold', %(threshold)s::real)
 WHERE tenant_id = %(tenant_id)s
 RETURNING tenant_id;
+
+-- name: impression_tenants
+-- The tenant of each impression id (across tenants: the widget's beacon has no API key).
+SELECT impression_id, tenant_id FROM impressions
+WHERE impression_id = ANY(%(impression_ids)s::uuid[]);

@@ -72,6 +72,13 @@ class Recommender:
             candidates = conn.execute(Q["impression_candidates"], params).fetchall()
         return Impression.model_validate(row | {"candidates": candidates})
 
+    def owners(self, impression_ids: list[str]) -> dict[str, str]:
+        """The tenant of each known impression id (ids that are not UUIDs are skipped)."""
+        ids = [value for value in impression_ids if _is_uuid(value)]
+        with self.db.connection() as conn:
+            rows = conn.execute(Q["impression_tenants"], {"impression_ids": ids}).fetchall()
+        return {str(row["impression_id"]): str(row["tenant_id"]) for row in rows}
+
     def threshold(self, tenant_id: str) -> float:
         with self.db.connection() as conn:
             row = conn.execute(Q["tenant_threshold"], {"tenant_id": tenant_id}).fetchone()
@@ -120,6 +127,14 @@ class Recommender:
             created_at=logged.created_at,
             replayed=True,
         )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _impression_params(
