@@ -90,3 +90,19 @@ def test_linters_are_clean(tool: str) -> None:
         f"{BIN}/{tool}", shell=True, cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_readme_python_example_runs(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, ll: learnloop.LearnLoop
+) -> None:
+    block = re.search(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert block is not None
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    exec(compile(block[1], "README.md", "exec"), {})
+    items, _ = ll.items.list("acme", external_id="pw")
+    assert [i.title for i in items] == ["Reset a password"]
+    with ll.db.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM events WHERE tenant_id = 'acme' AND type = 'clicked'"
+        ).fetchone()
+    assert row is not None and row["n"] >= 1
