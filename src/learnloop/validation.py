@@ -22,25 +22,42 @@ def parse(model: type[M], data: M | Mapping[str, Any], where: str = "") -> M:
         raise InvalidInput(where + describe(exc)) from exc
 
 
+def refuse_nul(value: Any) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: refuse it with the input, not at insert."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain the NUL character (\\u0000)")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            refuse_nul(key)
+            refuse_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_nul(item)
+
+
 def describe(exc: ValidationError) -> str:
     """'field: problem; other: problem' for every error pydantic found."""
     return describe_errors(exc.errors())
 
 
-def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
+def describe_errors(errors: Iterable[Mapping[str, Any]], *, request: bool = False) -> str:
     """Format pydantic-style error dicts (loc, msg, input).
 
-    >>> describe_errors([{"loc": ("body", "title"), "msg": "Field required"}])
+    >>> describe_errors([{"loc": ("body", "title"), "msg": "Field required"}], request=True)
     'title: Field required'
     """
     parts = []
     for error in errors:
-        where = _location(error.get("loc", ()))
+        where = _location(error.get("loc", ()), request=request)
         message = str(error.get("msg", "is not valid"))
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "the request is not valid"
 
 
-def _location(loc: Sequence[Any]) -> str:
-    trimmed = [str(part) for part in loc if part not in ("body", "query", "path")]
-    return ".".join(trimmed)
+def _location(loc: Sequence[Any], *, request: bool = False) -> str:
+    """The field's dotted path; a request error's loc starts with where it was (body, ...)."""
+    parts = list(loc)
+    if request and parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(str(part) for part in parts)

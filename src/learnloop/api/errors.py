@@ -43,7 +43,7 @@ async def _validation_error(request: Request, exc: Any) -> JSONResponse:
         detail = next(e for e in errors if e.get("type") == "json_invalid")
         reason = detail.get("ctx", {}).get("error", "it could not be parsed")
         return error_response(400, "invalid_json", f"the request body is not valid JSON: {reason}")
-    return error_response(422, "invalid_input", describe_errors(errors))
+    return error_response(422, "invalid_input", describe_errors(errors, request=True))
 
 
 async def _http_error(request: Request, exc: Any) -> JSONResponse:

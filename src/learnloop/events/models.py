@@ -6,16 +6,26 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from learnloop.validation import refuse_nul
 
 EventType = Literal["viewed", "clicked", "executed", "succeeded", "failed", "dismissed"]
 FeedbackKind = Literal["thumbs", "stars", "emoji", "helpfulness"]
 Priority = Literal["low", "normal", "high", "urgent"]
 MAX_BATCH = 10_000
+BIGINT = 2**63 - 1
+INTEGER = 2**31 - 1
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        refuse_nul(data)
+        return data
 
 
 class EventIn(_In):
@@ -24,8 +34,8 @@ class EventIn(_In):
     type: EventType
     impression_id: UUID | None = None
     session: str | None = Field(default=None, min_length=1, max_length=200)
-    item_id: int | None = Field(default=None, ge=1)
-    rank: int | None = Field(default=None, ge=1)
+    item_id: int | None = Field(default=None, ge=1, le=BIGINT)
+    rank: int | None = Field(default=None, ge=1, le=INTEGER)
     occurred_at: datetime | None = Field(default=None, description="default: when received")
     metadata: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
@@ -55,11 +65,18 @@ class FeedbackIn(_In):
 
     impression_id: UUID | None = None
     response_id: str | None = Field(default=None, min_length=1, max_length=200)
-    item_id: int | None = Field(default=None, ge=1)
+    item_id: int | None = Field(default=None, ge=1, le=BIGINT)
     kind: FeedbackKind
     value: str | int
     reason: str | None = Field(default=None, max_length=5000)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # lax int would read true as 1 star
+            raise ValueError(f"{value!r} is not a rating: stars take 1 to 5, the others a word")
+        return value
 
     @model_validator(mode="after")
     def _names_its_subject(self) -> FeedbackIn:
@@ -86,7 +103,7 @@ class CorrectionIn(_In):
 
     impression_id: UUID | None = None
     response_id: str | None = Field(default=None, min_length=1, max_length=200)
-    item_id: int | None = Field(default=None, ge=1)
+    item_id: int | None = Field(default=None, ge=1, le=BIGINT)
     query: str | None = Field(default=None, max_length=2000)
     original_response: str = Field(min_length=1, max_length=100_000)
     corrected_answer: str = Field(min_length=1, max_length=100_000)

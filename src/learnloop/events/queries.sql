@@ -3,7 +3,7 @@
 SELECT DISTINCT ON (session_id) session_id, impression_id
 FROM impressions
 WHERE tenant_id = %(tenant_id)s AND session_id = ANY(%(sessions)s::text[])
-ORDER BY session_id, created_at DESC;
+ORDER BY session_id, created_at DESC, impression_id DESC;
 
 -- name: impression_owners
 -- Which tenant each impression id belongs to (across tenants, only to refuse a stranger's).

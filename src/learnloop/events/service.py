@@ -58,7 +58,8 @@ class Events:
 
     def prune(self, now: datetime | None = None) -> list[str]:
         """Drop the month partitions wholly older than the retention; returns their names."""
-        cutoff = (now or datetime.now(UTC)) - self.retention
+        now = now or datetime.now(UTC)
+        cutoff = (now if now.tzinfo else now.replace(tzinfo=UTC)) - self.retention
         dropped = []
         with self.db.transaction() as conn:
             for row in conn.execute(Q["event_partitions"]).fetchall():
@@ -145,7 +146,8 @@ class Events:
         keyed = {i: e.idempotency_key for i, e in batch.events.items() if e.idempotency_key}
         duplicates: set[int] = set()
         if keyed:
-            params = {"tenant_id": tenant_id, "keys": list(keyed.values())}
+            # Claimed in one order in every call, so overlapping calls cannot deadlock.
+            params = {"tenant_id": tenant_id, "keys": sorted(set(keyed.values()))}
             fresh = {r["idempotency_key"] for r in conn.execute(Q["claim_keys"], params)}
             for index, key in keyed.items():
                 if key in fresh:

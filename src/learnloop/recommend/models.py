@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learnloop.knowledge.models import Item, Kind
+from learnloop.validation import refuse_nul
 
 Strategy = Literal["single_solution", "multiple_options", "no_confident_match"]
 
@@ -38,6 +39,12 @@ class RecommendRequest(BaseModel):
         max_length=200,
         description="the same key again returns the first answer and logs nothing new",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        refuse_nul(data)
+        return data
 
 
 class Recommendation(BaseModel):

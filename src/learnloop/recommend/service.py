@@ -11,6 +11,7 @@ from learnloop._ids import uuid7
 from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput, NotFound
 from learnloop.knowledge import Items, Search
+from learnloop.knowledge.models import Item
 from learnloop.ports import Connection, Store
 from learnloop.recommend import policy
 from learnloop.recommend.models import (
@@ -96,6 +97,14 @@ class Recommender:
                 raise NotFound(f"no tenant {tenant_id!r}")
         return threshold
 
+    def _as_shown(self, tenant_id: str, item_id: int, version: int) -> Item:
+        """The item as it was when the impression showed it."""
+        current = self.items.get(tenant_id, item_id)
+        if current.version == version:
+            return current
+        then = self.items.version(tenant_id, item_id, version)
+        return current.model_copy(update=then.model_dump(exclude={"created_at"}))
+
     def _by_key(self, tenant_id: str, key: str) -> UUID | None:
         with self.db.connection() as conn:
             params = {"tenant_id": tenant_id, "idempotency_key": key}
@@ -109,7 +118,7 @@ class Recommender:
         recommendations = [
             Recommendation(
                 rank=c.rank,
-                item=self.items.get(tenant_id, c.item_id),
+                item=self._as_shown(tenant_id, c.item_id, c.item_version),
                 score=c.score,
                 similarity=c.similarity,
                 confidence=c.confidence,
