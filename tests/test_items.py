@@ -103,6 +103,8 @@ def test_delete_removes_item_and_versions(ll: LearnLoop, tenant: str) -> None:
         ({"kind": "faq", "title": "x", "attrs": [1]}, "attrs: Input should be a valid dict"),
         ({"kind": "faq", "title": "x", "colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"kind": "faq", "title": "x", "body": "b" * 200_001}, "over the limit of 200,000"),
+        ({"kind": "faq", "title": "x", "body": "a\x00b"}, "must not contain the NUL character"),
+        ({"kind": "faq", "title": "x", "attrs": {"k": "\x00"}}, "NUL character"),
     ],
 )
 def test_bad_items_are_refused_and_nothing_is_stored(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from learnloop.errors import InvalidInput
 
@@ -34,6 +34,19 @@ def refuse_nul(value: Any) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             refuse_nul(item)
+
+
+class Input(BaseModel):
+    """The base of every request model: unknown fields refused, text stripped, and nothing
+    PostgreSQL cannot store (the NUL character) let through to the database."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        refuse_nul(data)
+        return data
 
 
 def describe(exc: ValidationError) -> str:

@@ -7,12 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.deps import LL, TenantId
 from learnloop.tenants import ApiKey, NewApiKey, Tenant
+from learnloop.validation import Input
 
 router = APIRouter(tags=["admin"])
 
 
-class KeyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class KeyRequest(Input):
+    model_config = ConfigDict(strict=True)
     name: str = Field(default="", max_length=200)
 
 

@@ -12,6 +12,7 @@ from learnloop.api.deps import LL, TenantId
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
+from learnloop.validation import Input
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
@@ -31,8 +32,8 @@ class EventResults(BaseModel):
     results: list[EventResult]
 
 
-class ThresholdRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class ThresholdRequest(Input):
+    model_config = ConfigDict(strict=True)
     confidence_threshold: float = Field(ge=0, le=1)
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from learnloop.api.deps import LL, TenantId
 from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
 from learnloop.knowledge.models import Kind, Status
+from learnloop.validation import Input
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
 
@@ -26,8 +27,8 @@ class ItemPage(BaseModel):
     )
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class SearchRequest(Input):
+    model_config = ConfigDict(strict=True)
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=10, ge=1, le=100)
     kinds: list[Kind] | None = None

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from learnloop.validation import refuse_nul
+from learnloop.validation import Input
 
 EventType = Literal["viewed", "clicked", "executed", "succeeded", "failed", "dismissed"]
 FeedbackKind = Literal["thumbs", "stars", "emoji", "helpfulness"]
@@ -18,17 +18,7 @@ BIGINT = 2**63 - 1
 INTEGER = 2**31 - 1
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        refuse_nul(data)
-        return data
-
-
-class EventIn(_In):
+class EventIn(Input):
     """One event; it names its impression, or a session (meaning its latest impression)."""
 
     type: EventType
@@ -60,7 +50,7 @@ class EventResult(BaseModel):
     error: str | None = None
 
 
-class FeedbackIn(_In):
+class FeedbackIn(Input):
     """A rating of an impression or of a response."""
 
     impression_id: UUID | None = None
@@ -98,7 +88,7 @@ class Feedback(BaseModel):
     created_at: datetime
 
 
-class CorrectionIn(_In):
+class CorrectionIn(Input):
     """An owner's corrected answer to a response."""
 
     impression_id: UUID | None = None

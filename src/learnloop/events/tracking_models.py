@@ -6,16 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from learnloop.validation import Input
 
 ReportStatus = Literal["planned", "in_progress", "completed", "failed", "abandoned"]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ToolCallIn(_In):
+class ToolCallIn(Input):
     tool: str = Field(min_length=1, max_length=200)
     item_id: int | None = Field(default=None, ge=1, description="the tool's item, if stored")
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -25,7 +23,7 @@ class ToolCallIn(_In):
     duration_ms: float = Field(ge=0)
 
 
-class ExecutionIn(_In):
+class ExecutionIn(Input):
     """One agent run: its goal, whether it worked, how long it took, and its tool calls."""
 
     goal: str = Field(min_length=1, max_length=2000)
@@ -58,7 +56,7 @@ class Execution(BaseModel):
     created_at: datetime
 
 
-class ToolCreationIn(_In):
+class ToolCreationIn(Input):
     """An agent wrote a tool: its code, and whether it passed validation."""
 
     tool: str = Field(min_length=1, max_length=200)
@@ -73,7 +71,7 @@ class ToolCreation(ToolCreationIn):
     created_at: datetime
 
 
-class Outcome(_In):
+class Outcome(Input):
     """A metric before and after the playbook ran."""
 
     metric: str = Field(min_length=1, max_length=200)
@@ -82,7 +80,7 @@ class Outcome(_In):
     unit: str | None = Field(default=None, max_length=50)
 
 
-class ReportIn(_In):
+class ReportIn(Input):
     """A playbook execution report; the same external_id again updates it."""
 
     external_id: str | None = Field(default=None, min_length=1, max_length=300)

@@ -9,6 +9,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from learnloop.validation import Input
+
 Kind = Literal[
     "runbook", "playbook", "faq", "kpi", "account", "report", "tool", "document", "correction"
 ]
@@ -20,8 +22,8 @@ MAX_TITLE = 500
 MAX_TAGS = 50
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+class _Strict(Input):
+    model_config = ConfigDict(strict=True)
 
 
 def _clean_tags(tags: list[str]) -> list[str]:

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.knowledge.models import Item, Kind
-from learnloop.validation import refuse_nul
+from learnloop.validation import Input
 
 Strategy = Literal["single_solution", "multiple_options", "no_confident_match"]
 
@@ -26,8 +26,8 @@ class Context(BaseModel):
     segment: str | None = Field(default=None, max_length=200)
 
 
-class RecommendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+class RecommendRequest(Input):
+    model_config = ConfigDict(strict=True)
 
     query: str = Field(min_length=1, max_length=2000)
     context: Context = Field(default_factory=Context)
@@ -39,12 +39,6 @@ class RecommendRequest(BaseModel):
         max_length=200,
         description="the same key again returns the first answer and logs nothing new",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        refuse_nul(data)
-        return data
 
 
 class Recommendation(BaseModel):
