@@ -6,7 +6,7 @@ from types import TracebackType
 
 from learnloop.db import Database
 from learnloop.embedders import make_embedder
-from learnloop.events import Events, Feedbacks, Tracking
+from learnloop.events import Conversations, Events, Feedbacks, Tracking
 from learnloop.knowledge import Items, Search
 from learnloop.knowledge.space import ensure_space
 from learnloop.ports import Embedder
@@ -38,6 +38,7 @@ class LearnLoop:
         self.events = Events(db, retention_days=settings.event_retention_days)
         self.feedback = Feedbacks(db)
         self.tracking = Tracking(db)
+        self.conversations = Conversations(db)
 
     @classmethod
     def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> LearnLoop:

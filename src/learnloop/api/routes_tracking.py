@@ -9,7 +9,18 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
 from learnloop.api.deps import LL, TenantId
-from learnloop.events import Execution, ExecutionIn, Report, ReportIn, ToolCreation, ToolCreationIn
+from learnloop.events import (
+    Conversation,
+    ConversationIn,
+    Execution,
+    ExecutionIn,
+    Report,
+    ReportIn,
+    ToolCreation,
+    ToolCreationIn,
+    Transcript,
+    TranscriptIn,
+)
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
@@ -56,3 +67,25 @@ def list_reports(
 ) -> list[Report]:
     """The newest playbook reports, of one account or all."""
     return ll.tracking.reports(tenant, account=account, limit=limit)
+
+
+@router.post("/conversations/{conversation_id:path}/messages", response_model=Conversation)
+def add_messages(
+    conversation_id: str, body: ConversationIn, ll: LL, tenant: TenantId
+) -> Conversation:
+    """Append messages to a conversation (made on first use); each gets its sentiment."""
+    return ll.conversations.add(tenant, conversation_id, body)
+
+
+@router.get("/conversations/{conversation_id:path}", response_model=Conversation)
+def get_conversation(conversation_id: str, ll: LL, tenant: TenantId) -> Conversation:
+    return ll.conversations.get(tenant, conversation_id)
+
+
+@router.post("/transcripts", response_model=Transcript, status_code=201)
+def add_transcript(body: TranscriptIn, ll: LL, tenant: TenantId, response: Response) -> Transcript:
+    """A voice transcript, with its sentiment (VADER) overall and per sentence."""
+    transcript, new = ll.conversations.transcript(tenant, body)
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return transcript

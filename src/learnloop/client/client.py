@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from learnloop.client.execution import ExecutionRecorder
 from learnloop.client.transport import HttpTransport, LocalTransport, Transport
-from learnloop.events import Correction, EventResult, Feedback, Report
+from learnloop.events import Conversation, Correction, EventResult, Feedback, Report, Transcript
 from learnloop.knowledge import Item, SearchHit
 from learnloop.recommend import RecommendResponse
 from learnloop.service import LearnLoop
@@ -127,6 +128,25 @@ class Client:
         params = _compact({"account": account, "limit": limit})
         data = self._transport.request("GET", "/v1/reports", params=params)
         return [Report.model_validate(r) for r in data]
+
+    def messages(
+        self, conversation_id: str, messages: list[dict[str, Any]], **fields: Any
+    ) -> Conversation:
+        """Append messages ({"role", "content"}) to a conversation, made on first use."""
+        body = _compact(
+            {
+                "messages": [
+                    _compact(m | {"impression_id": _str(m.get("impression_id"))}) for m in messages
+                ],
+                **fields,
+            }
+        )
+        path = f"/v1/conversations/{quote(conversation_id, safe='')}/messages"
+        return Conversation.model_validate(self._post(path, body))
+
+    def transcript(self, text: str, **fields: Any) -> Transcript:
+        """Store a voice transcript; its sentiment comes back."""
+        return Transcript.model_validate(self._post("/v1/transcripts", {"text": text, **fields}))
 
     def close(self) -> None:
         self._transport.close()

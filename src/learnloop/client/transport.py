@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import unquote
 from uuid import UUID
 
 import httpx
@@ -64,6 +65,9 @@ class HttpTransport:
         self._http.close()
 
 
+_MESSAGES = ("/v1/conversations/", "/messages")  # POST /v1/conversations/{id}/messages
+
+
 class LocalTransport:
     """Calls the domain directly, with the same paths and bodies as the HTTP API."""
 
@@ -85,9 +89,13 @@ class LocalTransport:
             ("POST", "/v1/tool-creations"): lambda b, _: ll.tracking.tool_created(tenant_id, b),
             ("POST", "/v1/reports"): lambda b, _: ll.tracking.report(tenant_id, b),
             ("GET", "/v1/reports"): lambda _, p: ll.tracking.reports(tenant_id, **(p or {})),
+            ("POST", "/v1/transcripts"): lambda b, _: ll.conversations.transcript(tenant_id, b)[0],
         }
 
     def request(self, method: str, path: str, body: Json = None, params: Json = None) -> Json:
+        if method == "POST" and path.startswith(_MESSAGES[0]) and path.endswith(_MESSAGES[1]):
+            conversation_id = unquote(path[len(_MESSAGES[0]) : -len(_MESSAGES[1])])
+            return _jsonable(self.ll.conversations.add(self.tenant_id, conversation_id, body))
         route = self._routes.get((method, path))
         if route is None:
             raise errors.NotFound(f"the in-process client has no {method} {path}")

@@ -1,5 +1,14 @@
 """Events, feedback and corrections: what happened after an impression, kept append-only."""
 
+from learnloop.events.conversations import Conversations
+from learnloop.events.conversations_models import (
+    Conversation,
+    ConversationIn,
+    Message,
+    MessageIn,
+    Transcript,
+    TranscriptIn,
+)
 from learnloop.events.feedback import Feedbacks
 from learnloop.events.models import (
     Correction,
@@ -24,6 +33,9 @@ from learnloop.events.tracking_models import (
 )
 
 __all__ = [
+    "Conversation",
+    "ConversationIn",
+    "Conversations",
     "Correction",
     "CorrectionIn",
     "EventIn",
@@ -34,6 +46,8 @@ __all__ = [
     "Feedback",
     "FeedbackIn",
     "Feedbacks",
+    "Message",
+    "MessageIn",
     "Outcome",
     "Report",
     "ReportIn",
@@ -42,4 +56,6 @@ __all__ = [
     "ToolCreation",
     "ToolCreationIn",
     "Tracking",
+    "Transcript",
+    "TranscriptIn",
 ]
