@@ -31,7 +31,7 @@ class LearnLoop:
         self.embedder = embedder
         self._owns_embedder = owns_embedder
         self.tenants = Tenants(db)
-        self.keys = ApiKeys(db)
+        self.keys = ApiKeys(db, cache_seconds=settings.api_key_cache_seconds)
         self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
         self.search = Search(db, embedder, exact_below=settings.exact_search_below)
         self.recommender = Recommender(db, self.search, self.items)

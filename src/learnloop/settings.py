@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     openai_dimensions: int | None = None
 
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long another process may still accept a revoked key"
+    )
     max_body_chars: int = 200_000
     max_request_bytes: int = 5 * 1024 * 1024
     hnsw_ef_search: int = 200  # with the index's m=24, ef_construction=400: recall@10 ~0.99

@@ -1,21 +1,27 @@
-"""What every route needs: the LearnLoop instance and the caller's tenant."""
+"""What every route needs: the LearnLoop instance and the caller's tenant.
+
+Both are ``async``, so FastAPI runs them on the event loop instead of handing each to the
+thread pool (a thread switch apiece, a fifth of a small request's time). A key that
+authenticated recently is answered from ``ApiKeys``' cache without a database round trip.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from learnloop.errors import AuthError
 from learnloop.service import LearnLoop
 
 
-def get_ll(request: Request) -> LearnLoop:
+async def get_ll(request: Request) -> LearnLoop:
     ll: LearnLoop = request.app.state.ll
     return ll
 
 
-def get_tenant(
+async def get_tenant(
     ll: Annotated[LearnLoop, Depends(get_ll)],
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
@@ -29,7 +35,10 @@ def get_tenant(
         key = value.strip()
     if not key:
         raise AuthError()
-    return ll.keys.authenticate(key)
+    tenant = ll.keys.cached_tenant(key)
+    if tenant is None:
+        tenant = str(await run_in_threadpool(ll.keys.authenticate, key))
+    return tenant
 
 
 LL = Annotated[LearnLoop, Depends(get_ll)]

@@ -5,37 +5,54 @@ FROM impressions
 WHERE tenant_id = %(tenant_id)s AND session_id = ANY(%(sessions)s::text[])
 ORDER BY session_id, created_at DESC, impression_id DESC;
 
--- name: impression_owners
--- Which tenant each impression id belongs to (across tenants, only to refuse a stranger's).
-SELECT impression_id, tenant_id FROM impressions
-WHERE impression_id = ANY(%(impression_ids)s::uuid[]);
-
--- name: shown_items
-SELECT impression_id, item_id, rank FROM impression_items
-WHERE tenant_id = %(tenant_id)s AND impression_id = ANY(%(impression_ids)s::uuid[]) AND shown;
+-- name: check_impressions
+-- Each impression id named (as text), with its tenant (to refuse another tenant's
+-- impression); when it is this tenant's, one row per item it showed, with its rank.
+SELECT i.impression_id::text, i.tenant_id, s.item_id, s.rank
+FROM impressions AS i
+LEFT JOIN impression_items AS s
+       ON i.tenant_id = %(tenant_id)s AND s.tenant_id = i.tenant_id
+      AND s.impression_id = i.impression_id AND s.shown
+WHERE i.impression_id = ANY(%(impression_ids)s::uuid[]);
 
 -- name: ensure_partition
 SELECT learnloop_event_partition(%(month)s::timestamptz) AS name;
 
--- name: claim_keys
--- The keys not seen before, now claimed; a retried event's key is not returned.
-INSERT INTO event_keys (tenant_id, idempotency_key)
-SELECT %(tenant_id)s, key FROM unnest(%(keys)s::text[]) AS key
-ON CONFLICT DO NOTHING
-RETURNING idempotency_key;
-
--- name: insert_events
--- Many events in one statement; event ids come back in the order given.
-INSERT INTO events (tenant_id, type, impression_id, item_id, rank, occurred_at,
-                    impression_seen, metadata)
-SELECT %(tenant_id)s, e.type, e.impression_id, e.item_id, e.rank, e.occurred_at, e.seen,
-       e.metadata
-FROM unnest(%(types)s::text[], %(impression_ids)s::uuid[], %(item_ids)s::bigint[],
-            %(ranks)s::integer[], %(occurred_at)s::timestamptz[], %(seen)s::boolean[],
-            %(metadata)s::jsonb[])
-     WITH ORDINALITY AS e (type, impression_id, item_id, rank, occurred_at, seen, metadata, n)
-ORDER BY e.n
-RETURNING event_id;
+-- name: store_events
+-- The checked events of a call, one array per column, stored in one statement: the keys not
+-- seen before are claimed (in sorted order in every call, so overlapping calls cannot
+-- deadlock) and every event without a key or with a newly claimed one is inserted; of one
+-- key repeated in a call, the first event. All of it commits, or none. Returns the places
+-- (n, from 1) of the events whose key was claimed, and the ids of the inserted events,
+-- which grow in the order of their places.
+WITH e AS (
+    SELECT *
+    FROM unnest(%(types)s::text[], %(impression_ids)s::uuid[], %(item_ids)s::bigint[],
+                %(ranks)s::integer[], %(occurred_at)s::timestamptz[], %(seen)s::boolean[],
+                %(metadata)s::jsonb[], %(keys)s::text[])
+         WITH ORDINALITY AS e (type, impression_id, item_id, rank, occurred_at, seen, metadata,
+                               key, n)
+), claimed AS (
+    INSERT INTO event_keys (tenant_id, idempotency_key)
+    SELECT %(tenant_id)s, k.key
+    FROM (SELECT DISTINCT e.key FROM e WHERE e.key IS NOT NULL) AS k
+    ORDER BY k.key
+    ON CONFLICT DO NOTHING
+    RETURNING idempotency_key
+), fresh AS (
+    SELECT min(e.n) AS n FROM e JOIN claimed ON claimed.idempotency_key = e.key GROUP BY e.key
+), stored AS (
+    INSERT INTO events (tenant_id, type, impression_id, item_id, rank, occurred_at,
+                        impression_seen, metadata)
+    SELECT %(tenant_id)s, e.type, e.impression_id, e.item_id, e.rank,
+           coalesce(e.occurred_at, %(now)s), e.seen, coalesce(e.metadata, '{}'::jsonb)
+    FROM e
+    WHERE e.key IS NULL OR e.n IN (SELECT fresh.n FROM fresh)
+    ORDER BY e.n
+    RETURNING event_id
+)
+SELECT ARRAY(SELECT fresh.n FROM fresh) AS fresh,
+       ARRAY(SELECT stored.event_id FROM stored ORDER BY stored.event_id) AS event_ids;
 
 -- name: impression_events
 SELECT event_id, type, impression_id, item_id, rank, occurred_at, received_at,

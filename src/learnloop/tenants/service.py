@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -16,6 +18,7 @@ from learnloop.ports import Store
 Q = load_queries("learnloop.tenants")
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 KEY_PREFIX = "ll_"
+MAX_CACHED_KEYS = 10_000
 
 
 class Tenant(BaseModel):
@@ -73,8 +76,15 @@ class Tenants:
 
 
 class ApiKeys:
-    def __init__(self, db: Store):
+    """API keys, stored hashed. A key that authenticated is remembered for ``cache_seconds``
+    (so most requests skip the database); revoking a key forgets it at once in this process,
+    and other processes stop accepting it within ``cache_seconds``."""
+
+    def __init__(self, db: Store, *, cache_seconds: float = 5.0):
         self.db = db
+        self.cache_seconds = cache_seconds
+        self._seen: dict[str, tuple[float, str, str]] = {}  # key -> (when, tenant, key id)
+        self._lock = threading.Lock()
 
     def create(self, tenant_id: str, name: str = "") -> NewApiKey:
         key_id = secrets.token_hex(6)
@@ -95,7 +105,16 @@ class ApiKeys:
             row = conn.execute(Q["revoke_key"], params).fetchone()
         if row is None:
             raise NotFound(f"no API key {key_id!r} in this tenant")
+        with self._lock:
+            self._seen = {k: v for k, v in self._seen.items() if v[2] != key_id}
         return ApiKey.model_validate(row)
+
+    def cached_tenant(self, key: str) -> str | None:
+        """The tenant of a key that authenticated in the last ``cache_seconds``; no I/O."""
+        seen = self._seen.get(key)
+        if seen is None or time.monotonic() - seen[0] >= self.cache_seconds:
+            return None
+        return seen[1]
 
     def authenticate(self, key: str) -> str:
         """The tenant a live key belongs to; AuthError for anything else."""
@@ -105,7 +124,12 @@ class ApiKeys:
             row = conn.execute(Q["authenticate"], {"key_hash": _hash(key)}).fetchone()
         if row is None:
             raise AuthError("unknown or revoked API key; create one with 'learnloop keys create'")
-        return str(row["tenant_id"])
+        tenant_id, key_id = str(row["tenant_id"]), str(row["key_id"])
+        with self._lock:
+            if len(self._seen) >= MAX_CACHED_KEYS:
+                self._seen.clear()
+            self._seen[key] = (time.monotonic(), tenant_id, key_id)
+        return tenant_id
 
 
 def _hash(key: str) -> bytes:
