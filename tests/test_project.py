@@ -31,38 +31,29 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_second() -> None:
     assert tests in (ROOT / ".ci" / "run").read_text()
 
 
+def run_readme_command(index: int, env: dict[str, str]) -> str:
+    """Run README's set-up command ``index`` as written, in the project root; its stdout."""
+    done = subprocess.run(readme_commands()[index], shell=True, cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
 def test_readme_main_command_runs_as_written(tmp_path: Path) -> None:
     """Run the first command exactly as written, in the project root, on a fresh data dir."""
     env = os.environ | {"LEARNLOOP_DATA_DIR": str(tmp_path / "data")}
     env.pop("DATABASE_URL", None)
-    done = subprocess.run(
-        readme_commands()[0],
-        shell=True,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "tenant 'demo' is ready" in done.stdout
-    assert "How do I reset my password?" in done.stdout
+    out = run_readme_command(0, env)
+    assert "tenant 'demo' is ready" in out
+    assert "How do I reset my password?" in out
 
 
 def test_readme_test_command_runs_as_written() -> None:
     """The test command as written; only collection, so the suite does not run itself."""
-    env = os.environ | {"PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider"}
-    done = subprocess.run(
-        readme_commands()[1],
-        shell=True,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    out = run_readme_command(
+        1, os.environ | {"PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider"}
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert re.search(r"\d+ tests collected", done.stdout)
+    assert re.search(r"\d+ tests collected", out)
 
 
 def test_public_names_are_all_exported() -> None:

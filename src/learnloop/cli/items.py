@@ -191,6 +191,3 @@ def _attrs(raw: str | None) -> dict[str, Any]:
         raise InvalidInput('--attrs must be a JSON object, like \'{"service": "db"}\'')
     return value
 
-
-def item_line(item: Item) -> str:
-    return f"{item.item_id} {item.kind} {item.title}"

@@ -15,7 +15,6 @@ from learnloop.knowledge.models import Item
 from learnloop.ports import Connection, Store
 from learnloop.recommend import policy
 from learnloop.recommend.models import (
-    Candidate,
     Impression,
     Recommendation,
     RecommendRequest,
@@ -203,5 +202,3 @@ def _recommendation(r: policy.Ranked) -> Recommendation:
         propensity=r.propensity,
     )
 
-
-__all__ = ["Candidate", "Recommender"]
