@@ -380,7 +380,10 @@ def test_every_tenant_table_keys_on_tenant_id_first(migrated_url: str) -> None:
     wrong = {
         table: column
         for table, column in first_key.items()
-        if table not in ("schema_migrations", "embedding_space") and column != "tenant_id"
+        if table not in ("schema_migrations", "embedding_space")
+        # the job queue's own tables (procrastinate): jobs name their tenant in their args
+        and not table.startswith("procrastinate_")
+        and column != "tenant_id"
     }
     assert not wrong, f"primary keys not starting with tenant_id (None: no primary key): {wrong}"
 

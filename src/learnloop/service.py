@@ -8,6 +8,7 @@ from learnloop.db import Database
 from learnloop.embedders import make_embedder
 from learnloop.events import Conversations, Events, Feedbacks, Tracking
 from learnloop.knowledge import Items, Search
+from learnloop.knowledge.indexing import Indexer
 from learnloop.knowledge.space import ensure_space
 from learnloop.ports import Embedder
 from learnloop.recommend import Recommender
@@ -34,6 +35,7 @@ class LearnLoop:
         self.keys = ApiKeys(db, cache_seconds=settings.api_key_cache_seconds)
         self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
         self.search = Search(db, embedder, exact_below=settings.exact_search_below)
+        self.indexer = Indexer(db, embedder, batch=settings.embed_batch)
         self.recommender = Recommender(db, self.search, self.items)
         self.events = Events(db, retention_days=settings.event_retention_days)
         self.feedback = Feedbacks(db)
@@ -41,15 +43,25 @@ class LearnLoop:
         self.conversations = Conversations(db)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> LearnLoop:
-        """Start or join the database, migrate it, load the embedder, check they agree."""
+    def open(
+        cls,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        *,
+        check_space: bool = True,
+    ) -> LearnLoop:
+        """Start or join the database, migrate it, load the embedder, check they agree.
+
+        ``check_space=False`` skips the check, for ``learnloop reembed`` alone.
+        """
         settings = settings or Settings()
         db = Database.from_settings(settings)
         made: Embedder | None = None
         try:
             if embedder is None:
                 embedder = made = make_embedder(settings)
-            ensure_space(db, embedder)
+            if check_space:
+                ensure_space(db, embedder)
         except BaseException:
             try:
                 if made is not None:

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
 
     tenant: str = Field(default="default", description="The tenant the CLI acts for")
 
+    embed_batch: int = Field(
+        default=64, ge=1, le=2048, description="Items the worker embeds per transaction"
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Jobs a worker runs at once"
+    )
+    worker_stalled_seconds: float = Field(
+        default=30.0, gt=0, description="A worker silent this long is dead; its jobs run again"
+    )
+
     @property
     def pgdata(self) -> Path:
         return self.data_dir / "pgdata"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -114,3 +116,23 @@ def search(body: SearchRequest, ll: LL, tenant: TenantId) -> SearchResult:
         tenant, body.query, k=body.k, kinds=body.kinds, tags=body.tags, statuses=body.statuses
     )
     return SearchResult(hits=hits)
+
+
+class IndexStatusOut(BaseModel):
+    """``ready``; ``building`` while ``pending`` items wait for a vector (the worker embeds
+    them); ``error`` when the last embedding attempt failed, with its message."""
+
+    tenant_id: str
+    state: Literal["building", "ready", "error"]
+    items: int
+    pending: int
+    queued_changes: int
+    embedded_total: int
+    last_embedded_at: datetime | None
+    error: str | None
+    error_at: datetime | None
+
+
+@router.get("/index/status", response_model=IndexStatusOut)
+def index_status(ll: LL, tenant: TenantId) -> IndexStatusOut:
+    return IndexStatusOut(**asdict(ll.indexer.status(tenant)))

@@ -24,10 +24,10 @@ err_console = Console(stderr=True, markup=False, soft_wrap=True)
 
 
 @contextmanager
-def opened(settings: Settings | None = None) -> Iterator[LearnLoop]:
+def opened(settings: Settings | None = None, *, check_space: bool = True) -> Iterator[LearnLoop]:
     """A LearnLoop for one command; a LearnLoopError ends the command with its message."""
     try:
-        with LearnLoop.open(settings or Settings()) as ll:
+        with LearnLoop.open(settings or Settings(), check_space=check_space) as ll:
             yield ll
     except LearnLoopError as exc:
         err_console.print(Text.assemble(("error:", "red"), " ", exc.message))

@@ -12,6 +12,7 @@ from learnloop.cli.context import console, opened, print_json, tenant_of
 from learnloop.cli.demo import demo
 from learnloop.cli.interactions import events_app, recommend
 from learnloop.cli.items import app as items_app
+from learnloop.cli.worker import index_app, reembed, worker
 from learnloop.settings import Settings
 
 app = typer.Typer(
@@ -25,6 +26,9 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(events_app, name="events")
 app.command("recommend")(recommend)
 app.command("demo")(demo)
+app.add_typer(index_app, name="index")
+app.command("worker")(worker)
+app.command("reembed")(reembed)
 
 
 @app.callback()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
+from procrastinate.schema import SchemaManager
 
 from learnloop._sql import load_queries
 
@@ -42,6 +43,7 @@ def migrate(conn: psycopg.Connection[Any]) -> list[int]:
     conn.execute(q["lock"], {"key": _LOCK_KEY})
     try:
         conn.execute(q["create_migrations_table"])
+        _job_queue_schema(conn, q)
         done = {row[0] for row in conn.execute(q["applied"]).fetchall()}
         applied = []
         for migration in available():
@@ -54,3 +56,16 @@ def migrate(conn: psycopg.Connection[Any]) -> list[int]:
         return applied
     finally:
         conn.execute(q["unlock"], {"key": _LOCK_KEY})
+
+
+def _job_queue_schema(conn: psycopg.Connection[Any], q: dict[str, LiteralString]) -> None:
+    """The job queue's own tables (procrastinate), created once, before our migrations.
+
+    The version is pinned in pyproject.toml; moving to another one means applying
+    procrastinate's own migrations (``procrastinate schema --migrations-path``) first.
+    """
+    row = conn.execute(q["job_queue_present"]).fetchone()
+    if row is not None and row[0]:
+        return
+    with conn.transaction():
+        conn.execute(SchemaManager.get_schema().encode())

@@ -16,3 +16,6 @@ SELECT version FROM schema_migrations ORDER BY version;
 
 -- name: record
 INSERT INTO schema_migrations (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: job_queue_present
+SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS present;

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, LiteralString
 
 import psycopg
@@ -42,16 +43,27 @@ class Items:
         return self.put_many(tenant_id, [data])[0]
 
     def put_many(
-        self, tenant_id: str, rows: Sequence[ItemIn | dict[str, Any]]
+        self,
+        tenant_id: str,
+        rows: Sequence[ItemIn | dict[str, Any]],
+        *,
+        conn: Connection | None = None,
+        embed: bool = True,
     ) -> builtins.list[tuple[Item, str]]:
-        """Store many items at once, all or nothing, embedding only what changed in one batch."""
+        """Store many items at once, all or nothing, embedding only what changed in one batch.
+
+        With ``conn`` (a connection inside an open transaction) the writes join that
+        transaction, so they commit or roll back with the caller's other writes. With
+        ``embed=False`` changed items are stored without a vector: keyword search finds them
+        at once, and the worker (``learnloop worker``) embeds them from the change log.
+        """
         items = [
             parse(ItemIn, row, where=f"item {n}: " if len(rows) > 1 else "")
             for n, row in enumerate(rows)
         ]
         for n, item in enumerate(items):
             self._check_body(item.body, where=f"item {n}: " if len(items) > 1 else "")
-        stored = self._stored_by_external_id(tenant_id, items)
+        stored = self._stored_by_external_id(tenant_id, items, conn)
         results: dict[int, tuple[Item, str]] = {}
         todo = []
         for n, item in enumerate(items):
@@ -60,21 +72,27 @@ class Items:
                 results[n] = (known, "unchanged")
             else:
                 todo.append(n)
-        vectors = self.embedder.embed([embedding_text(items[n].title, items[n].body) for n in todo])
-        with self.db.transaction() as conn:
+        vectors: list[Any] = (
+            list(self.embedder.embed([embedding_text(items[n].title, items[n].body) for n in todo]))
+            if embed
+            else [None] * len(todo)
+        )
+        with _joined(self.db, conn) as tx:
             for n, vector in zip(todo, vectors, strict=True):
-                results[n] = self._upsert(conn, tenant_id, items[n], vector)
+                results[n] = self._upsert(tx, tenant_id, items[n], vector)
         return [results[n] for n in range(len(items))]
 
     def _upsert(
         self, conn: Connection, tenant_id: str, item: ItemIn, vector: Any
     ) -> tuple[Item, str]:
+        digest = item.content_hash()
         params = {
             "tenant_id": tenant_id,
             **_row_params(item.model_dump()),
-            "content_hash": item.content_hash(),
+            "content_hash": digest,
             "embedding": vector,
-            "embedder": self.embedder.name,
+            "embedder": self.embedder.name if vector is not None else None,
+            "embedded_hash": digest if vector is not None else None,
         }
         row = _one(conn, "upsert_item", params)
         if row is None:  # an earlier row of this batch, or a concurrent writer, stored it already
@@ -86,13 +104,13 @@ class Items:
         return Item.model_validate(row), outcome
 
     def _stored_by_external_id(
-        self, tenant_id: str, items: Sequence[ItemIn]
+        self, tenant_id: str, items: Sequence[ItemIn], conn: Connection | None = None
     ) -> dict[tuple[str, str | None], Item]:
         named = [item for item in items if item.external_id is not None]
         if not named:
             return {}
-        with self.db.connection() as conn:
-            rows = conn.execute(Q["find_by_external_ids"], _external_params(tenant_id, named))
+        with _joined(self.db, conn, transaction=False) as tx:
+            rows = tx.execute(Q["find_by_external_ids"], _external_params(tenant_id, named))
             found = [Item.model_validate(row) for row in rows.fetchall()]
         return {(item.kind, item.external_id): item for item in found}
 
@@ -198,6 +216,21 @@ class Items:
                 f"{where}body: {len(body):,} characters is over the limit of "
                 f"{self.max_body_chars:,}; split the document into several items"
             )
+
+
+@contextmanager
+def _joined(
+    db: Store, conn: Connection | None, *, transaction: bool = True
+) -> Iterator[Connection]:
+    """The caller's connection as it is, or a pooled one (in a transaction when asked)."""
+    if conn is not None:
+        yield conn
+    elif transaction:
+        with db.transaction() as tx:
+            yield tx
+    else:
+        with db.connection() as plain:
+            yield plain
 
 
 def _external_params(tenant_id: str, items: Sequence[ItemIn]) -> dict[str, Any]:

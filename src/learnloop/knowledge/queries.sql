@@ -8,16 +8,21 @@ WHERE i.tenant_id = %(tenant_id)s;
 
 -- name: upsert_item
 -- A new item, or a new version of the one with the same kind and external_id.
+-- embedded_hash is the content_hash the vector was computed from (NULL: not embedded yet).
 -- The version moves only when the content changed; nothing is written when nothing did.
 INSERT INTO items AS i (tenant_id, kind, external_id, title, body, tags, attrs, status,
                         content_hash, embedding, embedder, embedded_hash)
 VALUES (%(tenant_id)s, %(kind)s, %(external_id)s, %(title)s, %(body)s, %(tags)s, %(attrs)s,
-        %(status)s, %(content_hash)s, %(embedding)s, %(embedder)s, %(content_hash)s)
+        %(status)s, %(content_hash)s, %(embedding)s, %(embedder)s, %(embedded_hash)s)
 ON CONFLICT (tenant_id, kind, external_id) DO UPDATE SET
     title = excluded.title, body = excluded.body, tags = excluded.tags, attrs = excluded.attrs,
     status = excluded.status, content_hash = excluded.content_hash,
-    embedding = excluded.embedding, embedder = excluded.embedder,
-    embedded_hash = excluded.embedded_hash, updated_at = now(),
+    -- Stored without a vector (embedded later by the worker): the old vector serves until then.
+    embedding = coalesce(excluded.embedding, i.embedding),
+    embedder = coalesce(excluded.embedder, i.embedder),
+    embedded_hash = CASE WHEN excluded.embedding IS NULL THEN i.embedded_hash
+                         ELSE excluded.embedded_hash END,
+    updated_at = now(),
     version = i.version + (i.content_hash <> excluded.content_hash)::int
 WHERE i.content_hash <> excluded.content_hash OR i.status <> excluded.status
 RETURNING item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,

@@ -31,6 +31,33 @@ def ensure_space(db: Store, embedder: Embedder) -> None:
         )
 
 
+def current_space(db: Store) -> tuple[str, int] | None:
+    """The embedder name and dimension the stored vectors belong to (None: not claimed yet)."""
+    with db.connection() as conn:
+        row = conn.execute(Q["get_space"]).fetchone()
+    return None if row is None else (row["embedder"], row["dimension"])
+
+
+def switch_space(db: Store, embedder: Embedder) -> int:
+    """Make ``embedder`` the one the stored vectors belong to, dropping every vector of the
+    previous one (the items stay; ``Indexer.reembed`` computes their new vectors).
+
+    Returns how many vectors were dropped; 0 when ``embedder`` already owns the space.
+    """
+    with db.transaction() as conn:
+        conn.execute("LOCK TABLE embedding_space IN EXCLUSIVE MODE")
+        row = conn.execute(Q["get_space"]).fetchone()
+        if row is not None and (row["embedder"], row["dimension"]) == (
+            embedder.name,
+            embedder.dimension,
+        ):
+            return 0
+        dropped = conn.execute(Q["drop_vectors"]).rowcount
+        conn.execute(Q["forget_space"])
+        _claim(conn, embedder)
+    return max(dropped, 0)
+
+
 def _claim(conn: Connection, embedder: Embedder) -> None:
     column = conn.execute(Q["column_dimension"]).fetchone()
     if column and column["dimension"] != embedder.dimension:

@@ -21,3 +21,11 @@ CREATE INDEX IF NOT EXISTS items_embedding ON items USING hnsw (embedding vector
 
 -- name: set_dimension
 ALTER TABLE items ALTER COLUMN embedding TYPE vector({dimension});
+
+-- name: forget_space
+DELETE FROM embedding_space;
+
+-- name: drop_vectors
+-- Every vector of the old embedder; the content stays, and keyword search with it.
+UPDATE items SET embedding = NULL, embedder = NULL, embedded_hash = NULL
+WHERE embedding IS NOT NULL OR embedded_hash IS NOT NULL;

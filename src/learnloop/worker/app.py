@@ -1,0 +1,122 @@
+"""The jobs and the worker loop.
+
+Jobs live in procrastinate's tables in the same database; a worker wakes on PostgreSQL
+LISTEN/NOTIFY when one is queued, so work starts within a fraction of a second of the
+commit that queued it.
+
+- ``learnloop.embed_changes(tenant_id)``: queued by the item triggers in the transaction of
+  each change (migration 0006), at most one waiting per tenant, and run one at a time per
+  tenant (procrastinate's ``queueing_lock`` and ``lock``).
+- ``learnloop.tick``: a periodic job, every second. It gives the jobs of a dead worker
+  (no heartbeat for ``LEARNLOOP_WORKER_STALLED_SECONDS``) up and queues their work
+  afresh, and runs the periodic work of ``PERIODIC`` that is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import procrastinate
+from procrastinate.jobs import Status
+
+if TYPE_CHECKING:
+    from learnloop.service import LearnLoop
+
+QUEUE = "learnloop"
+log = logging.getLogger("learnloop.worker")
+
+
+@dataclass
+class Periodic:
+    """Work a worker runs every ``seconds``; it must be idempotent and safe to run from
+    several workers at once. It returns how much it did (logged when not zero)."""
+
+    name: str
+    seconds: float
+    run: Callable[[LearnLoop], int | None]
+    last: float = field(default=0.0, compare=False)
+
+
+def _queue_embedding(ll: LearnLoop) -> int:
+    return len(ll.indexer.queue_pending())
+
+
+# The periodic work of every area, in the order it runs within a tick.
+PERIODIC: list[Periodic] = [
+    Periodic("queue embedding jobs for changes without one", 5.0, _queue_embedding),
+]
+
+
+def build_app(ll: LearnLoop) -> procrastinate.App:
+    """A procrastinate app bound to ``ll``'s database, with learnloop's jobs."""
+    connector = procrastinate.PsycopgConnector(conninfo=ll.db.url, min_size=1, max_size=4)
+    app = procrastinate.App(connector=connector)
+    due = [Periodic(p.name, p.seconds, p.run) for p in PERIODIC]
+
+    @app.task(name="learnloop.embed_changes", queue=QUEUE)
+    def embed_changes(tenant_id: str) -> int:
+        embedded = ll.indexer.embed_changes(tenant_id)
+        if embedded:
+            log.info("tenant %s: embedded %d items", tenant_id, embedded)
+        return embedded
+
+    @app.periodic(cron="* * * * * *")
+    @app.task(name="learnloop.tick", queue=QUEUE, queueing_lock="learnloop.tick")
+    async def tick(timestamp: int) -> None:
+        if await _give_up_stalled(app, ll.settings.worker_stalled_seconds):
+            await asyncio.to_thread(ll.indexer.queue_pending)
+        await asyncio.to_thread(_run_due, ll, due)
+
+    del embed_changes, tick  # registered with the app
+    return app
+
+
+async def _give_up_stalled(app: procrastinate.App, seconds: float) -> int:
+    """Drop the jobs of workers that stopped sending heartbeats; their work is still in the
+    change log, and is queued again. Returns how many were dropped."""
+    stalled = list(
+        await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=seconds)
+    )
+    for job in stalled:
+        assert job.id is not None
+        log.warning("job %s (%s) of a dead worker: given up, its work is queued again",
+                    job.id, job.task_name)
+        await app.job_manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=True)
+    return len(stalled)
+
+
+def _run_due(ll: LearnLoop, due: list[Periodic]) -> None:
+    now = time.monotonic()
+    for periodic in due:
+        if now - periodic.last < periodic.seconds:
+            continue
+        periodic.last = now
+        try:
+            done = periodic.run(ll)
+        except Exception:
+            log.exception("periodic work %r failed; it runs again next time", periodic.name)
+            continue
+        if done:
+            log.info("%s: %s", periodic.name, done)
+
+
+def run(ll: LearnLoop, *, once: bool = False, concurrency: int | None = None) -> None:
+    """Run a worker until stopped (Ctrl-C, SIGTERM), or with ``once`` until the queue is empty."""
+    app = build_app(ll)
+    ll.indexer.queue_pending()
+    stalled = ll.settings.worker_stalled_seconds
+    app.run_worker(
+        queues=[QUEUE],
+        wait=not once,
+        concurrency=concurrency or ll.settings.worker_concurrency,
+        delete_jobs="always",
+        listen_notify=True,
+        fetch_job_polling_interval=2.0,
+        update_heartbeat_interval=max(0.5, min(10.0, stalled / 3)),
+        stalled_worker_timeout=stalled,
+    )
