@@ -137,3 +137,29 @@ def test_batch_is_all_or_nothing_and_names_the_bad_row(ll: LearnLoop, tenant: st
     again = ll.items.put_many(tenant, [faq(title="One", external_id="1"), faq(title="Three")])
     assert [outcome for _, outcome in again] == ["unchanged", "created"]
     assert again[0][0].item_id == results[0][0].item_id
+
+
+def test_a_batch_maps_every_row_to_its_item_in_order(ll: LearnLoop, tenant: str) -> None:
+    ll.items.put(tenant, {"kind": "faq", "external_id": "kept", "title": "Kept as it is"})
+    rows = [
+        {"kind": "faq", "title": "Unnamed one"},
+        {"kind": "faq", "external_id": "kept", "title": "Kept as it is"},
+        {"kind": "faq", "external_id": "twice", "title": "First take"},
+        {"kind": "faq", "title": "Unnamed two"},
+        {"kind": "runbook", "external_id": "twice", "title": "Another kind, same id"},
+        {"kind": "faq", "external_id": "twice", "title": "Second take"},
+    ]
+    results = ll.items.put_many(tenant, rows, embed=False)
+    assert [(item.title, outcome) for item, outcome in results] == [
+        ("Unnamed one", "created"),
+        ("Kept as it is", "unchanged"),
+        ("Second take", "created"),  # a batch naming a key twice stores its last row
+        ("Unnamed two", "created"),
+        ("Another kind, same id", "created"),
+        ("Second take", "created"),
+    ]
+    assert results[2][0].item_id == results[5][0].item_id
+    assert len({item.item_id for item, _ in results}) == 5
+    assert [v.title for v in ll.items.versions(tenant, results[5][0].item_id)] == ["Second take"]
+    again = ll.items.put_many(tenant, rows, embed=False)
+    assert [outcome for _, outcome in again][1:3] == ["unchanged", "unchanged"]

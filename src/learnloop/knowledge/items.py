@@ -64,44 +64,83 @@ class Items:
         for n, item in enumerate(items):
             self._check_body(item.body, where=f"item {n}: " if len(items) > 1 else "")
         stored = self._stored_by_external_id(tenant_id, items, conn)
-        results: dict[int, tuple[Item, str]] = {}
-        todo = []
+        # A batch naming one kind + external_id twice stores its last row (later rows win).
+        last: dict[tuple[str, str], int] = {}
         for n, item in enumerate(items):
-            known = stored.get((item.kind, item.external_id))
+            key = _key(item)
+            if key is not None:
+                last[key] = n
+        results: dict[int, tuple[Item, str]] = {}
+        send = []
+        for n, item in enumerate(items):
+            key = _key(item)
+            if key is not None and last[key] != n:
+                continue
+            known = stored.get(key) if key else None
             if known and (known.content_hash, known.status) == (item.content_hash(), item.status):
                 results[n] = (known, "unchanged")
             else:
-                todo.append(n)
+                send.append(n)
         vectors: list[Any] = (
-            list(self.embedder.embed([embedding_text(items[n].title, items[n].body) for n in todo]))
-            if embed
-            else [None] * len(todo)
+            list(self.embedder.embed([embedding_text(items[n].title, items[n].body) for n in send]))
+            if embed and send
+            else [None] * len(send)
         )
-        with _joined(self.db, conn) as tx:
-            for n, vector in zip(todo, vectors, strict=True):
-                results[n] = self._upsert(tx, tenant_id, items[n], vector)
+        if send:
+            with _joined(self.db, conn) as tx:
+                stored_now = self._upsert_many(tx, tenant_id, [items[n] for n in send], vectors)
+            results.update(zip(send, stored_now, strict=True))
+        for n, item in enumerate(items):
+            if n not in results:  # an earlier row of a key the batch names again
+                results[n] = results[last[_key(item) or ("", "")]]
         return [results[n] for n in range(len(items))]
 
-    def _upsert(
-        self, conn: Connection, tenant_id: str, item: ItemIn, vector: Any
-    ) -> tuple[Item, str]:
-        digest = item.content_hash()
+    def _upsert_many(
+        self, conn: Connection, tenant_id: str, items: Sequence[ItemIn], vectors: Sequence[Any]
+    ) -> builtins.list[tuple[Item, str]]:
+        """One statement for the batch; rows map back by external_id, or by reserved id."""
+        reserved = [
+            row["item_id"] for row in conn.execute(Q["reserve_item_ids"], {"n": len(items)})
+        ]
         params = {
             "tenant_id": tenant_id,
-            **_row_params(item.model_dump()),
-            "content_hash": digest,
-            "embedding": vector,
-            "embedder": self.embedder.name if vector is not None else None,
-            "embedded_hash": digest if vector is not None else None,
+            "embedder": self.embedder.name,
+            "item_ids": reserved,
+            "kinds": [item.kind for item in items],
+            "external_ids": [item.external_id for item in items],
+            "titles": [item.title for item in items],
+            "bodies": [item.body for item in items],
+            "tags": [Jsonb(item.tags) for item in items],
+            "attrs": [Jsonb(item.attrs) for item in items],
+            "statuses": [item.status for item in items],
+            "hashes": [item.content_hash() for item in items],
+            "embeddings": list(vectors),
         }
-        row = _one(conn, "upsert_item", params)
-        if row is None:  # an earlier row of this batch, or a concurrent writer, stored it already
-            found = _one(conn, "find_by_external_ids", _external_params(tenant_id, [item]))
-            assert found is not None
-            return Item.model_validate(found), "unchanged"
-        _run(conn, "record_version", {"tenant_id": tenant_id, "item_id": row["item_id"]})
-        outcome = "created" if row.pop("inserted") else "updated"
-        return Item.model_validate(row), outcome
+        try:
+            rows = conn.execute(Q["upsert_items"], params).fetchall()
+        except psycopg.errors.UniqueViolation as exc:
+            raise Conflict("another item of this kind already has that external_id") from exc
+        by_key = {(r["kind"], r["external_id"]): r for r in rows if r["external_id"] is not None}
+        by_id = {r["item_id"]: r for r in rows}
+        out: dict[int, tuple[Item, str]] = {}
+        missing = []
+        for n, (item, item_id) in enumerate(zip(items, reserved, strict=True)):
+            key = _key(item)
+            row = by_id.get(item_id) if key is None else by_key.get(key)
+            if row is None:  # a concurrent writer stored this very content first
+                missing.append(n)
+                continue
+            inserted = row.pop("inserted")
+            out[n] = (Item.model_validate(row), "created" if inserted else "updated")
+        if missing:
+            named = [items[n] for n in missing]
+            found = conn.execute(
+                Q["find_by_external_ids"], _external_params(tenant_id, named)
+            ).fetchall()
+            known = {(r["kind"], r["external_id"]): Item.model_validate(r) for r in found}
+            for n in missing:
+                out[n] = (known[(items[n].kind, str(items[n].external_id))], "unchanged")
+        return [out[n] for n in range(len(items))]
 
     def _stored_by_external_id(
         self, tenant_id: str, items: Sequence[ItemIn], conn: Connection | None = None
@@ -231,6 +270,11 @@ def _joined(
     else:
         with db.connection() as plain:
             yield plain
+
+
+def _key(item: ItemIn) -> tuple[str, str] | None:
+    """What names an item across writes: its kind and external_id (None: nothing does)."""
+    return None if item.external_id is None else (str(item.kind), item.external_id)
 
 
 def _external_params(tenant_id: str, items: Sequence[ItemIn]) -> dict[str, Any]:

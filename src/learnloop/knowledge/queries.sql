@@ -6,27 +6,57 @@ JOIN unnest(%(kinds)s::text[], %(external_ids)s::text[]) AS wanted (kind, extern
   ON i.kind = wanted.kind AND i.external_id = wanted.external_id
 WHERE i.tenant_id = %(tenant_id)s;
 
--- name: upsert_item
--- A new item, or a new version of the one with the same kind and external_id.
--- embedded_hash is the content_hash the vector was computed from (NULL: not embedded yet).
--- The version moves only when the content changed; nothing is written when nothing did.
-INSERT INTO items AS i (tenant_id, kind, external_id, title, body, tags, attrs, status,
-                        content_hash, embedding, embedder, embedded_hash)
-VALUES (%(tenant_id)s, %(kind)s, %(external_id)s, %(title)s, %(body)s, %(tags)s, %(attrs)s,
-        %(status)s, %(content_hash)s, %(embedding)s, %(embedder)s, %(embedded_hash)s)
-ON CONFLICT (tenant_id, kind, external_id) DO UPDATE SET
-    title = excluded.title, body = excluded.body, tags = excluded.tags, attrs = excluded.attrs,
-    status = excluded.status, content_hash = excluded.content_hash,
-    -- Stored without a vector (embedded later by the worker): the old vector serves until then.
-    embedding = coalesce(excluded.embedding, i.embedding),
-    embedder = coalesce(excluded.embedder, i.embedder),
-    embedded_hash = CASE WHEN excluded.embedding IS NULL THEN i.embedded_hash
-                         ELSE excluded.embedded_hash END,
-    updated_at = now(),
-    version = i.version + (i.content_hash <> excluded.content_hash)::int
-WHERE i.content_hash <> excluded.content_hash OR i.status <> excluded.status
-RETURNING item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
-          created_at, updated_at, (xmax = 0) AS inserted;
+-- name: reserve_item_ids
+-- Ids for the rows of a batch, so the batch's answer maps back to its rows.
+SELECT nextval(pg_get_serial_sequence('items', 'item_id')) AS item_id
+FROM generate_series(1, %(n)s::int);
+
+-- name: upsert_items
+-- A batch of items in one statement: each is new, a new version of the one with the same
+-- kind and external_id, or nothing (content and status unchanged, no row returned). The
+-- new versions are copied into item_versions by the same statement.
+-- embedded_hash is the content_hash the vector was computed from (NULL: not embedded yet);
+-- stored without a vector (embedded later by the worker), the old vector serves until then.
+WITH incoming AS (
+    SELECT *
+    FROM unnest(%(item_ids)s::bigint[], %(kinds)s::text[], %(external_ids)s::text[],
+                %(titles)s::text[], %(bodies)s::text[], %(tags)s::jsonb[], %(attrs)s::jsonb[],
+                %(statuses)s::text[], %(hashes)s::text[], %(embeddings)s::vector[])
+         AS r (item_id, kind, external_id, title, body, tags, attrs, status, content_hash,
+               embedding)
+), stored AS (
+    INSERT INTO items AS i (tenant_id, item_id, kind, external_id, title, body, tags, attrs,
+                            status, content_hash, embedding, embedder, embedded_hash)
+    OVERRIDING SYSTEM VALUE
+    SELECT %(tenant_id)s, item_id, kind, external_id, title, body,
+           ARRAY(SELECT jsonb_array_elements_text(tags)), attrs, status, content_hash,
+           embedding, CASE WHEN embedding IS NOT NULL THEN %(embedder)s::text END,
+           CASE WHEN embedding IS NOT NULL THEN content_hash END
+    FROM incoming
+    ON CONFLICT (tenant_id, kind, external_id) DO UPDATE SET
+        title = excluded.title, body = excluded.body, tags = excluded.tags,
+        attrs = excluded.attrs, status = excluded.status, content_hash = excluded.content_hash,
+        embedding = coalesce(excluded.embedding, i.embedding),
+        embedder = coalesce(excluded.embedder, i.embedder),
+        embedded_hash = CASE WHEN excluded.embedding IS NULL THEN i.embedded_hash
+                             ELSE excluded.embedded_hash END,
+        updated_at = now(),
+        version = i.version + (i.content_hash <> excluded.content_hash)::int
+    WHERE i.content_hash <> excluded.content_hash OR i.status <> excluded.status
+    RETURNING i.tenant_id, i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs,
+              i.status, i.version, i.content_hash, i.created_at, i.updated_at,
+              (i.xmax = 0) AS inserted
+), versions AS (
+    INSERT INTO item_versions (tenant_id, item_id, version, kind, external_id, title, body,
+                               tags, attrs, status, content_hash)
+    SELECT tenant_id, item_id, version, kind, external_id, title, body, tags, attrs, status,
+           content_hash
+    FROM stored
+    ON CONFLICT DO NOTHING
+)
+SELECT item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
+       created_at, updated_at, inserted
+FROM stored;
 
 -- name: update_item
 -- Optimistic: only if the item still has the content the change was computed from.
