@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, LiteralString
@@ -102,19 +103,21 @@ class Items:
         reserved = [
             row["item_id"] for row in conn.execute(Q["reserve_item_ids"], {"n": len(items)})
         ]
+        batch = [
+            {
+                "n": n,
+                "item_id": item_id,
+                "content_hash": item.content_hash(),
+                **item.model_dump(mode="json"),
+            }
+            for n, (item, item_id) in enumerate(zip(items, reserved, strict=True), 1)
+        ]
+        embedded = any(vector is not None for vector in vectors)
         params = {
             "tenant_id": tenant_id,
             "embedder": self.embedder.name,
-            "item_ids": reserved,
-            "kinds": [item.kind for item in items],
-            "external_ids": [item.external_id for item in items],
-            "titles": [item.title for item in items],
-            "bodies": [item.body for item in items],
-            "tags": [Jsonb(item.tags) for item in items],
-            "attrs": [Jsonb(item.attrs) for item in items],
-            "statuses": [item.status for item in items],
-            "hashes": [item.content_hash() for item in items],
-            "embeddings": list(vectors),
+            "rows": json.dumps(batch, ensure_ascii=False),
+            "embeddings": list(vectors) if embedded else None,
         }
         try:
             rows = conn.execute(Q["upsert_items"], params).fetchall()
@@ -131,7 +134,7 @@ class Items:
                 missing.append(n)
                 continue
             inserted = row.pop("inserted")
-            out[n] = (Item.model_validate(row), "created" if inserted else "updated")
+            out[n] = (Item.model_construct(**row), "created" if inserted else "updated")
         if missing:
             named = [items[n] for n in missing]
             found = conn.execute(

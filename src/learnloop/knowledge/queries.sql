@@ -18,12 +18,15 @@ FROM generate_series(1, %(n)s::int);
 -- embedded_hash is the content_hash the vector was computed from (NULL: not embedded yet);
 -- stored without a vector (embedded later by the worker), the old vector serves until then.
 WITH incoming AS (
-    SELECT *
-    FROM unnest(%(item_ids)s::bigint[], %(kinds)s::text[], %(external_ids)s::text[],
-                %(titles)s::text[], %(bodies)s::text[], %(tags)s::jsonb[], %(attrs)s::jsonb[],
-                %(statuses)s::text[], %(hashes)s::text[], %(embeddings)s::vector[])
-         AS r (item_id, kind, external_id, title, body, tags, attrs, status, content_hash,
-               embedding)
+    -- The batch arrives as one JSON array (parsed here, in C), the vectors as vector[]:
+    -- row n of the one is element n of the other.
+    SELECT r.n, r.item_id, r.kind, r.external_id, r.title, r.body, r.tags, r.attrs, r.status,
+           r.content_hash, e.embedding
+    FROM jsonb_to_recordset(%(rows)s::jsonb)
+         AS r (n bigint, item_id bigint, kind text, external_id text, title text, body text,
+               tags jsonb, attrs jsonb, status text, content_hash text)
+    LEFT JOIN unnest(%(embeddings)s::vector[]) WITH ORDINALITY AS e (embedding, n)
+         ON e.n = r.n
 ), stored AS (
     INSERT INTO items AS i (tenant_id, item_id, kind, external_id, title, body, tags, attrs,
                             status, content_hash, embedding, embedder, embedded_hash)
