@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -473,3 +474,33 @@ def test_processes_starting_a_new_embedded_server_at_once_all_share_it(pgdata: P
     assert len({result["url"] for result in joined}) == 1
     assert len({result["started_at"] for result in joined}) == 1, "more than one server started"
     assert not _server_running(pgdata), "the server outlived every process using it"
+
+
+def test_concurrent_first_events_of_a_month_share_one_partition(fresh_db_url: str) -> None:
+    """Several transactions create the same month's partition at once: none fails."""
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        migrate(conn)
+    months = [f"2031-{m:02d}-15" for m in range(1, 7)]
+    errors: list[BaseException] = []
+    names: list[str] = []
+
+    def create(month: str, barrier: threading.Barrier) -> None:
+        try:
+            with psycopg.connect(fresh_db_url) as conn:
+                barrier.wait()
+                row = conn.execute("SELECT learnloop_event_partition(%s)", (month,)).fetchone()
+                assert row is not None
+                names.append(row[0])
+                conn.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    for month in months:
+        barrier = threading.Barrier(6)
+        threads = [threading.Thread(target=create, args=(month, barrier)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert sorted(set(names)) == [f"events_2031_{m:02d}" for m in range(1, 7)]
