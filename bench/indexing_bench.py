@@ -1,10 +1,14 @@
 """Indexing benchmark: items stored, then embedded by the worker from the change log.
 
-    .venv/bin/python bench/indexing_bench.py [--items 2000] [--latency-writes 40] [--data-dir DIR]
+    .venv/bin/python bench/indexing_bench.py [--items 2000] [--texts runbooks|questions]
+                                             [--latency-writes 40] [--data-dir DIR]
 
 Runs on its own embedded database (``--data-dir``, default a fresh temporary folder) with
-the real model. Item texts are the real runbooks of ../shared/data/runbooks (Markdown,
-read in place), cycled with a number so every item is distinct.
+the real model. Item texts, read in place: ``runbooks`` are the Markdown runbooks of
+../shared/data/runbooks (long: the model reads the first 256 tokens of each),
+``questions`` the customer-support questions of ../shared/data/banking77/train.csv (short,
+one sentence: the size of FAQ rows or table rows). Cycled with a number so every item is
+distinct.
 
 Measured:
 
@@ -24,6 +28,7 @@ Medians and 95th percentiles; the machine is shared and noisy, so compare runs b
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shutil
 import signal
@@ -36,6 +41,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOKS = ROOT.parent / "shared" / "data" / "runbooks"
+
+
+def questions() -> list[tuple[str, str]]:
+    with (ROOT.parent / "shared" / "data" / "banking77" / "train.csv").open(encoding="utf-8") as f:
+        return [(row["text"], row["category"].replace("_", " ")) for row in csv.DictReader(f)]
 
 
 def texts() -> list[tuple[str, str]]:
@@ -58,6 +68,7 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--texts", choices=["runbooks", "questions"], default="runbooks")
     parser.add_argument("--latency-writes", type=int, default=40)
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
@@ -70,8 +81,8 @@ def main() -> None:
     from learnloop.service import LearnLoop
     from learnloop.settings import Settings
 
-    corpus = texts()
-    print(f"{len(corpus)} runbooks from {RUNBOOKS}; {args.items} items; data dir {data_dir}")
+    corpus = texts() if args.texts == "runbooks" else questions()
+    print(f"{len(corpus)} {args.texts} texts; {args.items} items; data dir {data_dir}")
     with LearnLoop.open(Settings()) as ll:
         tenant = ll.tenants.ensure(f"bench-{int(time.time())}", "indexing bench").tenant_id
         rows = [

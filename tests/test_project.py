@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 import pytest
 
 import learnloop
@@ -39,13 +42,74 @@ def run_readme_command(index: int, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def start_readme_command(
+    index: int, env: dict[str, str], until: str
+) -> tuple[subprocess.Popen[str], str, re.Match[str]]:
+    """Start README's set-up command ``index`` as written (it serves until Ctrl-C) and wait
+    for an output line matching ``until``: the process, its output so far, the match."""
+    proc = subprocess.Popen(readme_commands()[index], shell=True, cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 900
+    for line in proc.stdout:
+        lines.append(line)
+        if found := re.search(until, line):
+            return proc, "".join(lines), found
+        if time.monotonic() > deadline:
+            break
+    stop(proc)
+    raise AssertionError(f"exit code {proc.returncode}:\n" + "".join(lines)[-3000:])
+
+
+def stop(proc: subprocess.Popen[str]) -> bool:
+    """Ctrl-C for the command's whole process group, as a terminal sends it; whether it
+    ended within 60 s (else it is killed)."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+        ended = True
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        ended = False
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return ended
+
+
 def test_readme_main_command_runs_as_written(tmp_path: Path) -> None:
-    """Run the first command exactly as written, in the project root, on a fresh data dir."""
-    env = os.environ | {"LEARNLOOP_DATA_DIR": str(tmp_path / "data")}
+    """Run the first command exactly as written, in the project root, on a fresh data dir:
+    it learns from simulated users, prints the figures, and serves the dashboard until it is
+    stopped (Ctrl-C)."""
+    env = os.environ | {"LEARNLOOP_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     env.pop("DATABASE_URL", None)
-    out = run_readme_command(0, env)
-    assert "tenant 'demo' is ready" in out
-    assert "How do I reset my password?" in out
+    proc, out, found = start_readme_command(0, env, r"dashboard: (http://\S+)/dashboard/#key=(\S+)")
+    try:
+        assert "tenant 'demo' is ready" in out
+        assert "How do I reset my password?" in out
+        assert re.search(r"success rate: before \d+\.\d%, after \d+\.\d%", out), out
+        assert re.search(r"first-choice accuracy: before \d+\.\d%, after \d+\.\d%", out), out
+        seconds = re.search(r"simulated interactions in ([\d.]+) s", out)
+        assert seconds and float(seconds[1]) < 180, out
+        url, key = found[1], found[2]
+        assert "learnloop dashboard" in _get_when_up(f"{url}/dashboard/").text
+        metrics = httpx.get(f"{url}/v1/analytics/metrics", headers={"X-API-Key": key})
+        assert metrics.json()["totals"]["counts"]["impressions"] >= 1000
+    finally:
+        ended = stop(proc)
+    assert ended and proc.returncode in (0, -signal.SIGINT)  # the shell ends on Ctrl-C too
+
+
+def _get_when_up(url: str) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return httpx.get(url)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"nothing answers at {url}"
+            time.sleep(0.2)
 
 
 def test_readme_test_command_runs_as_written() -> None:

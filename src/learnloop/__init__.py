@@ -6,6 +6,7 @@
 """
 
 from learnloop.client import Client
+from learnloop.context import LLMError
 from learnloop.errors import (
     AuthError,
     ConfigurationError,
@@ -38,6 +39,7 @@ __all__ = [
     "ItemIn",
     "ItemPatch",
     "ItemVersion",
+    "LLMError",
     "LearnLoop",
     "LearnLoopError",
     "NewApiKey",

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from learnloop.analytics import Analytics
+from learnloop.context import ContextService, Playbooks
 from learnloop.db import Database
 from learnloop.embedders import make_embedder
 from learnloop.events import Conversations, Events, Feedbacks, Tracking
+from learnloop.ingest import Accounts, Imports
 from learnloop.knowledge import Items, Search
 from learnloop.knowledge.indexing import Indexer
 from learnloop.knowledge.space import ensure_space
+from learnloop.learn import Learning
+from learnloop.llm import make_chat_model, make_tokenizer
 from learnloop.ports import Embedder
+from learnloop.proposals import Proposals
 from learnloop.recommend import Recommender
 from learnloop.settings import Settings
 from learnloop.tenants import ApiKeys, Tenants
+from learnloop.tools import ToolSelector
 
 
 class LearnLoop:
@@ -36,11 +43,29 @@ class LearnLoop:
         self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
         self.search = Search(db, embedder, exact_below=settings.exact_search_below)
         self.indexer = Indexer(db, embedder, batch=settings.embed_batch)
+        self.learning = Learning(db)
         self.recommender = Recommender(db, self.search, self.items)
         self.events = Events(db, retention_days=settings.event_retention_days)
         self.feedback = Feedbacks(db)
         self.tracking = Tracking(db)
         self.conversations = Conversations(db)
+        self.proposals = Proposals(db, embedder, self.items)
+        self.chat = make_chat_model(settings)
+        self.tokenizer = make_tokenizer(settings)
+        self.context = ContextService(
+            db,
+            self.search,
+            self.recommender,
+            self.tracking,
+            self.tokenizer,
+            chat=self.chat,
+            token_budget=settings.context_token_budget,
+        )
+        self.tools = ToolSelector(db, self.search, chat=self.chat)
+        self.playbooks = Playbooks(db)
+        self.analytics = Analytics(db, self.items)
+        self.imports = Imports(db, self.items)
+        self.accounts = Accounts(db)
 
     @classmethod
     def open(
@@ -78,6 +103,8 @@ class LearnLoop:
         finally:
             if self._owns_embedder:
                 self.embedder.close()
+            if self.chat is not None:
+                self.chat.close()
 
     def __enter__(self) -> LearnLoop:
         return self

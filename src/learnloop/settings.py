@@ -69,6 +69,19 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="A worker silent this long is dead; its jobs run again"
     )
 
+    llm_provider: Literal["none", "openai", "anthropic"] = Field(
+        default="none", description="The chat model answers and tool picks use; 'none': no calls"
+    )
+    llm_model: str | None = Field(default=None, description="The model name the provider knows")
+    llm_base_url: str | None = Field(default=None, description="default: the provider's own")
+    llm_api_key: str | None = None
+    llm_max_tokens: int = Field(default=1024, ge=1, le=100_000)
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    tokenizer_path: str | None = Field(
+        default=None, description="A tokenizer.json counting context tokens; default: MiniLM's"
+    )
+    context_token_budget: int = Field(default=2000, ge=50, le=200_000)
+
     @property
     def pgdata(self) -> Path:
         return self.data_dir / "pgdata"

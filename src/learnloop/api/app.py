@@ -10,8 +10,14 @@ from fastapi import FastAPI
 from learnloop.api import errors
 from learnloop.api.limits import BodySizeLimit
 from learnloop.api.routes_admin import router as admin_router
+from learnloop.api.routes_analytics import router as analytics_router
+from learnloop.api.routes_context import router as context_router
+from learnloop.api.routes_dashboard import router as dashboard_router
+from learnloop.api.routes_ingest import router as ingest_router
 from learnloop.api.routes_interactions import router as interactions_router
 from learnloop.api.routes_items import router as items_router
+from learnloop.api.routes_learning import router as learning_router
+from learnloop.api.routes_proposals import router as proposals_router
 from learnloop.api.routes_tracking import router as tracking_router
 from learnloop.api.routes_widget import router as widget_router
 from learnloop.service import LearnLoop
@@ -46,7 +52,13 @@ def create_app(ll: LearnLoop | None = None, settings: Settings | None = None) ->
     app.include_router(admin_router)
     app.include_router(items_router)
     app.include_router(interactions_router)
+    app.include_router(learning_router)
     app.include_router(tracking_router)
+    app.include_router(context_router)
+    app.include_router(proposals_router)
     app.include_router(widget_router)
+    app.include_router(analytics_router)
+    app.include_router(dashboard_router)
+    app.include_router(ingest_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

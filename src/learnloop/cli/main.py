@@ -8,10 +8,15 @@ import typer
 from rich.table import Table
 
 from learnloop.cli.admin import keys_app, tenants_app
+from learnloop.cli.analytics import app as analytics_app
 from learnloop.cli.context import console, opened, print_json, tenant_of
+from learnloop.cli.context_cmd import answer, context, playbooks, tools_app
 from learnloop.cli.demo import demo
+from learnloop.cli.ingest import accounts_app, import_path, imports_app
 from learnloop.cli.interactions import events_app, recommend
 from learnloop.cli.items import app as items_app
+from learnloop.cli.learning import evaluate, experiments_app, learning_app
+from learnloop.cli.proposals import app as proposals_app
 from learnloop.cli.worker import index_app, reembed, worker
 from learnloop.settings import Settings
 
@@ -24,11 +29,23 @@ app.add_typer(items_app, name="items")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(events_app, name="events")
+app.add_typer(proposals_app, name="proposals")
+app.add_typer(analytics_app, name="analytics")
 app.command("recommend")(recommend)
+app.command("evaluate")(evaluate)
+app.add_typer(learning_app, name="learning")
+app.add_typer(experiments_app, name="experiments")
 app.command("demo")(demo)
 app.add_typer(index_app, name="index")
 app.command("worker")(worker)
 app.command("reembed")(reembed)
+app.command("import")(import_path)
+app.add_typer(imports_app, name="imports")
+app.add_typer(accounts_app, name="accounts")
+app.command("context")(context)
+app.command("answer")(answer)
+app.add_typer(tools_app, name="tools")
+app.command("playbooks")(playbooks)
 
 
 @app.callback()

@@ -9,10 +9,12 @@ from uuid import UUID
 
 from learnloop.client.execution import ExecutionRecorder
 from learnloop.client.transport import HttpTransport, LocalTransport, Transport
+from learnloop.context import AnswerResult, ContextBlock, PlaybookAdvice
 from learnloop.events import Conversation, Correction, EventResult, Feedback, Report, Transcript
 from learnloop.knowledge import Item, SearchHit
 from learnloop.recommend import RecommendResponse
 from learnloop.service import LearnLoop
+from learnloop.tools import ToolSelection
 
 
 class Client:
@@ -147,6 +149,26 @@ class Client:
     def transcript(self, text: str, **fields: Any) -> Transcript:
         """Store a voice transcript; its sentiment comes back."""
         return Transcript.model_validate(self._post("/v1/transcripts", {"text": text, **fields}))
+
+    def context(self, query: str, **fields: Any) -> ContextBlock:
+        """The prompt-ready context for a question (account, session, token_budget, ...)."""
+        body = _compact({"query": query, **fields})
+        return ContextBlock.model_validate(self._post("/v1/context", body))
+
+    def answer(self, query: str, **fields: Any) -> AnswerResult:
+        """The context, and the configured LLM's answer as a response (or None)."""
+        body = _compact({"query": query, **fields})
+        return AnswerResult.model_validate(self._post("/v1/answer", body))
+
+    def select_tool(self, goal: str, **fields: Any) -> ToolSelection:
+        """Choose a tool for a goal (candidates, shortlist, use_llm, context)."""
+        body = _compact({"query": goal, **fields})
+        return ToolSelection.model_validate(self._post("/v1/tools/select", body))
+
+    def playbooks(self, account: str, **fields: Any) -> PlaybookAdvice:
+        """Playbooks that worked for similar accounts (k, neighbours, include_tried)."""
+        body = _compact({"account": account, **fields})
+        return PlaybookAdvice.model_validate(self._post("/v1/playbooks/recommend", body))
 
     def close(self) -> None:
         self._transport.close()

@@ -14,6 +14,7 @@ import httpx
 from pydantic import BaseModel
 
 from learnloop import errors
+from learnloop.context import LLMError
 from learnloop.service import LearnLoop
 
 Json = Any
@@ -35,6 +36,7 @@ _KNOWN: tuple[type[errors.LearnLoopError], ...] = (
     errors.DatabaseError,
     errors.EmbedderError,
     errors.EmbeddingMismatchError,
+    LLMError,
 )
 _ERRORS: dict[str, type[errors.LearnLoopError]] = {cls.code: cls for cls in _KNOWN}
 _ERRORS |= {"invalid_json": errors.InvalidInput, "body_too_large": errors.InvalidInput}
@@ -90,6 +92,10 @@ class LocalTransport:
             ("POST", "/v1/reports"): lambda b, _: ll.tracking.report(tenant_id, b),
             ("GET", "/v1/reports"): lambda _, p: ll.tracking.reports(tenant_id, **(p or {})),
             ("POST", "/v1/transcripts"): lambda b, _: ll.conversations.transcript(tenant_id, b)[0],
+            ("POST", "/v1/context"): lambda b, _: ll.context.build(tenant_id, b),
+            ("POST", "/v1/answer"): lambda b, _: ll.context.answer(tenant_id, b),
+            ("POST", "/v1/tools/select"): lambda b, _: ll.tools.select(tenant_id, b),
+            ("POST", "/v1/playbooks/recommend"): lambda b, _: ll.playbooks.recommend(tenant_id, b),
         }
 
     def request(self, method: str, path: str, body: Json = None, params: Json = None) -> Json:

@@ -1,35 +1,25 @@
-"""The similarity policy: rank by the search's fused score, confidence from similarity.
+"""What is shown: the confidence mapping, the strategy, and the decision over a ranking.
 
-Pure functions, no I/O: the service feeds them search hits and stores what they decide.
+Pure functions, no I/O: the service feeds them search hits and a policy's ranking
+(``learnloop.learn.policies``) and stores what they decide. ``decide`` is the similarity
+baseline alone; ``decide_ranked`` applies the same rules to any policy's ranking.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from learnloop.knowledge.models import SearchHit
+from learnloop.learn.calibration import MIDPOINT, SPREAD, confidence
+from learnloop.learn.policies import Ranking
+
+__all__ = ["MIDPOINT", "SPREAD", "confidence", "decide", "decide_ranked"]
 
 POLICY = "similarity"
 POLICY_VERSION = "1"
-# Confidence while no outcomes are known: a logistic curve of cosine similarity, 0.5 at
-# MIDPOINT, 0.9 at MIDPOINT + 2.2 * SPREAD (0.60), 0.1 at MIDPOINT - 2.2 * SPREAD (0.30).
-MIDPOINT = 0.45
-SPREAD = 0.07
 # One item is presented alone when it is this sure and this far ahead of the next.
 SINGLE_CONFIDENCE = 0.85
 SINGLE_LEAD = 0.15
-
-
-def confidence(similarity: float | None) -> float:
-    """The documented mapping of similarity to a probability of helping.
-
-    >>> round(confidence(0.45), 2), round(confidence(0.60), 2), round(confidence(0.30), 2)
-    (0.5, 0.9, 0.1)
-    """
-    if similarity is None:
-        return 0.0
-    return 1.0 / (1.0 + math.exp(-(similarity - MIDPOINT) / SPREAD))
 
 
 @dataclass(frozen=True)
@@ -39,6 +29,36 @@ class Ranked:
     confidence: float
     propensity: float
     shown: bool
+    score: float | None = None  # the policy's score; None: the search's fused score
+
+
+def decide_ranked(
+    hits: list[SearchHit],
+    ranking: Ranking,
+    confidences: list[float],
+    *,
+    k: int,
+    threshold: float,
+    single_confidence: float = SINGLE_CONFIDENCE,
+) -> tuple[str, list[Ranked]]:
+    """The strategy, and every candidate in the policy's order with what is shown.
+
+    The first k candidates of the policy's order whose confidence reaches the threshold
+    are shown (under single_solution only the first), ranked 1, 2, ... in that order; the
+    others follow in the policy's order. Each keeps the policy's score; a shown one the
+    policy's propensity (the probability it put the item at that rank), the others 0.
+    """
+    eligible = [n for n in ranking.order if confidences[n] >= threshold][:k]
+    chosen = _strategy([confidences[n] for n in eligible], single_confidence)
+    shown = eligible[:1] if chosen == "single_solution" else eligible
+    order = shown + [n for n in ranking.order if n not in set(shown)]
+    ranked = [
+        Ranked(hits[n], place, confidences[n], ranking.propensities[n], True, ranking.scores[n])
+        if n in shown
+        else Ranked(hits[n], place, confidences[n], 0.0, False, ranking.scores[n])
+        for place, n in enumerate(order, 1)
+    ]
+    return chosen, ranked
 
 
 def decide(hits: list[SearchHit], *, k: int, threshold: float) -> tuple[str, list[Ranked]]:
@@ -59,7 +79,7 @@ def decide(hits: list[SearchHit], *, k: int, threshold: float) -> tuple[str, lis
     return chosen, ranked
 
 
-def _strategy(confidences: list[float]) -> str:
+def _strategy(confidences: list[float], single_confidence: float = SINGLE_CONFIDENCE) -> str:
     """single_solution, multiple_options or no_confident_match for the eligible items.
 
     >>> _strategy([]), _strategy([0.7]), _strategy([0.95, 0.6]), _strategy([0.9, 0.8])
@@ -68,6 +88,6 @@ def _strategy(confidences: list[float]) -> str:
     if not confidences:
         return "no_confident_match"
     lead = confidences[0] - (confidences[1] if len(confidences) > 1 else 0.0)
-    if len(confidences) == 1 or (confidences[0] >= SINGLE_CONFIDENCE and lead >= SINGLE_LEAD):
+    if len(confidences) == 1 or (confidences[0] >= single_confidence and lead >= SINGLE_LEAD):
         return "single_solution"
     return "multiple_options"

@@ -13,11 +13,15 @@ VALUES (%(tenant_id)s, %(impression_id)s, %(idempotency_key)s, %(query)s, %(cont
 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 RETURNING impression_id, created_at;
 
--- name: insert_candidate
+-- name: insert_candidates
+-- Every candidate of one impression in one statement (one firing of the trigger that
+-- queues the items shown for the learning statistics).
 INSERT INTO impression_items (tenant_id, impression_id, rank, item_id, item_version, score,
                               similarity, confidence, propensity, shown)
-VALUES (%(tenant_id)s, %(impression_id)s, %(rank)s, %(item_id)s, %(item_version)s, %(score)s,
-        %(similarity)s, %(confidence)s, %(propensity)s, %(shown)s);
+SELECT %(tenant_id)s, %(impression_id)s, c.*
+FROM unnest(%(ranks)s::integer[], %(item_ids)s::bigint[], %(item_versions)s::integer[],
+            %(scores)s::float8[], %(similarities)s::float8[], %(confidences)s::float8[],
+            %(propensities)s::float8[], %(shown)s::boolean[]) AS c;
 
 -- name: impression_by_key
 SELECT impression_id FROM impressions
@@ -44,3 +48,20 @@ RETURNING tenant_id;
 -- The tenant of each impression id (across tenants: the widget's beacon has no API key).
 SELECT impression_id, tenant_id FROM impressions
 WHERE impression_id = ANY(%(impression_ids)s::uuid[]);
+
+-- name: tenant_learning
+-- What a request needs of its tenant: the threshold, the learning settings, the running
+-- experiment (at most one).
+SELECT coalesce((t.settings ->> 'confidence_threshold')::real, 0.5) AS threshold,
+       coalesce(t.settings -> 'learning', '{}'::jsonb) AS learning,
+       (SELECT to_jsonb(e) FROM experiments AS e
+        WHERE e.tenant_id = t.tenant_id AND e.status = 'running'
+        ORDER BY e.created_at DESC LIMIT 1) AS experiment,
+       (SELECT state FROM learn_models AS m
+        WHERE m.tenant_id = t.tenant_id AND m.name = 'calibration') AS calibration
+FROM tenants AS t WHERE t.tenant_id = %(tenant_id)s;
+
+-- name: insert_shadow
+INSERT INTO learn_shadow (tenant_id, impression_id, policy, item_ids, propensities)
+VALUES (%(tenant_id)s, %(impression_id)s, %(policy)s, %(item_ids)s, %(propensities)s)
+ON CONFLICT DO NOTHING;

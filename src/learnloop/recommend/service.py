@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from psycopg.types.json import Jsonb
 
 from learnloop._ids import uuid7
@@ -12,6 +13,8 @@ from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput, NotFound
 from learnloop.knowledge import Items, Search
 from learnloop.knowledge.models import Item
+from learnloop.learn.live import Policies
+from learnloop.learn.policies import Arm, Policy
 from learnloop.ports import Connection, Store
 from learnloop.recommend import policy
 from learnloop.recommend.models import (
@@ -20,6 +23,7 @@ from learnloop.recommend.models import (
     RecommendRequest,
     RecommendResponse,
 )
+from learnloop.recommend.setup import Setup, _setup
 from learnloop.validation import parse
 
 Q = load_queries("learnloop.recommend")
@@ -31,25 +35,42 @@ class Recommender:
         self.db = db
         self.search = search
         self.items = items
+        self.policies = Policies()
 
     def recommend(
         self, tenant_id: str, request: RecommendRequest | dict[str, Any]
     ) -> RecommendResponse:
-        """Rank items for a query, show those the tenant's threshold lets through, log it."""
+        """Rank items for a query with the tenant's policy (or its experiment variant's),
+        show those the threshold lets through, log it with each candidate's propensity."""
         req = parse(RecommendRequest, request)
         if req.idempotency_key and (seen := self._by_key(tenant_id, req.idempotency_key)):
             return self._replay(tenant_id, seen)
-        threshold = self.threshold(tenant_id)
         hits = self.search.search(tenant_id, req.query, k=max(CANDIDATES, req.k), kinds=req.kinds)
-        chosen, ranked = policy.decide(hits, k=req.k, threshold=threshold)
+        context = req.context.model_dump(exclude_none=True)
+        arms = [Arm(h.item.item_id, h.similarity, h.item.kind) for h in hits]
+        with self.db.connection() as conn:
+            setup = _setup(conn, tenant_id, context)
+            live = self.policies.build(conn, tenant_id, setup.policy, setup.config, arms, context)
+            shadow = self._shadow(conn, tenant_id, setup, arms, context)
+        rng = np.random.default_rng()
+        ranking = live.rank(arms, context, req.query, rng)
+        confidences = [setup.confidence(h.similarity) for h in hits]
+        chosen, ranked = policy.decide_ranked(
+            hits,
+            ranking,
+            confidences,
+            k=req.k,
+            threshold=setup.threshold,
+            single_confidence=setup.single_confidence,
+        )
         impression_id = uuid7()
         with self.db.transaction() as conn:
-            row = conn.execute(
-                Q["insert_impression"],
-                _impression_params(tenant_id, impression_id, req, chosen, threshold),
-            ).fetchone()
+            params = _impression_params(tenant_id, impression_id, req, chosen, setup, live)
+            row = conn.execute(Q["insert_impression"], params).fetchone()
             if row is not None:
                 _log_candidates(conn, tenant_id, impression_id, ranked)
+                if shadow is not None:
+                    _log_shadow(conn, tenant_id, impression_id, shadow, arms, context, req, rng)
         if row is None:  # the same key committed meanwhile: answer as it was answered
             assert req.idempotency_key is not None
             return self._replay(tenant_id, self._by_key(tenant_id, req.idempotency_key))
@@ -57,11 +78,24 @@ class Recommender:
             impression_id=impression_id,
             strategy=chosen,  # type: ignore[arg-type]
             recommendations=[_recommendation(r) for r in ranked if r.shown],
-            threshold=threshold,
-            policy=policy.POLICY,
-            policy_version=policy.POLICY_VERSION,
+            threshold=setup.threshold,
+            policy=live.name,
+            policy_version=live.version,
             created_at=row["created_at"],
         )
+
+    def _shadow(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        setup: Setup,
+        arms: list[Arm],
+        context: dict[str, Any],
+    ) -> Policy | None:
+        name = setup.config.shadow
+        if name is None or name == setup.policy:
+            return None
+        return self.policies.build(conn, tenant_id, name, setup.config, arms, context)
 
     def impression(self, tenant_id: str, impression_id: UUID) -> Impression:
         params = {"tenant_id": tenant_id, "impression_id": impression_id}
@@ -146,7 +180,12 @@ def _is_uuid(value: str) -> bool:
 
 
 def _impression_params(
-    tenant_id: str, impression_id: UUID, req: RecommendRequest, chosen: str, threshold: float
+    tenant_id: str,
+    impression_id: UUID,
+    req: RecommendRequest,
+    chosen: str,
+    setup: Setup,
+    live: Policy,
 ) -> dict[str, Any]:
     context = req.context.model_dump(exclude_none=True)
     return {
@@ -160,43 +199,65 @@ def _impression_params(
         "account_id": req.context.account,
         "kinds": req.kinds,
         "k": req.k,
-        "policy": policy.POLICY,
-        "policy_version": policy.POLICY_VERSION,
+        "policy": live.name,
+        "policy_version": live.version,
         "strategy": chosen,
-        "threshold": threshold,
-        "experiment": None,
-        "variant": None,
+        "threshold": setup.threshold,
+        "experiment": setup.experiment,
+        "variant": setup.variant,
     }
 
 
 def _log_candidates(
     conn: Connection, tenant_id: str, impression_id: UUID, ranked: list[policy.Ranked]
 ) -> None:
-    rows = [
+    if not ranked:
+        return
+    conn.execute(
+        Q["insert_candidates"],
         {
             "tenant_id": tenant_id,
             "impression_id": impression_id,
-            "rank": r.rank,
-            "item_id": r.hit.item.item_id,
-            "item_version": r.hit.item.version,
-            "score": r.hit.score,
-            "similarity": r.hit.similarity,
-            "confidence": r.confidence,
-            "propensity": r.propensity,
-            "shown": r.shown,
-        }
-        for r in ranked
-    ]
-    if rows:
-        with conn.cursor() as cur:
-            cur.executemany(Q["insert_candidate"], rows)
+            "ranks": [r.rank for r in ranked],
+            "item_ids": [r.hit.item.item_id for r in ranked],
+            "item_versions": [r.hit.item.version for r in ranked],
+            "scores": [r.hit.score if r.score is None else r.score for r in ranked],
+            "similarities": [r.hit.similarity for r in ranked],
+            "confidences": [r.confidence for r in ranked],
+            "propensities": [r.propensity for r in ranked],
+            "shown": [r.shown for r in ranked],
+        },
+    )
+
+
+def _log_shadow(
+    conn: Connection,
+    tenant_id: str,
+    impression_id: UUID,
+    shadow: Policy,
+    arms: list[Arm],
+    context: dict[str, Any],
+    req: RecommendRequest,
+    rng: np.random.Generator,
+) -> None:
+    """What the shadow policy would have shown first: its top k, with their propensities."""
+    ranking = shadow.rank(arms, context, req.query, rng)
+    top = ranking.order[: req.k]
+    params = {
+        "tenant_id": tenant_id,
+        "impression_id": impression_id,
+        "policy": shadow.name,
+        "item_ids": [arms[n].item_id for n in top],
+        "propensities": [ranking.propensities[n] for n in top],
+    }
+    conn.execute(Q["insert_shadow"], params)
 
 
 def _recommendation(r: policy.Ranked) -> Recommendation:
     return Recommendation(
         rank=r.rank,
         item=r.hit.item,
-        score=r.hit.score,
+        score=r.hit.score if r.score is None else r.score,
         similarity=r.hit.similarity,
         confidence=r.confidence,
         propensity=r.propensity,

@@ -24,6 +24,12 @@ from typing import TYPE_CHECKING
 import procrastinate
 from procrastinate.jobs import Status
 
+from learnloop.analytics.rollups import refresh_all
+from learnloop.learn import stats
+from learnloop.proposals.apply import apply_approved
+from learnloop.proposals.duplicates import embed_pending
+from learnloop.proposals.service import refresh_views
+
 if TYPE_CHECKING:
     from learnloop.service import LearnLoop
 
@@ -46,9 +52,39 @@ def _queue_embedding(ll: LearnLoop) -> int:
     return len(ll.indexer.queue_pending())
 
 
+def _statistics(ll: LearnLoop) -> int:
+    done = total = stats.update(ll.db)
+    while done == 10_000:  # a full batch: more is waiting
+        done = stats.update(ll.db)
+        total += done
+    return total
+
+
+def _embed_proposals(ll: LearnLoop) -> int:
+    return embed_pending(ll.db, ll.embedder)
+
+
+def _apply_proposals(ll: LearnLoop) -> int:
+    return apply_approved(ll.db, ll.items, batch=100, embed=False)
+
+
+def _refresh_learning_views(ll: LearnLoop) -> None:
+    refresh_views(ll.db)
+
+
+def _refresh_rollups(ll: LearnLoop) -> int:
+    return sum(result.refreshed for result in refresh_all(ll.db))
+
+
 # The periodic work of every area, in the order it runs within a tick.
 PERIODIC: list[Periodic] = [
     Periodic("queue embedding jobs for changes without one", 5.0, _queue_embedding),
+    Periodic("outcome statistics: events processed", 1.0, _statistics),
+    Periodic("learning queue: proposals embedded and checked for duplicates", 1.0,
+             _embed_proposals),
+    Periodic("learning queue: approved proposals applied", 1.0, _apply_proposals),
+    Periodic("analytics: tenants' rollups refreshed", 30.0, _refresh_rollups),
+    Periodic("learning metric views refreshed", 60.0, _refresh_learning_views),
 ]
 
 

@@ -1,0 +1,153 @@
+"""Imports (file uploads), saved column mappings, accounts and their KPI history."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from learnloop.api.deps import LL, TenantId
+from learnloop.errors import InvalidInput
+from learnloop.ingest import ImportReport, SavedMapping
+from learnloop.ingest.accounts import Account, KpiValue
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind")
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "kind": {"type": "string"},
+                        "mapping": {"type": "string", "description": "JSON {field: column}"},
+                        "skip_bad_rows": {"type": "boolean"},
+                        "account": {"type": "string"},
+                        "item_kind": {"type": "string"},
+                    },
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+class ImportPage(BaseModel):
+    imports: list[ImportReport]
+    next_cursor: int | None = Field(description="pass as ?cursor= for the next page")
+
+
+@router.post(
+    "/imports",
+    response_model=ImportReport,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload(
+    request: Request,
+    ll: LL,
+    tenant: TenantId,
+    filename: Annotated[
+        str | None, Query(description="the file's name, for a raw body (not multipart)")
+    ] = None,
+    kind: Annotated[str | None, Query(description="kpi_csv, kpi_list, faq, ...")] = None,
+    mapping: Annotated[str | None, Query(description="JSON {field: column}")] = None,
+    skip_bad_rows: bool = False,
+    account: str | None = None,
+    item_kind: str | None = None,
+) -> ImportReport:
+    """Import one file: multipart (field ``file``) or the raw body with ?filename=.
+
+    Delimited text, Excel (.xlsx, .xlsm, .xls), ODS, JSON, JSON Lines or Markdown. All or
+    nothing unless skip_bad_rows; a file that does not fit gets a 422 that lists what was
+    expected and what was seen.
+    """
+    given: dict[str, Any] = {"kind": kind, "mapping": mapping, "skip_bad_rows": skip_bad_rows,
+                             "account": account, "item_kind": item_kind}
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        data, filename = await _multipart(request, given)
+    else:
+        data = await request.body()
+        if not filename:
+            raise InvalidInput("send the file as multipart (field 'file') or name it: "
+                               "?filename=accounts.csv")
+    options = {k: v for k, v in given.items() if v is not None}
+    if isinstance(options.get("mapping"), str):
+        options["mapping"] = _json_mapping(options["mapping"])
+    return await run_in_threadpool(ll.imports.import_file, tenant, data, filename, options)
+
+
+async def _multipart(request: Request, given: dict[str, Any]) -> tuple[bytes, str]:
+    async with request.form() as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("the multipart body has no file field named 'file'")
+        for name in OPTION_FIELDS:
+            value = form.get(name)
+            if isinstance(value, str) and value.strip():
+                given[name] = value.strip().lower() in ("1", "true", "yes", "on") if (
+                    name == "skip_bad_rows") else value
+        return await upload.read(), upload.filename or "upload"
+
+
+def _json_mapping(text: str) -> dict[str, Any]:
+    try:
+        mapping = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"mapping: not valid JSON ({exc}); send {{\"field\": \"column\"}}"
+                           ) from exc
+    if not isinstance(mapping, dict):
+        raise InvalidInput('mapping: send a JSON object {"field": "column"}')
+    return mapping
+
+
+@router.get("/imports", response_model=ImportPage)
+def list_imports(
+    ll: LL,
+    tenant: TenantId,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: int | None = None,
+) -> ImportPage:
+    """Imports newest first, each with its counts and errors."""
+    reports, next_cursor = ll.imports.list(tenant, limit=limit, cursor=cursor)
+    return ImportPage(imports=reports, next_cursor=next_cursor)
+
+
+@router.get("/imports/mappings", response_model=list[SavedMapping])
+def list_mappings(ll: LL, tenant: TenantId) -> list[SavedMapping]:
+    """The column mappings saved for this tenant."""
+    return ll.imports.mappings(tenant)
+
+
+@router.get("/imports/{import_id}", response_model=ImportReport)
+def get_import(import_id: int, ll: LL, tenant: TenantId) -> ImportReport:
+    return ll.imports.get(tenant, import_id)
+
+
+@router.get("/accounts", response_model=list[Account])
+def list_accounts(
+    ll: LL, tenant: TenantId, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[Account]:
+    """Accounts with their health scores."""
+    return ll.accounts.list(tenant, limit=limit)
+
+
+@router.get("/accounts/{account_id}", response_model=Account)
+def get_account(account_id: str, ll: LL, tenant: TenantId) -> Account:
+    return ll.accounts.get(tenant, account_id)
+
+
+@router.get("/accounts/{account_id}/kpis", response_model=list[KpiValue])
+def account_kpis(account_id: str, ll: LL, tenant: TenantId) -> list[KpiValue]:
+    """The account's KPI history, oldest value first per KPI."""
+    return ll.accounts.kpis(tenant, account_id)

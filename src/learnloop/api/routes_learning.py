@@ -1,0 +1,114 @@
+"""Learning: the tenant's policy and rewards, statistics, offline evaluation, shadow
+reports, calibrated confidence and experiments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+
+from learnloop.api.deps import LL, TenantId
+from learnloop.learn import LearningConfig
+from learnloop.learn.experiments import ExperimentIn
+from learnloop.validation import Input
+
+router = APIRouter(prefix="/v1/learning", tags=["learning"])
+
+
+class CalibrateRequest(Input):
+    method: Literal["isotonic", "platt"] = "isotonic"
+
+
+class ThresholdTuning(Input):
+    precision: float
+    apply: bool = False
+
+
+@router.get("", response_model=LearningConfig)
+def get_config(ll: LL, tenant: TenantId) -> LearningConfig:
+    """The tenant's learning settings: policy, shadow policy, rewards, segments."""
+    return ll.learning.config(tenant)
+
+
+@router.patch("", response_model=LearningConfig)
+def change_config(
+    ll: LL,
+    tenant: TenantId,
+    body: Annotated[dict[str, Any], Body(examples=[{"policy": "bayes", "shadow": "contextual"}])],
+) -> LearningConfig:
+    """Change some settings (the others keep their values), e.g. choose the policy."""
+    return ll.learning.configure(tenant, body)
+
+
+@router.get("/stats")
+def stats(
+    ll: LL,
+    tenant: TenantId,
+    dimension: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[dict[str, Any]]:
+    """Statistics per item, overall (dimension "") and per context segment."""
+    return ll.learning.stats(tenant, dimension=dimension, limit=limit)
+
+
+@router.get("/evaluate")
+def evaluate(
+    ll: LL,
+    tenant: TenantId,
+    policy: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> dict[str, Any]:
+    """IPS, SNIPS and doubly robust estimates (95% intervals) of a policy's value on the
+    latest logged impressions, with MRR and NDCG@3 against the logged outcomes."""
+    return ll.learning.evaluate(tenant, policy, limit=limit)
+
+
+@router.get("/shadow")
+def shadow(ll: LL, tenant: TenantId) -> dict[str, Any]:
+    """How often the shadow policy agreed with the live one, and its estimated value."""
+    return ll.learning.shadow(tenant)
+
+
+@router.post("/calibration")
+def calibrate(ll: LL, tenant: TenantId, body: CalibrateRequest) -> dict[str, Any]:
+    """Fit the tenant's confidence on settled outcomes (null while they are too few)."""
+    fitted = ll.learning.calibrate(tenant, body.method)
+    return {"calibration": None if fitted is None else fitted.__dict__}
+
+
+@router.get("/reliability")
+def reliability(
+    ll: LL, tenant: TenantId, bins: Annotated[int, Query(ge=2, le=50)] = 10
+) -> dict[str, Any]:
+    """Reliability-diagram data: predicted confidence against the observed rate, per bin."""
+    return ll.learning.reliability(tenant, bins=bins)
+
+
+@router.post("/threshold")
+def tune_threshold(ll: LL, tenant: TenantId, body: ThresholdTuning) -> dict[str, Any]:
+    """The lowest threshold whose shown items help at the target precision; applied
+    when asked."""
+    found = ll.learning.tune_threshold(tenant, body.precision, apply=body.apply)
+    return {"threshold": found, "applied": body.apply and found is not None}
+
+
+@router.post("/experiments", status_code=201)
+def start_experiment(ll: LL, tenant: TenantId, body: ExperimentIn) -> dict[str, Any]:
+    """Start an experiment (the running one stops); the first variant is the control."""
+    return ll.learning.experiments.start(tenant, body)
+
+
+@router.get("/experiments")
+def list_experiments(ll: LL, tenant: TenantId) -> list[dict[str, Any]]:
+    return ll.learning.experiments.list(tenant)
+
+
+@router.get("/experiments/{name}")
+def experiment_results(name: str, ll: LL, tenant: TenantId) -> dict[str, Any]:
+    """Effect size, 95% and always-valid intervals, P(beat control), sample-ratio check."""
+    return ll.learning.experiments.results(tenant, name)
+
+
+@router.post("/experiments/{name}/stop", status_code=204)
+def stop_experiment(name: str, ll: LL, tenant: TenantId) -> None:
+    ll.learning.experiments.stop(tenant, name)

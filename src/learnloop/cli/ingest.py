@@ -1,0 +1,219 @@
+"""learnloop import PATH, learnloop imports list | show | mappings, learnloop accounts ..."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import track
+from rich.table import Table
+from rich.text import Text
+
+from learnloop.cli.context import JsonOut, console, err_console, opened, print_json, tenant_of
+from learnloop.errors import InvalidInput
+from learnloop.ingest import ImportReport
+from learnloop.ingest.readers import MARKDOWN, SUPPORTED
+from learnloop.service import LearnLoop
+
+imports_app = typer.Typer(help="List past imports and saved column mappings.",
+                          no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts, their health scores and KPI history.",
+                           no_args_is_help=True)
+
+
+def import_path(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A file, or a folder to import every file of.")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="kpi_csv, kpi_list, faq, accounts or document; found when omitted."),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="field=column, e.g. --map kpi=Kennzahl; saved for next time."),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="A JSON file of {field: column}.")
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Store the good rows, report the bad ones.")
+    ] = False,
+    account: Annotated[
+        str | None, typer.Option(help="The account of a KPI list that has no account column.")
+    ] = None,
+    item_kind: Annotated[
+        str | None, typer.Option(help="Item kind for Markdown (runbook, playbook, ...).")
+    ] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Import a file or a folder: delimited text, Excel, ODS, JSON, JSON Lines, Markdown."""
+    if not path.exists():
+        raise _fail(f"{path}: no such file or folder")
+    options = {
+        "kind": kind, "mapping": _mapping(map_ or [], mapping), "skip_bad_rows": skip_bad_rows,
+        "account": account, "item_kind": item_kind,
+    }
+    options = {k: v for k, v in options.items() if v not in (None, {})}
+    with opened() as ll:
+        reports, failures = _run(ll, tenant_of(ctx), path, options, quiet=json_out)
+    if json_out:
+        print_json([r.model_dump(mode="json") for r in reports] + failures)
+    else:
+        for report in reports:
+            _print_report(report)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _run(ll: LearnLoop, tenant: str, path: Path, options: dict[str, Any], *, quiet: bool
+         ) -> tuple[list[ImportReport], list[dict[str, str]]]:
+    if path.is_file():
+        return [ll.imports.import_file(tenant, path.read_bytes(), path.name, options)], []
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    markdown = [p for p in files if p.suffix.lower() in MARKDOWN]
+    tables = [p for p in files if p.suffix.lower() in SUPPORTED and p not in markdown]
+    if not markdown and not tables:
+        raise InvalidInput(f"{path}: no file to import; expected files ending in "
+                           f"{', '.join(SUPPORTED)}")
+    reports, failures = [], []
+    if markdown:
+        docs = [(p.relative_to(path).as_posix(), p.read_bytes()) for p in markdown]
+        name = docs[0][0] if len(docs) == 1 else f"{path.name}/ ({len(docs)} Markdown files)"
+        reports.append(ll.imports.import_markdown(tenant, docs, options, name=name))
+    for file in track(tables, description="importing", disable=quiet or len(tables) < 2,
+                      console=err_console):
+        try:
+            reports.append(ll.imports.import_file(tenant, file.read_bytes(), file.name, options))
+        except InvalidInput as exc:
+            failures.append({"file_name": str(file), "error": exc.message})
+            err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
+    return reports, failures
+
+
+def _mapping(pairs: list[str], file: Path | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if file is not None:
+        try:
+            loaded = json.loads(file.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise _fail(f"--mapping {file}: not a readable JSON file: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise _fail(f"--mapping {file}: expected a JSON object of field: column")
+        found |= {str(k): str(v) for k, v in loaded.items()}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise _fail(f"--map {pair!r}: write field=column, like --map kpi=Kennzahl")
+        found[name.strip()] = column.strip()
+    return found
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(Text.assemble(("error:", "red"), " ", message))
+    return typer.Exit(1)
+
+
+def _print_report(report: ImportReport) -> None:
+    c = report.counts
+    console.print(
+        f"import {report.import_id}: {report.file_name} ({report.format}, {report.kind}, "
+        f"confidence {report.confidence:.2f}) {report.status}: {c.rows} rows, "
+        f"{c.created} created, {c.updated} updated, {c.unchanged} unchanged, "
+        f"{c.accounts} accounts, {c.kpi_values} KPI values, {c.bad_rows} bad rows "
+        f"in {report.duration_ms:.0f} ms"
+    )
+    for sheet in report.sheets:
+        where = f"header at row {sheet.header_row}" if sheet.header_row else "no header"
+        console.print(f"  {sheet.name}: {sheet.kind}, {where}, {sheet.rows} rows"
+                      + (f" ({sheet.note})" if sheet.note else ""))
+    for error in report.errors[:20]:
+        column = f" {error.column}" if error.column else ""
+        console.print(f"  bad row {error.row}{column} ({error.sheet}): {error.message}")
+
+
+@imports_app.command("list")
+def list_imports(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="At most this many (1-500).")] = 50,
+    json_out: JsonOut = False,
+) -> None:
+    """List imports, newest first: file, format, kind, status, counts, duration."""
+    with opened() as ll:
+        reports, _ = ll.imports.list(tenant_of(ctx), limit=limit)
+    if json_out:
+        print_json(reports)
+        return
+    table = Table("id", "file", "format", "kind", "status", "rows", "stored", "bad", "ms")
+    for r in reports:
+        stored = r.counts.created + r.counts.updated + r.counts.kpi_values
+        table.add_row(str(r.import_id), r.file_name, r.format, r.kind, r.status,
+                      str(r.counts.rows), str(stored), str(r.counts.bad_rows),
+                      f"{r.duration_ms:.0f}")
+    console.print(table)
+
+
+@imports_app.command("show")
+def show_import(
+    ctx: typer.Context,
+    import_id: Annotated[int, typer.Argument(help="The import id.")],
+    json_out: JsonOut = False,
+) -> None:
+    """Show one import in full, with every bad row."""
+    with opened() as ll:
+        report = ll.imports.get(tenant_of(ctx), import_id)
+    if json_out:
+        print_json(report)
+    else:
+        _print_report(report)
+
+
+@imports_app.command("mappings")
+def list_mappings(ctx: typer.Context, json_out: JsonOut = False) -> None:
+    """List the column mappings saved for this tenant."""
+    with opened() as ll:
+        saved = ll.imports.mappings(tenant_of(ctx))
+    if json_out:
+        print_json(saved)
+        return
+    for m in saved:
+        console.print(f"{', '.join(m.columns)}: {json.dumps(m.mapping, ensure_ascii=False)}")
+
+
+@accounts_app.command("list")
+def list_accounts(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="At most this many (1-1000).")] = 100,
+    json_out: JsonOut = False,
+) -> None:
+    """List accounts with their health scores."""
+    with opened() as ll:
+        accounts = ll.accounts.list(tenant_of(ctx), limit=limit)
+    if json_out:
+        print_json(accounts)
+        return
+    table = Table("id", "name", "segment", "health")
+    for a in accounts:
+        health = "" if a.health_score is None else f"{a.health_score:.1f}"
+        table.add_row(a.account_id, a.name, a.segment or "", health)
+    console.print(table)
+
+
+@accounts_app.command("kpis")
+def account_kpis(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    json_out: JsonOut = False,
+) -> None:
+    """Show an account's KPI history, oldest value first per KPI."""
+    with opened() as ll:
+        values = ll.accounts.kpis(tenant_of(ctx), account_id)
+    if json_out:
+        print_json(values)
+        return
+    table = Table("kpi", "category", "value", "unit", "weight", "impact", "recorded")
+    for v in values:
+        table.add_row(v.kpi, v.category or "", f"{v.value:g}", v.unit or "", f"{v.weight:g}",
+                      v.impact_level or "", v.recorded_at.isoformat(timespec="seconds"))
+    console.print(table)

@@ -1,0 +1,229 @@
+"""learnloop evaluate, learnloop learning ..., learnloop experiments ...: the learning
+engine from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
+from learnloop.errors import InvalidInput
+
+learning_app = typer.Typer(
+    help="The tenant's policy, rewards and statistics.", no_args_is_help=True
+)
+experiments_app = typer.Typer(
+    help="Experiments between policies or thresholds.", no_args_is_help=True
+)
+
+
+def evaluate(
+    ctx: typer.Context,
+    policy: Annotated[
+        str | None, typer.Option(help="similarity, bayes or contextual (default: the live one).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Evaluate on this many latest impressions.")] = 10_000,
+    json_out: JsonOut = False,
+) -> None:
+    """Estimate a policy's value offline on the logged impressions (IPS, SNIPS, DR)."""
+    with opened() as ll:
+        report = ll.learning.evaluate(tenant_of(ctx), policy, limit=limit)
+    if json_out:
+        print_json(report)
+        return
+    table = Table("estimator", "value", "95% interval", title=f"policy {report['policy']}")
+    for name, e in report["estimates"].items():
+        table.add_row(name, f"{e['value']:.4f}", f"[{e['low']:.4f}, {e['high']:.4f}]")
+    console.print(table)
+    logged = report["logged_value"]
+    console.print(
+        f"{report['impressions']} impressions; logged value "
+        f"{'n/a' if logged is None else f'{logged:.4f}'}; effective sample size "
+        f"{report['effective_sample_size']:.0f}; MRR {_num(report['mrr'])}; "
+        f"NDCG@3 {_num(report['ndcg_at_3'])}"
+    )
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+@learning_app.command("show")
+def show(ctx: typer.Context) -> None:
+    """The tenant's learning settings."""
+    with opened() as ll:
+        print_json(ll.learning.config(tenant_of(ctx)))
+
+
+@learning_app.command("set")
+def set_(
+    ctx: typer.Context,
+    changes: Annotated[
+        list[str],
+        typer.Argument(help="key=value, e.g. policy=bayes shadow=contextual rewards.clicked=0.2"),
+    ],
+) -> None:
+    """Change learning settings; the others keep their values."""
+    with opened() as ll:
+        print_json(ll.learning.configure(tenant_of(ctx), _changes(changes)))
+
+
+def _changes(pairs: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"write each change as key=value, not {pair!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        *parents, last = key.split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return result
+
+
+@learning_app.command("update")
+def update() -> None:
+    """Bring the statistics up to date with every pending event (the worker does this)."""
+    with opened() as ll:
+        total = 0
+        while (n := ll.learning.update()) > 0:
+            total += n
+    console.print(f"processed {total} pending outcomes")
+
+
+@learning_app.command("stats")
+def stats_(
+    ctx: typer.Context,
+    dimension: Annotated[str | None, typer.Option(help="Only this segment dimension.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    json_out: JsonOut = False,
+) -> None:
+    """Statistics per item and segment."""
+    with opened() as ll:
+        rows = ll.learning.stats(tenant_of(ctx), dimension=dimension, limit=limit)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("dimension", "value", "item", "shows", "exposure", "reward")
+    for r in rows:
+        table.add_row(r["dimension"] or "(all)", r["value"], str(r["item_id"]), str(r["trials"]),
+                      f"{r['exposure']:.1f}", f"{r['reward']:.2f}")
+    console.print(table)
+
+
+@learning_app.command("shadow")
+def shadow(ctx: typer.Context) -> None:
+    """Agreement and estimated value of the shadow policy beside the live one."""
+    with opened() as ll:
+        print_json(ll.learning.shadow(tenant_of(ctx)))
+
+
+@learning_app.command("calibrate")
+def calibrate(
+    ctx: typer.Context,
+    method: Annotated[str, typer.Option(help="isotonic or platt.")] = "isotonic",
+) -> None:
+    """Fit the tenant's confidence on settled outcomes."""
+    if method not in ("isotonic", "platt"):
+        raise typer.BadParameter("use isotonic or platt", param_hint="--method")
+    with opened() as ll:
+        fitted = ll.learning.calibrate(tenant_of(ctx), method)  # type: ignore[arg-type]
+    if fitted is None:
+        console.print("too few settled outcomes yet: confidence stays the similarity mapping")
+    else:
+        console.print(f"{fitted.method} calibration fitted on {fitted.outcomes} outcomes")
+
+
+@learning_app.command("reliability")
+def reliability(ctx: typer.Context) -> None:
+    """Reliability-diagram data of the confidence in use."""
+    with opened() as ll:
+        print_json(ll.learning.reliability(tenant_of(ctx)))
+
+
+@learning_app.command("threshold")
+def threshold(
+    ctx: typer.Context,
+    precision: Annotated[float, typer.Option(help="The share of shown items that must help.")],
+    apply: Annotated[bool, typer.Option(help="Make it the tenant's threshold.")] = False,
+) -> None:
+    """The lowest confidence threshold that reaches a target precision on outcomes."""
+    with opened() as ll:
+        found = ll.learning.tune_threshold(tenant_of(ctx), precision, apply=apply)
+    if found is None:
+        console.print(f"no threshold reaches precision {precision}")
+    else:
+        console.print(f"threshold {found:.3f}" + (" applied" if apply else ""))
+
+
+@learning_app.command("simulate")
+def simulate(
+    interactions: Annotated[int, typer.Option(help="Simulated requests per policy.")] = 3000,
+    seed: Annotated[int, typer.Option(help="The simulator's seed.")] = 1,
+    window: Annotated[int, typer.Option(help="Report the mean of the last N.")] = 1000,
+) -> None:
+    """Each policy against the user simulator, in memory: learned vs baseline vs oracle."""
+    from learnloop.learn.simulate import run
+    from learnloop.learn.simulator import Simulator
+
+    table = Table("policy", f"value (last {window})", "oracle", "share of oracle")
+    for name in ("similarity", "bayes", "contextual"):
+        trace = run(name, Simulator.synthetic(seed=seed), interactions, seed=seed)
+        value, oracle = trace.mean(window), trace.oracle_mean(window)
+        table.add_row(name, f"{value:.3f}", f"{oracle:.3f}", f"{value / oracle:.1%}")
+    console.print(table)
+
+
+@experiments_app.command("start")
+def start(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The experiment's name.")],
+    variant: Annotated[
+        list[str],
+        typer.Option(help="NAME[:key=value,...], e.g. control or learned:policy=bayes; "
+                          "the first is the control."),
+    ],
+    unit: Annotated[str, typer.Option(help="Assign by user or session.")] = "user",
+) -> None:
+    """Start an experiment; the running one stops."""
+    with opened() as ll:
+        variants = [_variant(v) for v in variant]
+        made = ll.learning.experiments.start(
+            tenant_of(ctx), {"name": name, "unit": unit, "variants": variants}
+        )
+    print_json(made)
+
+
+def _variant(text: str) -> dict[str, Any]:
+    name, _, rest = text.partition(":")
+    return {"name": name, **_changes([p for p in rest.split(",") if p])}
+
+
+@experiments_app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """The tenant's experiments, newest first."""
+    with opened() as ll:
+        print_json(ll.learning.experiments.list(tenant_of(ctx)))
+
+
+@experiments_app.command("results")
+def results(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Effect sizes, intervals, P(beat control) and the sample-ratio check."""
+    with opened() as ll:
+        print_json(ll.learning.experiments.results(tenant_of(ctx), name))
+
+
+@experiments_app.command("stop")
+def stop(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Stop an experiment; its results stay."""
+    with opened() as ll:
+        ll.learning.experiments.stop(tenant_of(ctx), name)
+    console.print(f"experiment {name} stopped")

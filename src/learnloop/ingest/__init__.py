@@ -1,0 +1,25 @@
+"""Ingest: files (delimited text, spreadsheets, JSON, Markdown) into items, accounts and KPIs."""
+
+from learnloop.ingest.accounts import Accounts
+from learnloop.ingest.models import (
+    ImportCounts,
+    ImportOptions,
+    ImportRejected,
+    ImportReport,
+    RowError,
+    SavedMapping,
+    SheetReport,
+)
+from learnloop.ingest.service import Imports
+
+__all__ = [
+    "Accounts",
+    "ImportCounts",
+    "ImportOptions",
+    "ImportRejected",
+    "ImportReport",
+    "Imports",
+    "RowError",
+    "SavedMapping",
+    "SheetReport",
+]

@@ -1,0 +1,125 @@
+"""The shapes of an import: its options, its report, and the error that refuses one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from learnloop.errors import InvalidInput
+from learnloop.knowledge.models import Kind
+from learnloop.validation import Input
+
+TableKind = Literal["kpi_csv", "kpi_list", "faq", "accounts", "document"]
+MAX_ERRORS_KEPT = 1000
+
+
+class ImportOptions(Input):
+    """How to read a file; everything is optional."""
+
+    kind: TableKind | None = Field(
+        default=None, description="what the table holds; found from the columns when omitted"
+    )
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="field -> column name, e.g. {'kpi': 'Messgröße'}; saved for the next file "
+        "with the same columns",
+    )
+    skip_bad_rows: bool = Field(
+        default=False, description="store the good rows and report the bad ones, instead of "
+        "storing nothing when a row is bad",
+    )
+    account: str | None = Field(
+        default=None, max_length=300, description="the account a KPI list without an account "
+        "column belongs to",
+    )
+    item_kind: Kind | None = Field(
+        default=None, description="the item kind for Markdown files (default: playbook where "
+        "the path says so, else runbook)",
+    )
+
+
+class RowError(BaseModel):
+    """One thing wrong with one row."""
+
+    sheet: str
+    row: int = Field(
+        description="the row's number in the file or sheet, counting from 1; 0 for the file "
+        "as a whole (it could not be read, or holds nothing to import)"
+    )
+    column: str | None
+    message: str
+
+
+class SheetReport(BaseModel):
+    """What was found in one table of the file."""
+
+    name: str
+    kind: str
+    confidence: float
+    header_row: int | None = Field(description="the header's row number, from 1; null if none")
+    columns: list[str]
+    mapping: dict[str, str] = Field(description="field -> the column that fed it")
+    rows: int
+    note: str | None = None
+
+
+class ImportCounts(BaseModel):
+    rows: int = 0
+    bad_rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    accounts: int = 0
+    kpi_values: int = 0
+
+
+class ImportReport(BaseModel):
+    """One import: what the file was, what was found, what was stored, what was wrong."""
+
+    import_id: int | None = None
+    file_name: str
+    format: str
+    kind: str
+    confidence: float
+    status: Literal["succeeded", "partial", "failed"] = "succeeded"
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheets: list[SheetReport] = Field(default_factory=list)
+    counts: ImportCounts = Field(default_factory=ImportCounts)
+    errors: list[RowError] = Field(default_factory=list)
+    duration_ms: float = 0.0
+    created_at: datetime | None = None
+
+    def details(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include={"encoding", "delimiter", "sheets"})
+
+
+class SavedMapping(BaseModel):
+    signature: str
+    columns: list[str]
+    mapping: dict[str, str]
+    updated_at: datetime
+
+
+class ImportRejected(InvalidInput):
+    """The file has bad rows and nothing was stored; fix them or use skip_bad_rows."""
+
+    code = "import_rejected"
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        shown = "; ".join(_describe(e) for e in report.errors[:10])
+        more = len(report.errors) - 10
+        super().__init__(
+            f"{report.file_name}: {report.counts.bad_rows} bad rows of {report.counts.rows}, "
+            f"nothing stored (import {report.import_id}): {shown}"
+            + (f"; and {more} more" if more > 0 else "")
+            + "; fix them, or import with skip_bad_rows (--skip-bad-rows) to store the rest"
+        )
+
+
+def _describe(error: RowError) -> str:
+    column = f", column {error.column!r}" if error.column else ""
+    return f"{error.sheet} row {error.row}{column}: {error.message}"

@@ -1,0 +1,76 @@
+"""What a tenant chooses about learning: its policy, its rewards, its context segments.
+
+Kept in ``tenants.settings -> 'learning'``; every field has a default, so a tenant that
+chose nothing learns with the defaults below (and ranks with the similarity baseline).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from learnloop.validation import Input
+
+PolicyName = Literal["similarity", "bayes", "contextual"]
+POLICIES: tuple[PolicyName, ...] = ("similarity", "bayes", "contextual")
+# The strongest outcome of an item shown decides its reward; a later, weaker one does not
+# replace it. succeeded, failed and dismissed end the wait at once.
+PRIORITY = {"viewed": 1, "dismissed": 2, "clicked": 3, "executed": 4, "failed": 5, "succeeded": 6}
+TERMINAL = frozenset({"succeeded", "failed", "dismissed"})
+
+
+class Rewards(Input):
+    """The reward of each outcome, and of an item shown that got none within the wait."""
+
+    succeeded: float = Field(default=1.0, ge=-1, le=1)
+    executed: float = Field(default=0.5, ge=-1, le=1)
+    clicked: float = Field(default=0.3, ge=-1, le=1)
+    viewed: float = Field(default=0.0, ge=-1, le=1)
+    failed: float = Field(default=0.0, ge=-1, le=1)
+    dismissed: float = Field(default=-0.1, ge=-1, le=1)
+    no_outcome: float = Field(default=0.0, ge=-1, le=1)
+    wait_seconds: float = Field(default=3600.0, ge=0, le=30 * 86400)
+
+    def of(self, kind: str) -> float:
+        """The reward of an outcome type, or of ``no_outcome``."""
+        value: float = getattr(self, kind)
+        return value
+
+
+class LearningConfig(Input):
+    """A tenant's learning settings (``learnloop learning set`` / ``PUT /v1/learning``)."""
+
+    policy: PolicyName = "similarity"
+    shadow: PolicyName | None = Field(
+        default=None, description="a policy run beside the live one, logged, never shown"
+    )
+    rewards: Rewards = Field(default_factory=Rewards)
+    segment_by: list[str] = Field(
+        default_factory=lambda: ["segment", "intent"],
+        max_length=5,
+        description="context attributes whose values get statistics of their own",
+    )
+    exploration: float = Field(
+        default=0.2, ge=0, le=1, description="bayes: share of impressions ranked by a draw"
+    )
+    epsilon: float = Field(
+        default=0.02, ge=0, le=1, description="contextual: chance the first item is uniform"
+    )
+    position_bias: float = Field(
+        default=1.0, ge=0, le=3, description="rank r is looked at with probability 1/r**this"
+    )
+    prior_strength: float = Field(default=4.0, gt=0, le=1000)
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> LearningConfig:
+        return cls.model_validate(stored or {})
+
+
+def examine(rank: int | None, position_bias: float) -> float:
+    """The chance a user looks at rank ``rank`` (1-based): the position-bias model.
+
+    >>> examine(1, 1.0), examine(4, 1.0), examine(4, 0.0)
+    (1.0, 0.25, 1.0)
+    """
+    return 1.0 if rank is None or rank < 1 else float(1.0 / rank**position_bias)

@@ -1,0 +1,237 @@
+-- name: try_lock
+-- One statistics updater at a time; the others return at once and try again later.
+SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
+
+-- name: plan_lookups
+-- For the rest of the update's transaction: join the batch to the tables by primary-key
+-- lookups. A batch of 10,000 keys otherwise gets hash joins that read whole tables.
+SELECT set_config('enable_hashjoin', 'off', true) AS hash,
+       set_config('enable_mergejoin', 'off', true) AS merge;
+
+-- name: claim_pending
+-- The oldest pending rows of every tenant (a worker's queue), claimed and removed.
+DELETE FROM learn_pending
+WHERE (tenant_id, seq) IN (
+    SELECT tenant_id, seq FROM learn_pending ORDER BY seq LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING tenant_id, seq, kind, impression_id, item_id, rank, received_at;
+
+-- name: requeue_pending
+-- Rows whose impression is not visible yet go back to wait for it.
+INSERT INTO learn_pending (tenant_id, kind, impression_id, item_id, rank, received_at)
+SELECT * FROM unnest(%(tenant_ids)s::text[], %(kinds)s::text[], %(impression_ids)s::uuid[],
+                     %(item_ids)s::bigint[], %(ranks)s::integer[],
+                     %(received_at)s::timestamptz[]);
+
+-- name: shortest_wait
+-- The shortest wait of any tenant (a worker's question, across tenants), in seconds.
+SELECT coalesce(min(coalesce((settings #>> '{learning,rewards,wait_seconds}')::float8, 3600)),
+                3600) AS seconds
+FROM tenants;
+
+-- name: due_outcomes
+-- Items shown whose wait for an outcome is over, oldest first: the index range up to the
+-- shortest wait (cutoff), then each tenant's own wait.
+SELECT o.tenant_id, o.impression_id, o.item_id, o.rank
+FROM learn_outcomes AS o JOIN tenants AS t USING (tenant_id)
+WHERE o.shown AND NOT o.settled AND o.created_at < %(cutoff)s::timestamptz
+  AND o.created_at < %(now)s::timestamptz - make_interval(
+        secs => coalesce((t.settings #>> '{learning,rewards,wait_seconds}')::float8, 3600))
+ORDER BY o.created_at
+LIMIT %(limit)s;
+
+-- name: impression_contexts
+-- The context and tenant settings of the impressions named.
+SELECT i.tenant_id, i.impression_id, i.context,
+       coalesce(t.settings -> 'learning', '{}'::jsonb) AS config
+FROM impressions AS i JOIN tenants AS t USING (tenant_id)
+JOIN unnest(%(tenant_ids)s::text[], %(impression_ids)s::uuid[]) AS n(tenant_id, impression_id)
+  ON n.tenant_id = i.tenant_id AND n.impression_id = i.impression_id;
+
+-- name: items_at_ranks
+-- The item each impression showed at each rank named (events that name only a rank).
+SELECT ii.tenant_id, ii.impression_id, ii.rank, ii.item_id
+FROM impression_items AS ii
+JOIN unnest(%(tenant_ids)s::text[], %(impression_ids)s::uuid[], %(ranks)s::integer[])
+  AS n(tenant_id, impression_id, rank)
+  ON n.tenant_id = ii.tenant_id AND n.impression_id = ii.impression_id AND n.rank = ii.rank
+WHERE ii.shown;
+
+-- name: outcomes_of
+SELECT o.tenant_id, o.impression_id, o.item_id, o.rank, o.priority, o.reward, o.shown,
+       o.settled
+FROM learn_outcomes AS o
+JOIN unnest(%(tenant_ids)s::text[], %(impression_ids)s::uuid[], %(item_ids)s::bigint[])
+  AS n(tenant_id, impression_id, item_id)
+  ON n.tenant_id = o.tenant_id AND n.impression_id = o.impression_id AND n.item_id = o.item_id;
+
+-- name: upsert_outcomes
+INSERT INTO learn_outcomes AS o (tenant_id, impression_id, item_id, rank, priority, reward,
+                                 shown, settled)
+SELECT * FROM unnest(%(tenant_ids)s::text[], %(impression_ids)s::uuid[], %(item_ids)s::bigint[],
+                     %(ranks)s::integer[], %(priorities)s::smallint[], %(rewards)s::float8[],
+                     %(shown)s::boolean[], %(settled)s::boolean[])
+ON CONFLICT (tenant_id, impression_id, item_id) DO UPDATE
+SET rank = excluded.rank, priority = excluded.priority, reward = excluded.reward,
+    shown = excluded.shown, settled = excluded.settled;
+
+-- name: add_stats
+INSERT INTO learn_stats AS s (tenant_id, dimension, value, item_id, trials, exposure, reward,
+                              positive)
+SELECT * FROM unnest(%(tenant_ids)s::text[], %(dimensions)s::text[], %(values)s::text[],
+                     %(item_ids)s::bigint[], %(trials)s::bigint[], %(exposure)s::float8[],
+                     %(rewards)s::float8[], %(positive)s::float8[])
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (tenant_id, dimension, value, item_id) DO UPDATE
+SET trials = s.trials + excluded.trials, exposure = s.exposure + excluded.exposure,
+    reward = s.reward + excluded.reward, positive = s.positive + excluded.positive,
+    updated_at = now();
+
+-- name: item_stats
+-- The statistics of some items in the given segments (overall is dimension '').
+SELECT s.dimension, s.value, s.item_id, s.trials, s.exposure, s.reward, s.positive
+FROM learn_stats AS s
+JOIN unnest(%(dimensions)s::text[], %(values)s::text[]) AS n(dimension, value)
+  ON n.dimension = s.dimension AND n.value = s.value
+WHERE s.tenant_id = %(tenant_id)s AND s.item_id = ANY(%(item_ids)s::bigint[]);
+
+-- name: stats_page
+SELECT dimension, value, item_id, trials, exposure, reward, positive, updated_at
+FROM learn_stats
+WHERE tenant_id = %(tenant_id)s AND (%(dimension)s::text IS NULL OR dimension = %(dimension)s)
+ORDER BY dimension, value, reward DESC, item_id
+LIMIT %(limit)s;
+
+-- name: learning_config
+SELECT coalesce(settings -> 'learning', '{}'::jsonb) AS config
+FROM tenants WHERE tenant_id = %(tenant_id)s;
+
+-- name: set_learning_config
+UPDATE tenants SET settings = settings || jsonb_build_object('learning', %(config)s::jsonb)
+WHERE tenant_id = %(tenant_id)s
+RETURNING tenant_id;
+
+-- name: get_model
+SELECT state, examples, updated_at FROM learn_models
+WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
+
+-- name: put_model
+INSERT INTO learn_models (tenant_id, name, state, examples)
+VALUES (%(tenant_id)s, %(name)s, %(state)s, %(examples)s)
+ON CONFLICT (tenant_id, name) DO UPDATE
+SET state = excluded.state, examples = excluded.examples, updated_at = now();
+
+-- name: lock_model
+-- Serialises the training of one tenant's model.
+SELECT pg_advisory_xact_lock(hashtext('learnloop-model'), hashtext(%(tenant_id)s || %(name)s));
+
+-- name: training_examples
+-- What the contextual policy learns from: the first item shown by the impressions named,
+-- its logged propensity and reward, and every candidate with its features. The tenant
+-- comes with each id (one tenant, repeated) so that each lookup is by a whole primary key.
+SELECT n.impression_id, i.query, i.context, o.item_id AS chosen, o.reward,
+       ii.propensity AS probability,
+       (SELECT jsonb_agg(jsonb_build_object(
+                   'item_id', c.item_id, 'similarity', c.similarity,
+                   'kind', coalesce((SELECT k.kind FROM items AS k
+                                     WHERE k.tenant_id = c.tenant_id AND k.item_id = c.item_id),
+                                    '')) ORDER BY c.rank)
+        FROM impression_items AS c
+        WHERE c.tenant_id = n.tenant_id AND c.impression_id = n.impression_id) AS candidates
+FROM unnest(%(tenant_ids)s::text[], %(impression_ids)s::uuid[]) AS n(tenant_id, impression_id)
+JOIN impressions AS i ON i.tenant_id = n.tenant_id AND i.impression_id = n.impression_id
+JOIN impression_items AS ii ON ii.tenant_id = n.tenant_id
+ AND ii.impression_id = n.impression_id AND ii.rank = 1 AND ii.shown
+JOIN learn_outcomes AS o ON o.tenant_id = n.tenant_id
+ AND o.impression_id = n.impression_id AND o.item_id = ii.item_id;
+
+-- name: model_version
+SELECT updated_at, examples FROM learn_models
+WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
+
+-- name: evaluation_log
+-- The latest impressions with every candidate, its features and the reward it earned.
+SELECT i.impression_id, i.query, i.context, i.policy,
+       jsonb_agg(jsonb_build_object(
+           'item_id', c.item_id, 'rank', c.rank, 'similarity', c.similarity, 'kind', k.kind,
+           'propensity', c.propensity, 'shown', c.shown, 'reward', coalesce(o.reward, 0))
+           ORDER BY c.rank) AS candidates
+FROM impressions AS i
+JOIN impression_items AS c ON c.tenant_id = i.tenant_id AND c.impression_id = i.impression_id
+JOIN items AS k ON k.tenant_id = c.tenant_id AND k.item_id = c.item_id
+LEFT JOIN learn_outcomes AS o ON o.tenant_id = c.tenant_id
+ AND o.impression_id = c.impression_id AND o.item_id = c.item_id
+WHERE i.tenant_id = %(tenant_id)s
+  AND i.impression_id IN (
+      SELECT impression_id FROM impressions WHERE tenant_id = %(tenant_id)s
+      ORDER BY created_at DESC LIMIT %(limit)s)
+GROUP BY i.impression_id, i.query, i.context, i.policy;
+
+-- name: all_stats
+SELECT dimension, value, item_id, trials, exposure, reward, positive
+FROM learn_stats WHERE tenant_id = %(tenant_id)s;
+
+-- name: shadow_log
+-- What the shadow policy would have shown first beside what the live policy showed.
+SELECT s.impression_id, s.item_ids, s.propensities, c.item_id AS live_first,
+       (SELECT array_agg(x.item_id ORDER BY x.rank) FROM impression_items AS x
+        WHERE x.tenant_id = s.tenant_id AND x.impression_id = s.impression_id AND x.shown)
+           AS live_shown
+FROM learn_shadow AS s
+JOIN impression_items AS c ON c.tenant_id = s.tenant_id AND c.impression_id = s.impression_id
+ AND c.rank = 1
+WHERE s.tenant_id = %(tenant_id)s AND s.policy = %(policy)s
+ORDER BY s.created_at DESC LIMIT %(limit)s;
+
+-- name: calibration_data
+-- Settled outcomes of items shown: their similarity and reward.
+SELECT c.similarity, o.reward
+FROM learn_outcomes AS o
+JOIN impression_items AS c ON c.tenant_id = o.tenant_id
+ AND c.impression_id = o.impression_id AND c.item_id = o.item_id
+WHERE o.tenant_id = %(tenant_id)s AND o.settled AND c.similarity IS NOT NULL
+ORDER BY o.created_at DESC LIMIT %(limit)s;
+
+-- name: delete_model
+DELETE FROM learn_models WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
+
+-- name: stop_experiments
+UPDATE experiments SET status = 'stopped'
+WHERE tenant_id = %(tenant_id)s AND status = 'running'
+  AND (%(name)s::text IS NULL OR name = %(name)s)
+RETURNING name;
+
+-- name: create_experiment
+INSERT INTO experiments (tenant_id, name, unit, variants)
+VALUES (%(tenant_id)s, %(name)s, %(unit)s, %(variants)s)
+ON CONFLICT (tenant_id, name) DO NOTHING
+RETURNING name, unit, variants, status, created_at;
+
+-- name: get_experiment
+SELECT name, unit, variants, status, created_at FROM experiments
+WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
+
+-- name: list_experiments
+SELECT name, unit, variants, status, created_at FROM experiments
+WHERE tenant_id = %(tenant_id)s ORDER BY created_at DESC;
+
+-- name: experiment_results
+-- Per variant: impressions, and the sum and sum of squares of their total reward.
+SELECT variant, count(*) AS n, coalesce(sum(reward), 0) AS total,
+       coalesce(sum(reward * reward), 0) AS squares
+FROM (
+    SELECT i.variant, coalesce(sum(o.reward), 0) AS reward
+    FROM impressions AS i
+    LEFT JOIN learn_outcomes AS o
+      ON o.tenant_id = i.tenant_id AND o.impression_id = i.impression_id
+    WHERE i.tenant_id = %(tenant_id)s AND i.experiment = %(name)s
+    GROUP BY i.impression_id, i.variant
+) AS per_impression
+GROUP BY variant;
+
+-- name: set_confidence_threshold
+UPDATE tenants
+SET settings = settings || jsonb_build_object('confidence_threshold', %(threshold)s::real)
+WHERE tenant_id = %(tenant_id)s
+RETURNING tenant_id;

@@ -1,0 +1,163 @@
+"""The dashboard in a real browser (headless Debian Chromium, Selenium) against the real API:
+sign in with an API key, see charts drawn from real data, and review the learning queue."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from learnloop import LearnLoop
+from learnloop.dashboard import ASSETS, asset
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+HAVE_BROWSER = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+needs_browser = pytest.mark.skipif(
+    not HAVE_BROWSER and not os.environ.get("CI"),
+    reason="needs Debian's chromium and chromium-driver; CI installs them",
+)
+T = TypeVar("T")
+
+
+def test_page_and_assets_are_served_from_the_package(app_client: TestClient) -> None:
+    page = app_client.get("/dashboard/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/dashboard/app.js">' in page.text
+    for name, media_type in ASSETS.items():
+        served = app_client.get(f"/dashboard/{name}")
+        assert served.status_code == 200 and served.text == asset(name)[0]
+        assert served.headers["content-type"] == media_type
+        # offline: nothing is fetched from another origin
+        assert not re.search(r"(src|href)=\"https?://|url\(https?:|import .+https?://", served.text)
+    assert app_client.get("/dashboard/secrets.txt").status_code == 404
+    assert app_client.get("/dashboard", follow_redirects=False).status_code == 307
+
+
+def _wait(
+    check: Callable[[], T | None], timeout: float = 20.0, explain: Callable[[], str] = str
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except Exception:  # the page is still changing under the query
+            found = None
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out: {explain()}")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def _fill(ll: LearnLoop, tenant: str) -> int:
+    """Real activity: recommendations with events, tool runs, a report; the impressions."""
+    ll.items.put_many(tenant, [
+        {"kind": "faq", "external_id": "pw", "title": "Reset a password",
+         "body": "Settings > Security > Reset password"},
+        {"kind": "faq", "external_id": "inv", "title": "Download an invoice",
+         "body": "Billing > Invoices"},
+    ])  # fmt: skip
+    ll.recommender.set_threshold(tenant, 0.0)
+    for n in range(6):
+        answer = ll.recommender.recommend(tenant, {"query": "I forgot my password"})
+        top = answer.recommendations[0]
+        events: list[dict[str, Any]] = [{"type": "viewed", "impression_id": answer.impression_id}]
+        if n % 2 == 0:
+            events.append({"type": "clicked", "impression_id": answer.impression_id,
+                           "item_id": top.item.item_id})  # fmt: skip
+        ll.events.record(tenant, events)
+    for n in range(4):
+        ll.tracking.execution(tenant, {
+            "goal": "restart", "success": n > 0, "duration_ms": 200.0,
+            "tool_calls": [{"tool": "restart_service", "success": n > 0, "duration_ms": 150.0}],
+        })  # fmt: skip
+    ll.tracking.report(tenant, {"account": "acme", "playbook": "onboarding",
+                                "status": "completed", "steps_total": 2})  # fmt: skip
+    return 6
+
+
+@needs_browser
+def test_sign_in_see_real_charts_and_review_the_queue(
+    ll: LearnLoop, tenant: str, server_url: str, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    impressions = _fill(ll, tenant)
+    keep = ll.proposals.add(tenant, {"title": "Invoice address", "body": "Billing > Details",
+                                     "rationale": "asked twice"})  # fmt: skip
+    drop = ll.proposals.add(tenant, {"title": "Old answer", "body": "Call us"})
+    key = ll.keys.create(tenant, "dashboard").key
+
+    browser.get(f"{server_url}/dashboard/")
+    browser.find_element(By.ID, "key").send_keys("ll_wrong_key_000000000000000000000")
+    browser.find_element(By.ID, "signin-button").click()
+    _wait(lambda: "refused" in browser.find_element(By.ID, "signin-error").text)
+    browser.find_element(By.ID, "key").clear()
+    browser.find_element(By.ID, "key").send_keys(key)
+    browser.find_element(By.ID, "signin-button").click()
+
+    tile = '[data-kpi="impressions"] .v'
+    _wait(
+        lambda: browser.find_element(By.CSS_SELECTOR, tile).text == str(impressions),
+        explain=lambda: browser.find_element(By.TAG_NAME, "body").text[:2000],
+    )
+    dots = browser.find_elements(By.CSS_SELECTOR, '#chart-volume circle[data-series="impressions"]')
+    assert sum(float(d.get_attribute("data-value") or 0) for d in dots) == impressions
+    assert int(browser.find_element(By.ID, "chart-rates").get_attribute("data-points") or 0) > 0
+    clicked = browser.find_element(By.CSS_SELECTOR, '#funnel [data-step="clicked"]')
+    assert clicked.get_attribute("data-value") == "3"
+    assert "restart_service" in browser.find_element(By.ID, "tools").text
+    assert "75.0%" in browser.find_element(By.ID, "tools").text
+    assert "onboarding" in browser.find_element(By.ID, "playbooks").text
+    rows = browser.find_element(By.ID, "policies").text.splitlines()[1:]
+    assert [row.split()[1] for row in rows] == [str(impressions)]  # one policy, every impression
+    assert "Reset a password" in browser.find_element(By.ID, "items-top").text
+
+    card = f'[data-proposal="{keep.proposal_id}"]'
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, card))
+    body = browser.find_element(By.CSS_SELECTOR, f"{card} textarea")
+    body.clear()
+    body.send_keys("Billing > Details > Address")
+    browser.find_element(By.CSS_SELECTOR, f'{card} [data-action="save"]').click()
+    _wait(lambda: ll.proposals.get(tenant, keep.proposal_id).body == "Billing > Details > Address")
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, f'{card} [data-action="approve"]')).click()
+    _wait(lambda: ll.proposals.get(tenant, keep.proposal_id).status in ("approved", "applied"))
+    drop_card = f'[data-proposal="{drop.proposal_id}"]'
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, f'{drop_card} [data-action="reject"]'))
+    browser.find_element(By.CSS_SELECTOR, f'{drop_card} [data-action="reject"]').click()
+    _wait(lambda: ll.proposals.get(tenant, drop.proposal_id).status == "rejected")
+    _wait(lambda: not browser.find_elements(By.CSS_SELECTOR, f"{card}, {drop_card}"))
+
+
+def test_dashboard_reads_only_its_own_tenant(server_url: str, ll: LearnLoop, tenant: str) -> None:
+    key = ll.keys.create(tenant, "dashboard").key
+    answer = httpx.get(
+        f"{server_url}/v1/analytics/metrics", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert answer.status_code == 200 and answer.json()["totals"]["counts"]["impressions"] == 0

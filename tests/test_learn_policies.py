@@ -1,0 +1,217 @@
+"""The learning algorithms, pure and in memory: one contract every policy passes, the
+simulator, learning against the similarity baseline and the oracle, offline estimators
+(checked on the Open Bandit Dataset), calibration and experiment statistics."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from learnloop.learn import calibration, evaluation, experiments
+from learnloop.learn.bayes import BayesPolicy
+from learnloop.learn.config import LearningConfig
+from learnloop.learn.contextual import ContextualPolicy, Example
+from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
+from learnloop.learn.simulate import run
+from learnloop.learn.simulator import Simulator
+from learnloop.learn.tally import Stat
+
+from .conftest import SHARED_DATA
+
+ARMS = [Arm(n, 0.7 - 0.04 * n, "faq") for n in range(1, 9)]
+CONTEXT = {"segment": "smb", "intent": "faq"}
+STATS = {("", "", 5): Stat(50, 40.0, 30.0, 30.0), ("segment", "smb", 5): Stat(20, 15.0, 14.0, 14.0)}
+
+
+def trained_contextual() -> ContextualPolicy:
+    model = ContextualPolicy(exploration=0.1, seed=3)
+    model.learn([Example(ARMS, CONTEXT, "reset password", 4, 0.1, 1.0)] * 20)
+    return model
+
+
+POLICIES = {
+    "similarity": SimilarityPolicy,
+    "bayes": lambda: BayesPolicy(STATS, LearningConfig(exploration=0.5)),
+    "contextual": trained_contextual,
+}
+
+
+@pytest.fixture(params=sorted(POLICIES))
+def policy(request: pytest.FixtureRequest) -> Policy:
+    made: Policy = POLICIES[request.param]()
+    return made
+
+
+def test_every_policy_ranks_every_arm_once_with_propensities(policy: Policy):
+    ranking = policy.rank(ARMS, CONTEXT, "reset password", np.random.default_rng(1))
+    assert sorted(ranking.order) == list(range(len(ARMS)))
+    assert all(0 < p <= 1 for p in ranking.propensities)
+    first = policy.first(ARMS, CONTEXT, "reset password", np.random.default_rng(1))
+    assert sum(first) == pytest.approx(1.0)
+    assert first[ranking.order[0]] > 0  # what it put first, it can put first
+
+
+def test_every_policy_is_deterministic_given_its_seed(policy: Policy):
+    one = policy.rank(ARMS, CONTEXT, "q", np.random.default_rng(7))
+    two = policy.rank(ARMS, CONTEXT, "q", np.random.default_rng(7))
+    assert one == two
+
+
+def test_bayes_prefers_the_item_with_evidence_and_explores_the_others():
+    greedy = BayesPolicy(STATS, LearningConfig(exploration=0.0))
+    ranking = greedy.rank(ARMS, CONTEXT, "q", np.random.default_rng(0))
+    assert ARMS[ranking.order[0]].item_id == 5 and ranking.propensities == [1.0] * len(ARMS)
+    first = BayesPolicy(STATS, LearningConfig(exploration=1.0)).first(
+        ARMS, CONTEXT, "q", np.random.default_rng(0)
+    )
+    assert max(first) == first[4] and sum(p > 0 for p in first) >= 3
+
+
+def test_the_contextual_model_round_trips_through_its_bytes():
+    model = trained_contextual()
+    again = ContextualPolicy.from_bytes(model.to_bytes(), exploration=0.1, seed=3)
+    assert again.pmf(ARMS, CONTEXT, "reset password") == model.pmf(ARMS, CONTEXT, "reset password")
+    assert np.argmax(model.pmf(ARMS, CONTEXT, "reset password")) == 4  # it learned item 5
+
+
+def test_contextual_propensities_are_exact():
+    model = trained_contextual()
+    rng = np.random.default_rng(0)
+    counts: Counter[tuple[int, int]] = Counter()
+    for _ in range(2000):
+        ranking = model.rank(ARMS, CONTEXT, "reset password", rng)
+        counts.update((arm, place) for place, arm in enumerate(ranking.order))
+    ranking = model.rank(ARMS, CONTEXT, "reset password", rng)
+    for place, arm in enumerate(ranking.order):
+        assert counts[arm, place] / 2000 == pytest.approx(ranking.propensities[arm], abs=0.03)
+
+
+def test_the_simulator_is_seeded_and_its_oracle_is_best():
+    one, two = Simulator.synthetic(seed=4), Simulator.synthetic(seed=4)
+    queries = [one.query() for _ in range(20)]
+    assert queries == [two.query() for _ in range(20)]
+    assert [one.respond(q, ["i1", "i2"]) for q in queries] == [
+        two.respond(q, ["i1", "i2"]) for q in queries
+    ]
+    for q in queries:
+        keys = [key for key, _ in one.candidates(q, 10)]
+        assert one.value(q, one.oracle(q, keys, 3)) >= one.value(q, keys[:3])
+
+
+def test_the_simulator_clicks_follow_quality_and_position():
+    sim = Simulator.synthetic(seed=2)
+    q = sim.query()
+    good = sim.oracle(q, list(sim.items), 1)[0]
+    bad = min(sim.items, key=lambda k: sim.quality(q, k))
+    outcomes = [o for _ in range(3000) for o in sim.respond(q, [good, bad])]
+    won = Counter((o.type, o.rank) for o in outcomes)
+    assert won["succeeded", 1] / 3000 == pytest.approx(sim.quality(q, good), abs=0.03)
+    assert won["viewed", 2] / 3000 == pytest.approx(0.5, abs=0.03)  # position bias 1/r
+    assert won["succeeded", 2] < won["succeeded", 1] / 5
+
+
+@pytest.fixture(scope="module")
+def learned() -> dict[str, tuple[float, float]]:
+    """Mean value of the last 500 of 2,500 interactions, and the oracle's, per policy."""
+    traces = {name: run(name, Simulator.synthetic(seed=11), 2500, seed=11)
+              for name in ("similarity", "bayes", "contextual")}
+    return {name: (t.mean(500), t.oracle_mean(500)) for name, t in traces.items()}
+
+
+@pytest.mark.parametrize("name", ["bayes", "contextual"])
+def test_learned_policies_beat_the_baseline_and_near_the_oracle(
+    learned: dict[str, tuple[float, float]], name: str
+):
+    baseline, _ = learned["similarity"]
+    value, oracle = learned[name]
+    assert value > baseline * 1.05
+    assert value > 0.8 * oracle
+
+
+def read_obd(policy: str) -> list[dict[str, str]]:
+    path = SHARED_DATA / "open_bandit_dataset_small" / policy / "all" / "all.csv.gz"
+    with gzip.open(Path(path), "rt") as file:
+        return list(csv.DictReader(file))
+
+
+def test_off_policy_estimates_of_bernoulli_ts_from_the_random_log_match_its_click_rate():
+    """The Open Bandit Dataset check: the BTS policy's click rate, estimated from the log
+    of the uniform-random policy, falls in the interval of its on-policy value."""
+    random_log, bts_log = read_obd("random"), read_obd("bts")
+    shown = Counter((r["item_id"], r["position"]) for r in bts_log)
+    per_position = Counter(r["position"] for r in bts_log)
+    items = sorted({r["item_id"] for r in random_log}, key=int)
+    log = []
+    for row in random_log:  # one decision per row: which item at this position
+        pos = row["position"]
+        target = [shown[item, pos] / per_position[pos] for item in items]
+        logged = items.index(row["item_id"])
+        log.append(evaluation.Logged(
+            [int(i) for i in items], logged, float(row["propensity_score"]),
+            float(row["click"]), target,
+        ))
+    clicks = [float(r["click"]) for r in bts_log]
+    on_policy = float(np.mean(clicks))
+    half = 1.96 * math.sqrt(on_policy * (1 - on_policy) / len(clicks))
+    for name, estimate in evaluation.estimates(log).items():
+        assert on_policy - half <= estimate.value <= on_policy + half, name
+        assert estimate.contains(on_policy), name
+
+
+def test_ips_is_unbiased_and_dr_tighter_on_a_known_bandit():
+    rng = np.random.default_rng(0)
+    means = np.array([0.2, 0.5, 0.8])
+    target = [0.1, 0.1, 0.8]
+    log = []
+    for _ in range(5000):
+        arm = int(rng.integers(3))
+        log.append(evaluation.Logged([1, 2, 3], arm, 1 / 3, float(rng.random() < means[arm]),
+                                     target))
+    truth = float(np.dot(target, means))
+    found = evaluation.estimates(log)
+    assert all(e.contains(truth) for e in found.values())
+    assert found["dr"].high - found["dr"].low < found["ips"].high - found["ips"].low
+
+
+def test_calibration_is_monotone_and_reliable_on_its_own_data():
+    rng = np.random.default_rng(0)
+    sims = rng.uniform(0.2, 0.8, 3000)
+    helped = rng.random(3000) < np.clip(2 * sims - 0.5, 0, 1)
+    for method in ("isotonic", "platt"):
+        curve = calibration.fit(list(sims), list(helped), method)  # type: ignore[arg-type]
+        assert curve is not None
+        bins = calibration.reliability([curve(s) for s in sims], list(helped))
+        assert all(abs(b["predicted"] - b["observed"]) < 0.1 for b in bins if b["count"] > 100)
+        assert calibration.Calibration.from_bytes(curve.to_bytes()) == curve
+    assert calibration.fit([0.5] * 10, [True] * 10) is None
+
+
+def test_experiment_assignment_is_deterministic_and_follows_weights():
+    variants = [{"name": "a", "weight": 3}, {"name": "b", "weight": 1}]
+    got = Counter(experiments.assign("exp", f"user-{n}", variants) for n in range(8000))
+    assert got["a"] / 8000 == pytest.approx(0.75, abs=0.02)
+    assert experiments.assign("exp", "u", variants) == experiments.assign("exp", "u", variants)
+    assert experiments.assign("exp", None, variants) is None
+
+
+def test_experiment_analysis_finds_effects_and_sample_ratio_mismatch():
+    rng = np.random.default_rng(1)
+
+    def group(name: str, n: int, rate: float) -> experiments.Group:
+        r = (rng.random(n) < rate).astype(float)
+        return experiments.Group(name, 1.0, n, float(r.sum()), float((r * r).sum()))
+
+    result = experiments.analyse([group("control", 20000, 0.30), group("better", 20000, 0.33)])
+    better = result["variants"][1]
+    assert better["interval"][0] > 0 and better["probability_to_beat_control"] > 0.99
+    assert better["settled"] and better["always_valid_interval"][0] > 0
+    assert not result["sample_ratio"]["mismatch"]
+    skewed = experiments.analyse([group("control", 20000, 0.3), group("b", 18000, 0.3)])
+    assert skewed["sample_ratio"]["mismatch"]
+    assert not skewed["variants"][1]["settled"]
