@@ -1061,3 +1061,28 @@ def test_acknowledged_events_survive_a_killed_server(
     stored = events_of(ll, tenant, imp)
     assert [e["metadata"]["n"] for e in stored] == list(range(500))
     assert [e["event_id"] for e in stored] == acknowledged
+
+
+def test_deprecated_items_rank_lower_and_archived_ones_not_at_all(
+    ll: LearnLoop, tenant: str
+) -> None:
+    ll.recommender.set_threshold(tenant, 0.0)
+    old, _ = ll.items.put(tenant, {"kind": "runbook", "title": "Restart the payment gateway",
+                                   "body": "Restart the payment gateway."})
+    new, _ = ll.items.put(tenant, {"kind": "runbook", "title": "Bring payments back",
+                                   "body": "When card payments fail, restart the gateway."})
+    gone, _ = ll.items.put(tenant, {"kind": "runbook", "title": "Gateway restarts",
+                                    "body": "Payments failing: restart the gateway."})
+    question = {"query": "restart the payment gateway", "k": 3}
+    before = {rec.item.item_id: rec for rec in ll.recommender.recommend(tenant, question)
+              .recommendations}
+    assert set(before) == {old.item_id, new.item_id, gone.item_id}
+    assert before[old.item_id].similarity > before[new.item_id].similarity  # type: ignore[operator]
+
+    ll.items.update(tenant, old.item_id, {"status": "deprecated"})
+    ll.items.archive(tenant, gone.item_id)
+    after = ll.recommender.recommend(tenant, question)
+    assert [rec.item.item_id for rec in after.recommendations] == [new.item_id, old.item_id]
+    demoted = after.recommendations[1]
+    assert demoted.item.status == "deprecated"
+    assert demoted.similarity == pytest.approx(0.9 * before[old.item_id].similarity)  # type: ignore[operator]

@@ -12,7 +12,7 @@ from learnloop._ids import uuid7
 from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput, NotFound
 from learnloop.knowledge import Items, Search
-from learnloop.knowledge.models import Item
+from learnloop.knowledge.models import Item, SearchHit
 from learnloop.learn.live import Policies
 from learnloop.learn.policies import Arm, Policy
 from learnloop.ports import Connection, Store
@@ -28,6 +28,10 @@ from learnloop.validation import parse
 
 Q = load_queries("learnloop.recommend")
 CANDIDATES = 10  # candidates ranked per impression, shown or not
+# Deprecated items (lifecycle rules, or an owner) can still be recommended, but rank lower:
+# their fused score and similarity count this much (so their confidence drops with them).
+DEPRECATED_WEIGHT = 0.9
+RECOMMENDABLE = ("active", "deprecated")
 
 
 class Recommender:
@@ -45,7 +49,15 @@ class Recommender:
         req = parse(RecommendRequest, request)
         if req.idempotency_key and (seen := self._by_key(tenant_id, req.idempotency_key)):
             return self._replay(tenant_id, seen)
-        hits = self.search.search(tenant_id, req.query, k=max(CANDIDATES, req.k), kinds=req.kinds)
+        hits = _demote_deprecated(
+            self.search.search(
+                tenant_id,
+                req.query,
+                k=max(CANDIDATES, req.k),
+                kinds=req.kinds,
+                statuses=RECOMMENDABLE,
+            )
+        )
         context = req.context.model_dump(exclude_none=True)
         arms = [Arm(h.item.item_id, h.similarity, h.item.kind) for h in hits]
         with self.db.connection() as conn:
@@ -263,3 +275,21 @@ def _recommendation(r: policy.Ranked) -> Recommendation:
         propensity=r.propensity,
     )
 
+
+def _demote_deprecated(hits: list[SearchHit]) -> list[SearchHit]:
+    """Deprecated hits with their score and similarity weighed down, in the new order."""
+    if all(hit.item.status != "deprecated" for hit in hits):
+        return hits
+    weighed = [
+        hit.model_copy(
+            update={
+                "score": hit.score * DEPRECATED_WEIGHT,
+                "similarity": None if hit.similarity is None
+                else hit.similarity * DEPRECATED_WEIGHT,
+            }
+        )
+        if hit.item.status == "deprecated"
+        else hit
+        for hit in hits
+    ]
+    return sorted(weighed, key=lambda hit: -hit.score)
