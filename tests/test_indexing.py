@@ -210,6 +210,19 @@ def test_the_worker_embeds_within_seconds_and_a_killed_one_loses_nothing(
         _wait(lambda: fresh.indexer.status(tenant).state == "ready", 120, "the restarted worker")
         status = fresh.indexer.status(tenant)
         assert (status.pending, status.queued_changes, status.embedded_total) == (0, 0, 152)
+
+        # The periodic work runs too: an urgent correction is approved at once, the worker
+        # applies it as an item, and embeds that item.
+        fresh.feedback.correct(tenant, {
+            "query": "How do I rotate the quartz keys?", "priority": "urgent",
+            "original_response": "You cannot.", "corrected_answer": "Run quartz rotate-keys.",
+        })
+
+        def corrected() -> bool:
+            found, _ = fresh.items.list(tenant, kinds=["correction"])
+            return bool(found) and fresh.indexer.status(tenant).state == "ready"
+
+        _wait(corrected, 30, "the correction applied and embedded by the worker")
     finally:
         worker.send_signal(signal.SIGINT)
         try:
