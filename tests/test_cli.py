@@ -707,3 +707,14 @@ def test_help_of_every_command_prints_its_summary() -> None:
         assert result.exit_code == 0, _explain(result)
         summary = help_text.strip().splitlines()[0]
         assert summary in " ".join(_plain(result.stdout).split()), (path, result.stdout)
+
+
+def test_index_status_and_reembed_with_the_same_embedder(cli: Cli, ll: LearnLoop) -> None:
+    ll.items.put_many(cli.tenant, [{"kind": "faq", "title": "Lost card"}], embed=False)
+    status = cli.json("index", "status")
+    assert (status["state"], status["items"], status["pending"]) == ("building", 1, 1)
+    assert "building; 1 items, 1 waiting for a vector" in cli.ok("index", "status")
+    out = cli.ok("reembed")  # the embedder is unchanged: it embeds what waits, asking nothing
+    assert "re-embedded" in out and "dropped" not in out
+    status = cli.json("index", "status")
+    assert (status["state"], status["pending"]) == ("ready", 0)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.deps import LL, TenantId
 from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
+from learnloop.knowledge.indexing import IndexStatus
 from learnloop.knowledge.models import Kind, Status
 from learnloop.validation import Input
 
@@ -118,21 +117,9 @@ def search(body: SearchRequest, ll: LL, tenant: TenantId) -> SearchResult:
     return SearchResult(hits=hits)
 
 
-class IndexStatusOut(BaseModel):
+
+@router.get("/index/status", response_model=IndexStatus)
+def index_status(ll: LL, tenant: TenantId) -> IndexStatus:
     """``ready``; ``building`` while ``pending`` items wait for a vector (the worker embeds
     them); ``error`` when the last embedding attempt failed, with its message."""
-
-    tenant_id: str
-    state: Literal["building", "ready", "error"]
-    items: int
-    pending: int
-    queued_changes: int
-    embedded_total: int
-    last_embedded_at: datetime | None
-    error: str | None
-    error_at: datetime | None
-
-
-@router.get("/index/status", response_model=IndexStatusOut)
-def index_status(ll: LL, tenant: TenantId) -> IndexStatusOut:
-    return IndexStatusOut(**asdict(ll.indexer.status(tenant)))
+    return ll.indexer.status(tenant)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -77,7 +76,7 @@ def status(ctx: typer.Context, json_out: JsonOut = False) -> None:
     with opened() as ll:
         found = ll.indexer.status(tenant_of(ctx))
     if json_out:
-        print_json(asdict(found))
+        print_json(found)
         return
     console.print(
         f"{found.tenant_id}: {found.state}; {found.items} items, {found.pending} waiting for a "

@@ -14,11 +14,11 @@ is lost and no vector is written twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel
 
 from learnloop._sql import load_queries
 from learnloop.errors import NotFound
@@ -30,8 +30,7 @@ Q = load_queries("learnloop.knowledge", "indexing.sql")
 IndexState = Literal["building", "ready", "error"]
 
 
-@dataclass(frozen=True)
-class IndexStatus:
+class IndexStatus(BaseModel):
     """Where a tenant's index stands.
 
     ``state`` is ``error`` when the last embedding attempt failed (``error`` says why),
@@ -113,7 +112,7 @@ class Indexer:
         state: IndexState = (
             "error" if row["error"] else "building" if row["pending"] else "ready"
         )
-        return IndexStatus(state=state, **row)
+        return IndexStatus.model_validate(row | {"state": state})
 
     def tenants_with_changes(self) -> list[str]:
         with self.db.connection() as conn:
