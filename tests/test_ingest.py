@@ -441,12 +441,17 @@ def test_cli_imports_a_folder_and_lists_imports(
     assert "bad row 2 value" not in result.stdout and "'abc' is not a number" in result.stderr
     assert "2 files" not in result.stdout and "1 created" in result.stdout
     assert count(ll, tenant, "items") == 2
+    # The command embedded what it stored: semantic search finds it, nothing waits.
+    assert ll.indexer.status(tenant).pending == 0
+    hits = ll.search.search(tenant, "the disk has no space left", k=1)
+    assert hits[0].item.title == "Disk full" and hits[0].similarity is not None
     listed = runner.invoke(cli_app, ["imports", "list", "--json"], env=env)
     statuses = [(r["file_name"], r["status"]) for r in json.loads(listed.stdout)]
     assert statuses == [("faq.csv", "succeeded"), ("bad.csv", "failed"),
                         ("notes/disk.md", "succeeded")]
     skipped = runner.invoke(cli_app, ["import", str(tmp_path / "bad.csv"), "--skip-bad-rows",
-                                      "--map", "kpi=kpi", "--account", "Acme"], env=env)
+                                      "--map", "kpi=kpi", "--account", "Acme", "--no-embed"],
+                            env=env)
     assert skipped.exit_code == 0, skipped.output
     assert "bad row 2 value (bad.csv): 'abc' is not a number" in skipped.stdout
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import track
+from rich.progress import Progress, track
 from rich.table import Table
 from rich.text import Text
 
@@ -46,6 +47,13 @@ def import_path(
     item_kind: Annotated[
         str | None, typer.Option(help="Item kind for Markdown (runbook, playbook, ...).")
     ] = None,
+    embed: Annotated[
+        bool,
+        typer.Option(
+            "--embed/--no-embed",
+            help="Embed the imported items now (default), or leave it to `learnloop worker`.",
+        ),
+    ] = True,
     json_out: JsonOut = False,
 ) -> None:
     """Import a file or a folder: delimited text, Excel, ODS, JSON, JSON Lines, Markdown."""
@@ -58,6 +66,8 @@ def import_path(
     options = {k: v for k, v in options.items() if v not in (None, {})}
     with opened() as ll:
         reports, failures = _run(ll, tenant_of(ctx), path, options, quiet=json_out)
+        if embed:
+            _embed_now(ll, tenant_of(ctx), quiet=json_out)
     if json_out:
         print_json([r.model_dump(mode="json") for r in reports] + failures)
     else:
@@ -90,6 +100,23 @@ def _run(ll: LearnLoop, tenant: str, path: Path, options: dict[str, Any], *, qui
             failures.append({"file_name": str(file), "error": exc.message})
             err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
     return reports, failures
+
+
+def _embed_now(ll: LearnLoop, tenant: str, *, quiet: bool) -> None:
+    """Embed what the import left waiting, batch by batch, with a progress bar."""
+    waiting = ll.indexer.status(tenant).pending
+    if not waiting:
+        return
+    with Progress(console=err_console, disable=quiet) as progress:
+        task = progress.add_task("embedding", total=waiting)
+        while True:
+            done = ll.indexer.embed_changes(tenant, max_batches=1)
+            status = ll.indexer.status(tenant)
+            progress.update(task, completed=waiting - status.pending)
+            if not status.pending or not (done or status.queued_changes):
+                break
+            if not done:  # a running worker holds the next batch
+                time.sleep(0.2)
 
 
 def _mapping(pairs: list[str], file: Path | None) -> dict[str, str]:
