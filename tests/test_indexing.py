@@ -273,3 +273,15 @@ def test_the_index_status_over_http(api: object, ll: LearnLoop) -> None:
     assert body["state"] == "ready" and body["items"] == 1 and body["pending"] == 0
     assert body["queued_changes"] == 1  # the change log waits for a worker
     assert api.get("/v1/index/status", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_serve_with_the_worker_embeds_in_the_same_process(fresh: LearnLoop) -> None:
+    from fastapi.testclient import TestClient
+
+    from learnloop.api import create_app
+
+    tenant = fresh.tenants.create("s").tenant_id
+    with TestClient(create_app(fresh, worker=True)):
+        fresh.items.put_many(tenant, [{"kind": "faq", "title": "Lost badge"}], embed=False)
+        _wait(lambda: fresh.indexer.status(tenant).state == "ready", 30, "the in-process worker")
+    assert fresh.indexer.status(tenant).embedded_total == 1

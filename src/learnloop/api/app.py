@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -22,23 +23,37 @@ from learnloop.api.routes_tracking import router as tracking_router
 from learnloop.api.routes_widget import router as widget_router
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
+from learnloop.worker import run_in_loop
 
 VERSION = "0.1.0"
 
 
-def create_app(ll: LearnLoop | None = None, settings: Settings | None = None) -> FastAPI:
-    """The app; it opens its own LearnLoop at start-up unless one is given."""
+def create_app(
+    ll: LearnLoop | None = None, settings: Settings | None = None, *, worker: bool = False
+) -> FastAPI:
+    """The app; it opens its own LearnLoop at start-up unless one is given.
+
+    With ``worker`` it also runs the background worker (``learnloop worker``) in its event
+    loop: one process serves the API and embeds what changed.
+    """
     settings = ll.settings if ll else (settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = ll is None
         app.state.ll = ll or LearnLoop.open(settings)
+        running = asyncio.create_task(run_in_loop(app.state.ll)) if worker else None
         try:
             yield
         finally:
-            if owned:
-                app.state.ll.close()
+            try:
+                if running is not None:
+                    running.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await running
+            finally:
+                if owned:
+                    app.state.ll.close()
 
     app = FastAPI(
         title="learnloop",

@@ -108,13 +108,20 @@ def search(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also run the background worker in this process (as `learnloop worker`).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from learnloop.api import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(worker=worker), host=host, port=port, log_level="info")
 
 
 def _fmt(value: float | None) -> str:

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from procrastinate.jobs import Status
@@ -141,18 +141,30 @@ def _run_due(ll: LearnLoop, due: list[Periodic]) -> None:
             log.info("%s: %s", periodic.name, done)
 
 
+def _options(ll: LearnLoop, concurrency: int | None) -> dict[str, Any]:
+    stalled = ll.settings.worker_stalled_seconds
+    return {
+        "queues": [QUEUE],
+        "concurrency": concurrency or ll.settings.worker_concurrency,
+        "delete_jobs": "always",
+        "listen_notify": True,
+        "fetch_job_polling_interval": 2.0,
+        "update_heartbeat_interval": max(0.5, min(10.0, stalled / 3)),
+        "stalled_worker_timeout": stalled,
+    }
+
+
 def run(ll: LearnLoop, *, once: bool = False, concurrency: int | None = None) -> None:
     """Run a worker until stopped (Ctrl-C, SIGTERM), or with ``once`` until the queue is empty."""
     app = build_app(ll)
     ll.indexer.queue_pending()
-    stalled = ll.settings.worker_stalled_seconds
-    app.run_worker(
-        queues=[QUEUE],
-        wait=not once,
-        concurrency=concurrency or ll.settings.worker_concurrency,
-        delete_jobs="always",
-        listen_notify=True,
-        fetch_job_polling_interval=2.0,
-        update_heartbeat_interval=max(0.5, min(10.0, stalled / 3)),
-        stalled_worker_timeout=stalled,
-    )
+    app.run_worker(wait=not once, **_options(ll, concurrency))
+
+
+async def run_in_loop(ll: LearnLoop, *, concurrency: int | None = None) -> None:
+    """Run a worker as a task of a running event loop (``learnloop serve --worker``), until
+    the task is cancelled."""
+    app = build_app(ll)
+    await asyncio.to_thread(ll.indexer.queue_pending)
+    async with app.open_async():
+        await app.run_worker_async(install_signal_handlers=False, **_options(ll, concurrency))
