@@ -96,3 +96,28 @@ def test_other_tenants_items_never_appear(ll: LearnLoop, tenants: tuple[str, str
         assert {h.item.item_id for h in hits}.isdisjoint(
             {i.item_id for i in ll.items.list(big, limit=500)[0]}
         )
+
+
+def test_a_repeated_query_is_embedded_once(ll: LearnLoop, tenant: str) -> None:
+    calls: list[str] = []
+
+    class Counting:
+        name, dimension = ll.embedder.name, ll.embedder.dimension
+
+        def embed(self, texts: list[str]) -> object:
+            return ll.embedder.embed(texts)
+
+        def embed_query(self, text: str) -> object:
+            calls.append(text)
+            return ll.embedder.embed_query(text)
+
+        def close(self) -> None:
+            pass
+
+    ll.items.put(tenant, {"kind": "faq", "title": "Reset a password"})
+    search = Search(ll.db, Counting())  # type: ignore[arg-type]
+    first = search.search(tenant, "I forgot my password")
+    again = search.search(tenant, "I forgot my password")
+    search.search(tenant, "something else entirely")
+    assert calls == ["I forgot my password", "something else entirely"]
+    assert [h.similarity for h in first] == [h.similarity for h in again]

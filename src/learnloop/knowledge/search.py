@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ RRF_K = 60
 MAX_K = 100
 SEARCHABLE = ("active",)
 COMMON_SHARE = 0.01
+QUERY_CACHE = 512  # query vectors kept (about 1.5 KB each)
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -34,8 +36,16 @@ class Search:
         self.db = db
         self.embedder = embedder
         self.exact_below = exact_below
+        # The same question is often searched twice in a row (a context block looks for
+        # corrections and for recommendations): its vector is computed once.
+        self.query_vector = functools.lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
         self._sizes: _Cached[str, int] = _Cached(self._count_searchable, ttl=30.0)
         self._common: _Cached[float, list[str]] = _Cached(self._common_lexemes, ttl=300.0)
+
+    def _embed_query(self, query: str) -> Vectors:
+        vector = self.embedder.embed_query(query)
+        vector.setflags(write=False)  # shared by every caller of the cache
+        return vector
 
     def search(
         self,
@@ -49,7 +59,7 @@ class Search:
     ) -> list[SearchHit]:
         query = query.strip()
         _check(query, k, kinds, statuses)
-        vector = self.embedder.embed_query(query)
+        vector = self.query_vector(query)
         return self.search_vector(
             tenant_id, vector, query, k=k, kinds=kinds, tags=tags, statuses=statuses
         )
