@@ -341,3 +341,15 @@ def test_cli_metrics_tools_and_lifecycle(database_url: str, scenario: Scenario) 
     assert json.loads(run("lifecycle", "--json")) == []
     assert "nothing to apply" in run("lifecycle-apply")
     assert "refreshed" in run("refresh", "--full")
+
+
+def test_imported_accounts_give_reports_their_segment(ll: LearnLoop, tenant: str) -> None:
+    data = b"account_id,account_name,segment\nzen-1,Zenith Ltd,mid-market\n"
+    report = ll.imports.import_file(tenant, data, "accounts.csv")
+    assert report.counts.accounts == 1
+    ll.tracking.report(tenant, {
+        "account": "zen-1", "playbook": "renewal", "status": "completed", "steps_total": 2,
+        "started_at": "2026-02-01T00:00:00+00:00", "ended_at": "2026-02-03T00:00:00+00:00",
+    })  # fmt: skip
+    out = ll.analytics.playbooks(tenant, {"since": date(2025, 1, 1)})
+    assert [(p.playbook, p.segment) for p in out.playbooks] == [("renewal", "mid-market")]

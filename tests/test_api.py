@@ -159,3 +159,9 @@ def test_unknown_routes_and_openapi(api: TestClient) -> None:
 
 def _suffix() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def test_an_item_cursor_beyond_any_id_is_a_clear_422(api: TestClient) -> None:
+    answer = api.get("/v1/items", params={"cursor": 10**20})
+    assert answer.status_code == 422
+    assert "cursor" in answer.json()["error"]["message"]

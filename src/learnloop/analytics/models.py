@@ -206,7 +206,9 @@ class PlaybookReport(BaseModel):
 class LifecycleRules(Input):
     """When a tool, runbook or playbook is flagged; every threshold can be changed."""
 
-    unused_days: int = Field(default=90, ge=1, description="archive after this long unused")
+    unused_days: int = Field(
+        default=90, ge=1, le=36_500, description="archive after this long unused"
+    )
     min_runs: int = Field(default=20, ge=1, description="runs needed before judging success")
     deprecate_below: float = Field(default=0.5, ge=0, le=1, description="success rate floor")
     promote_above: float = Field(default=0.8, ge=0, le=1, description="success rate to promote")

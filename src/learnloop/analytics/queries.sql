@@ -104,10 +104,15 @@ WHERE tenant_id = %(tenant_id)s::text
 ORDER BY report_id;
 
 -- name: account_segments
--- Account items: their external id and title, each with its segment.
+-- Account items (their external id and title) and imported accounts (their id and name),
+-- each with its segment; imported accounts come last, so they win where both name one.
 SELECT external_id, title, attrs ->> 'segment' AS segment
 FROM items
-WHERE tenant_id = %(tenant_id)s::text AND kind = 'account' AND attrs ? 'segment';
+WHERE tenant_id = %(tenant_id)s::text AND kind = 'account' AND attrs ? 'segment'
+UNION ALL
+SELECT account_id, name, segment
+FROM accounts
+WHERE tenant_id = %(tenant_id)s::text AND segment IS NOT NULL;
 
 -- name: lifecycle_stats
 -- Tools, runbooks and playbooks with their runs, successes and last use from the rollups

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from learnloop.api import errors
+from learnloop.api.deps import refuse_nul_parameters
 from learnloop.api.limits import BodySizeLimit
 from learnloop.api.routes_admin import router as admin_router
 from learnloop.api.routes_analytics import router as analytics_router
@@ -60,6 +61,7 @@ def create_app(
         version=VERSION,
         description="The continuous-learning layer for AI assistants and agents.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_parameters)],
     )
     if ll is not None:
         app.state.ll = ll

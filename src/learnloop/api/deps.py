@@ -12,13 +12,25 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.errors import AuthError
+from learnloop.errors import AuthError, InvalidInput
 from learnloop.service import LearnLoop
+from learnloop.validation import refuse_nul
 
 
 async def get_ll(request: Request) -> LearnLoop:
     ll: LearnLoop = request.app.state.ll
     return ll
+
+
+async def refuse_nul_parameters(request: Request) -> None:
+    """Path and query parameters reach SQL as text, which cannot hold U+0000: a 422 that
+    names the parameter (request bodies are checked by their models)."""
+    given = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in given:
+        try:
+            refuse_nul(value, str(name))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
 
 
 async def get_tenant(

@@ -88,7 +88,7 @@ def items(
     tenant: TenantId,
     filters: Filters,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    min_shown: Annotated[int, Query(ge=0)] = 5,
+    min_shown: Annotated[int, Query(ge=0, le=2**31 - 1)] = 5,
     kind: Annotated[list[str] | None, Query()] = None,
 ) -> ItemRanking:
     """The top and bottom items by click-through rate."""

@@ -59,7 +59,7 @@ def list_items(
     tag: Annotated[list[str] | None, Query()] = None,
     external_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: int | None = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> ItemPage:
     """Items newest first, filtered by kind, status, tags (all must match) or external_id."""
     items, next_cursor = ll.items.list(

@@ -79,7 +79,11 @@ def decode(data: bytes, file_name: str) -> tuple[str, str]:
     """The text and its encoding: a BOM decides, then strict UTF-8, then charset-normalizer."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data.decode(encoding), encoding
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"{file_name}: starts with a {encoding} byte-order mark, "
+                                   f"but is not {encoding} text: {exc.reason}") from exc
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

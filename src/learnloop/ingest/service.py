@@ -59,6 +59,8 @@ class Imports:
     ) -> ImportReport:
         """Import one file (delimited text, spreadsheet, JSON, JSON Lines or Markdown)."""
         opts = parse(ImportOptions, options or {})
+        if "\x00" in file_name:
+            raise InvalidInput("file name: must not contain the NUL character (\\u0000)")
         started = time.perf_counter()
         if PurePath(file_name).suffix.lower() in MARKDOWN:
             return self.import_markdown(tenant_id, [(file_name, data)], opts)
