@@ -66,15 +66,11 @@ class Items:
             self._check_body(item.body, where=f"item {n}: " if len(items) > 1 else "")
         stored = self._stored_by_external_id(tenant_id, items, conn)
         # A batch naming one kind + external_id twice stores its last row (later rows win).
-        last: dict[tuple[str, str], int] = {}
-        for n, item in enumerate(items):
-            key = _key(item)
-            if key is not None:
-                last[key] = n
+        keys = [_key(item) for item in items]
+        last = {key: n for n, key in enumerate(keys) if key is not None}
         results: dict[int, tuple[Item, str]] = {}
         send = []
-        for n, item in enumerate(items):
-            key = _key(item)
+        for n, (item, key) in enumerate(zip(items, keys, strict=True)):
             if key is not None and last[key] != n:
                 continue
             known = stored.get(key) if key else None
@@ -91,9 +87,9 @@ class Items:
             with _joined(self.db, conn) as tx:
                 stored_now = self._upsert_many(tx, tenant_id, [items[n] for n in send], vectors)
             results.update(zip(send, stored_now, strict=True))
-        for n, item in enumerate(items):
-            if n not in results:  # an earlier row of a key the batch names again
-                results[n] = results[last[_key(item) or ("", "")]]
+        for n, key in enumerate(keys):
+            if n not in results and key is not None:  # an earlier row of a key named again
+                results[n] = results[last[key]]
         return [results[n] for n in range(len(items))]
 
     def _upsert_many(

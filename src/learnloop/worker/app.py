@@ -52,10 +52,13 @@ def _queue_embedding(ll: LearnLoop) -> int:
     return len(ll.indexer.queue_pending())
 
 
+STATS_BATCH = 10_000  # events per statistics transaction
+
+
 def _statistics(ll: LearnLoop) -> int:
-    done = total = stats.update(ll.db)
-    while done == 10_000:  # a full batch: more is waiting
-        done = stats.update(ll.db)
+    done = total = stats.update(ll.db, limit=STATS_BATCH)
+    while done == STATS_BATCH:  # a full batch: more is waiting
+        done = stats.update(ll.db, limit=STATS_BATCH)
         total += done
     return total
 
