@@ -31,6 +31,7 @@ def drain(ll: LearnLoop, **options: Any) -> int:
 @pytest.fixture
 def shown(ll: LearnLoop, tenant: str) -> dict[str, Any]:
     ll.items.put_many(tenant, ITEMS)
+    ll.recommender.set_threshold(tenant, 0.0)  # several items shown, whatever their confidence
     answer = ll.recommender.recommend(tenant, {"query": QUESTION, "context": {"segment": "smb"}})
     assert len(answer.recommendations) >= 2
     drain(ll)
@@ -128,6 +129,7 @@ def test_an_item_with_no_outcome_gets_the_default_reward_after_the_wait(
 ):
     ll.learning.configure(tenant, {"rewards": {"no_outcome": -0.05, "wait_seconds": 60}})
     ll.items.put_many(tenant, ITEMS)
+    ll.recommender.set_threshold(tenant, 0.0)
     answer = ll.recommender.recommend(tenant, {"query": QUESTION})
     drain(ll)
     first = answer.recommendations[0].item.item_id

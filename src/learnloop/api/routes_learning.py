@@ -71,9 +71,14 @@ def shadow(ll: LL, tenant: TenantId) -> dict[str, Any]:
 
 @router.post("/calibration")
 def calibrate(ll: LL, tenant: TenantId, body: CalibrateRequest) -> dict[str, Any]:
-    """Fit the tenant's confidence on settled outcomes (null while they are too few)."""
+    """Fit the tenant's confidence on its outcomes; null, with the reason, when they are too
+    few or the fit would hide helpful answers."""
+    report = ll.learning.fit_report(tenant, body.method)
     fitted = ll.learning.calibrate(tenant, body.method)
-    return {"calibration": None if fitted is None else fitted.__dict__}
+    answer: dict[str, Any] = {"calibration": None if fitted is None else fitted.__dict__}
+    if fitted is None:
+        answer["reason"] = report.get("reason")
+    return answer
 
 
 @router.get("/reliability")
@@ -82,6 +87,13 @@ def reliability(
 ) -> dict[str, Any]:
     """Reliability-diagram data: predicted confidence against the observed rate, per bin."""
     return ll.learning.reliability(tenant, bins=bins)
+
+
+@router.get("/thresholds")
+def thresholds(ll: LL, tenant: TenantId) -> dict[str, Any]:
+    """At each candidate threshold, the share of the latest impressions whose first item
+    would be shown and help, shown and not help, or not be shown."""
+    return ll.learning.thresholds(tenant)
 
 
 @router.post("/threshold")

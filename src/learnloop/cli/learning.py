@@ -114,8 +114,14 @@ def stats_(
         return
     table = Table("dimension", "value", "item", "shows", "exposure", "reward")
     for r in rows:
-        table.add_row(r["dimension"] or "(all)", r["value"], str(r["item_id"]), str(r["trials"]),
-                      f"{r['exposure']:.1f}", f"{r['reward']:.2f}")
+        table.add_row(
+            r["dimension"] or "(all)",
+            r["value"],
+            str(r["item_id"]),
+            str(r["trials"]),
+            f"{r['exposure']:.1f}",
+            f"{r['reward']:.2f}",
+        )
     console.print(table)
 
 
@@ -135,9 +141,12 @@ def calibrate(
     if method not in ("isotonic", "platt"):
         raise typer.BadParameter("use isotonic or platt", param_hint="--method")
     with opened() as ll:
-        fitted = ll.learning.calibrate(tenant_of(ctx), method)  # type: ignore[arg-type]
+        tenant = tenant_of(ctx)
+        report = ll.learning.fit_report(tenant, method)  # type: ignore[arg-type]
+        fitted = ll.learning.calibrate(tenant, method)  # type: ignore[arg-type]
     if fitted is None:
-        console.print("too few settled outcomes yet: confidence stays the similarity mapping")
+        reason = report.get("reason", "no fit")
+        console.print(f"not calibrated: {reason}; confidence stays the baseline's", markup=False)
     else:
         console.print(f"{fitted.method} calibration fitted on {fitted.outcomes} outcomes")
 
@@ -155,13 +164,29 @@ def threshold(
     precision: Annotated[float, typer.Option(help="The share of shown items that must help.")],
     apply: Annotated[bool, typer.Option(help="Make it the tenant's threshold.")] = False,
 ) -> None:
-    """The lowest confidence threshold that reaches a target precision on outcomes."""
+    """The lowest confidence threshold that reaches a target precision on outcomes, after
+    the trade-off table (answered right / answered wrong / nothing shown) at each threshold."""
     with opened() as ll:
+        table = ll.learning.thresholds(tenant_of(ctx))
+        _print_tradeoffs(table)
         found = ll.learning.tune_threshold(tenant_of(ctx), precision, apply=apply)
     if found is None:
         console.print(f"no threshold reaches precision {precision}")
     else:
         console.print(f"threshold {found:.3f}" + (" applied" if apply else ""))
+
+
+def _print_tradeoffs(table: dict[str, Any]) -> None:
+    console.print(
+        f"first items of {table['impressions']} impressions; threshold now {table['threshold']:.2f}"
+    )
+    console.print("threshold  right  wrong  nothing shown")
+    for row in table["rows"]:
+        console.print(
+            f"{row['threshold']:9.2f}  {row['right']:5.1%}  {row['wrong']:5.1%}"
+            f"  {row['nothing']:6.1%}",
+            markup=False,
+        )
 
 
 @learning_app.command("simulate")
@@ -188,8 +213,10 @@ def start(
     name: Annotated[str, typer.Argument(help="The experiment's name.")],
     variant: Annotated[
         list[str],
-        typer.Option(help="NAME[:key=value,...], e.g. control or learned:policy=bayes; "
-                          "the first is the control."),
+        typer.Option(
+            help="NAME[:key=value,...], e.g. control or learned:policy=bayes; "
+            "the first is the control."
+        ),
     ],
     unit: Annotated[str, typer.Option(help="Assign by user or session.")] = "user",
 ) -> None:

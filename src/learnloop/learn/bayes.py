@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.learn.calibration import confidence
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.policies import Arm, Ranking, mc_propensities
+from learnloop.learn.policies import relevance as arm_relevance
 from learnloop.learn.tally import OVERALL, Stat, StatKey, segments
 
 Draw = Callable[[np.random.Generator, int], "np.ndarray[Any, Any]"]
@@ -73,6 +73,8 @@ class BayesPolicy:
         query: str,
         rng: np.random.Generator,
     ) -> Ranking:
+        if not arms:
+            return Ranking([], [], [])
         draw = self._sampler(arms, context)
         explore = self.config.exploration
         scores = draw(rng, 1)[0]
@@ -82,12 +84,11 @@ class BayesPolicy:
         propensities = mc_propensities(draw, order, len(arms), rng, self.samples)
         return Ranking(order, [float(s) for s in scores], propensities)
 
-
     def _sampler(self, arms: Sequence[Arm], context: Mapping[str, Any]) -> Draw:
         """Draws of the arms' scores: posterior samples with probability ``exploration``,
         the posterior means otherwise; one row per draw."""
         alpha, beta = self.posteriors(arms, context)
-        relevance = np.array([confidence(arm.similarity) for arm in arms])
+        relevance = np.array([arm_relevance(arm) for arm in arms])
         means = relevance * alpha / (alpha + beta)
         explore = self.config.exploration
 

@@ -1,19 +1,32 @@
 """Calibrated confidence: the probability that an item helps, fitted on logged outcomes.
 
-While a tenant has fewer than ``MIN_OUTCOMES`` settled outcomes, confidence is the
-documented mapping of cosine similarity below (``confidence``). Then it is fitted per
-tenant, isotonic (monotone in similarity, no shape assumed) or Platt (a logistic curve of
-similarity), on pairs (similarity of the item shown, whether it helped), and kept by the
-store as a ``Calibration`` (knots of a piecewise-linear curve).
+The baseline's confidence comes from all the search's evidence
+(``learnloop.recommend.confidence``). A tenant can recalibrate it on its own outcomes: a
+curve from the baseline's confidence (``relevance``) to the observed rate of helping,
+isotonic (monotone, no shape assumed) or Platt (a logistic curve), kept by the store as a
+``Calibration`` (knots of a piecewise-linear curve). So confidence stays a monotone
+function of the relevance evidence. What keeps a fit from collapsing:
+
+- only outcomes that say something count, each weighted by the chance the item was read
+  (``learnloop.learn.memory`` reads an impression as a cascade: items above one that
+  helped were read, items below it were not, else the position model);
+- at least ``MIN_OUTCOMES`` of them, and every knot of the curve stands on at least
+  ``MIN_PER_BIN`` of weight;
+- ``keeps_answers``: a fit that would show less than ``FLOOR`` of the helpful items the
+  uncalibrated confidence shows at the tenant's threshold is refused.
+
+``confidence`` below, the older logistic curve of cosine similarity, is still what an arm
+without search evidence gets.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,6 +35,8 @@ import numpy as np
 MIDPOINT = 0.45
 SPREAD = 0.07
 MIN_OUTCOMES = 200
+MIN_PER_BIN = 30.0
+FLOOR = 0.9
 Method = Literal["isotonic", "platt"]
 
 
@@ -29,7 +44,7 @@ def confidence(similarity: float | None) -> float:
     """The documented mapping of similarity to a probability of helping.
 
     >>> round(confidence(0.45), 2), round(confidence(0.60), 2), round(confidence(0.30), 2)
-    (0.5, 0.9, 0.1)
+    (0.5, 0.89, 0.11)
     """
     if similarity is None:
         return 0.0
@@ -44,6 +59,7 @@ class Calibration:
     x: list[float]
     y: list[float]
     outcomes: int
+    input: str = "similarity"  # what x is: "relevance" (the baseline's confidence) now
 
     def __call__(self, similarity: float | None) -> float:
         if similarity is None:
@@ -59,30 +75,113 @@ class Calibration:
 
 
 def fit(
-    similarities: Sequence[float],
+    values: Sequence[float],
     helped: Sequence[bool],
     method: Method = "isotonic",
     *,
+    weights: Sequence[float] | None = None,
     min_outcomes: int = MIN_OUTCOMES,
+    min_per_bin: float = MIN_PER_BIN,
 ) -> Calibration | None:
-    """The curve fitted on outcomes; None while there are fewer than ``min_outcomes`` or
-    they are all alike (nothing to fit)."""
-    if len(similarities) < min_outcomes or len(set(helped)) < 2:
+    """The curve from the baseline's confidence to the rate of helping, fitted on weighted
+    outcomes; None while there are fewer than ``min_outcomes`` or all are alike.
+
+    >>> import numpy as np
+    >>> x = np.linspace(0, 1, 400); y = np.random.default_rng(0).random(400) < x
+    >>> curve = fit(x, y)
+    >>> round(curve(0.1), 1), round(curve(0.9), 1), curve.input
+    (0.1, 0.9, 'relevance')
+    """
+    if len(values) < min_outcomes or len(set(helped)) < 2:
         return None
-    x = np.asarray(similarities, dtype=float)
+    x = np.asarray(values, dtype=float)
     y = np.asarray(helped, dtype=float)
-    grid = np.linspace(float(x.min()), float(x.max()), 41)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+    keep = w > 0
+    x, y, w = x[keep], y[keep], w[keep]
+    if len(x) == 0 or w.sum() < min_per_bin * 2:
+        return None
+    centers, rates, mass = _bins(x, y, w, min_per_bin)
     if method == "platt":
         from sklearn.linear_model import LogisticRegression
 
-        model = LogisticRegression().fit(x[:, None], y)
-        values = model.predict_proba(grid[:, None])[:, 1]
+        model = LogisticRegression().fit(x[:, None], y, sample_weight=w)
+        values_at = model.predict_proba(centers[:, None])[:, 1]
     else:
         from sklearn.isotonic import IsotonicRegression
 
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
-        values = iso.predict(grid)
-    return Calibration(method, [float(v) for v in grid], [float(v) for v in values], len(x))
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        values_at = iso.fit(centers, rates, sample_weight=mass).predict(centers)
+    return Calibration(
+        method, [float(v) for v in centers], [float(v) for v in values_at], len(x), "relevance"
+    )
+
+
+def _bins(
+    x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], w: np.ndarray[Any, Any], least: float
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Consecutive outcomes (by x) grouped until each group weighs at least ``least``:
+    each group's mean x, rate of helping and weight."""
+    order = np.argsort(x, kind="stable")
+    x, y, w = x[order], y[order], w[order]
+    edges = [0]
+    total = 0.0
+    for n, weight in enumerate(w):
+        total += weight
+        if total >= least and w[n + 1 :].sum() >= least:
+            edges.append(n + 1)
+            total = 0.0
+    edges.append(len(x))
+    groups = [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
+    mass = np.array([w[g].sum() for g in groups])
+    centers = np.array([np.average(x[g], weights=w[g]) for g in groups])
+    rates = np.array([np.average(y[g], weights=w[g]) for g in groups])
+    return centers, rates, mass
+
+
+def keeps_answers(
+    curve: Calibration,
+    values: Sequence[float],
+    helped: Sequence[bool],
+    weights: Sequence[float],
+    threshold: float,
+    floor: float = FLOOR,
+) -> tuple[bool, float, float]:
+    """Whether the curve still shows at least ``floor`` of the helpful items that the
+    uncalibrated confidence shows at ``threshold``; and both weighted counts."""
+    before = after = 0.0
+    for value, good, weight in zip(values, helped, weights, strict=True):
+        if good:
+            before += weight * (value >= threshold)
+            after += weight * (curve(value) >= threshold)
+    return after >= floor * before, before, after
+
+
+def tradeoffs(
+    first: Sequence[float], helped: Sequence[bool], thresholds: Sequence[float]
+) -> list[dict[str, float]]:
+    """For each threshold: the share of impressions whose first item would be shown and
+    help (right), shown and not help (wrong), or not be shown (nothing), from the
+    confidence of each impression's first item and whether it helped.
+
+    >>> tradeoffs([0.9, 0.6, 0.3], [True, False, True], [0.5])
+    [{'threshold': 0.5, 'right': 0.333, 'wrong': 0.333, 'nothing': 0.333}]
+    """
+    p = np.asarray(first, dtype=float)
+    h = np.asarray(helped, dtype=bool)
+    n = max(len(p), 1)
+    rows = []
+    for t in thresholds:
+        shown = p >= t
+        rows.append(
+            {
+                "threshold": round(float(t), 3),
+                "right": round(float((shown & h).sum()) / n, 3),
+                "wrong": round(float((shown & ~h).sum()) / n, 3),
+                "nothing": round(float((~shown).sum()) / n, 3),
+            }
+        )
+    return rows
 
 
 def reliability(

@@ -12,8 +12,8 @@ from pydantic import Field
 
 from learnloop.validation import Input
 
-PolicyName = Literal["similarity", "bayes", "contextual"]
-POLICIES: tuple[PolicyName, ...] = ("similarity", "bayes", "contextual")
+PolicyName = Literal["similarity", "bayes", "contextual", "memory"]
+POLICIES: tuple[PolicyName, ...] = ("similarity", "bayes", "contextual", "memory")
 # The strongest outcome of an item shown decides its reward; a later, weaker one does not
 # replace it. succeeded, failed and dismissed end the wait at once.
 PRIORITY = {"viewed": 1, "dismissed": 2, "clicked": 3, "executed": 4, "failed": 5, "succeeded": 6}
@@ -36,6 +36,26 @@ class Rewards(Input):
         """The reward of an outcome type, or of ``no_outcome``."""
         value: float = getattr(self, kind)
         return value
+
+
+class MemoryConfig(Input):
+    """The ``memory`` policy's settings (``learnloop.learn.memory``)."""
+
+    neighbours: int = Field(default=40, ge=1, le=500, description="past questions read")
+    window: int = Field(
+        default=50_000, ge=1, le=1_000_000, description="the latest impressions searched"
+    )
+    floor: float = Field(
+        default=0.5, ge=0, lt=1, description="a past question less similar than this counts 0"
+    )
+    sharpness: float = Field(default=2.0, gt=0, le=10, description="how fast weight grows")
+    strength: float = Field(
+        default=2.0, gt=0, le=1000, description="looks the baseline's confidence is worth"
+    )
+    exploration: float = Field(
+        default=0.1, ge=0, le=1, description="share of impressions ranked by a draw"
+    )
+    position_bias: float = Field(default=1.0, ge=0, le=3)
 
 
 class LearningConfig(Input):
@@ -61,6 +81,7 @@ class LearningConfig(Input):
         default=1.0, ge=0, le=3, description="rank r is looked at with probability 1/r**this"
     )
     prior_strength: float = Field(default=4.0, gt=0, le=1000)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
 
     @classmethod
     def of(cls, stored: dict[str, Any] | None) -> LearningConfig:

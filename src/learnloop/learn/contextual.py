@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import vowpalwabbit
 
-from learnloop.learn.calibration import confidence
 from learnloop.learn.policies import Arm, Ranking
+from learnloop.learn.policies import relevance as arm_relevance
 
 LEARNING_RATE = 2.0  # VW's default 0.5 learns about half as fast on the simulator
 _TOKEN = re.compile(r"[^a-z0-9_]+")
@@ -144,7 +144,7 @@ class ContextualPolicy:
 
 
 def _arm(arm: Arm) -> str:
-    relevance = confidence(arm.similarity)
+    relevance = arm_relevance(arm)
     return f"|a i{arm.item_id} k_{_token(arm.kind)} |s rel:{relevance:.4f}"
 
 

@@ -94,8 +94,9 @@ def direct_model(log: Sequence[Logged]) -> dict[int, float]:
 def doubly_robust(log: Sequence[Logged], q: dict[int, float] | None = None) -> Estimate:
     q = direct_model(log) if q is None else q
     w, r = _weights(log)
-    direct = np.array([sum(p * q.get(i, 0.0) for i, p in zip(x.items, x.target, strict=True))
-                       for x in log])
+    direct = np.array(
+        [sum(p * q.get(i, 0.0) for i, p in zip(x.items, x.target, strict=True)) for x in log]
+    )
     q_logged = np.array([q.get(x.items[x.logged], 0.0) for x in log])
     return _interval(direct + w * (r - q_logged))
 
@@ -122,6 +123,7 @@ def ndcg(order: Sequence[int], gains: dict[int, float], k: int = 3) -> float:
     >>> ndcg([1, 2], {1: 1.0, 2: 0.0}), ndcg([2, 1], {1: 1.0})
     (1.0, 0.6309297535714575)
     """
+
     def dcg(items: Sequence[int]) -> float:
         return sum(gains.get(i, 0.0) / math.log2(p + 1) for p, i in enumerate(items[:k], 1))
 

@@ -15,12 +15,14 @@ from learnloop._sql import load_queries
 from learnloop.learn.bayes import BayesPolicy
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
+from learnloop.learn.memory import MemoryPolicy, Neighbour
 from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
 from learnloop.learn.tally import Stat, StatKey, segments
-from learnloop.ports import Connection
+from learnloop.ports import Connection, Vectors
 
 Q = load_queries("learnloop.learn")
 CONTEXTUAL = "contextual"
+MEMORY = "memory"
 RECHECK = 1.0  # seconds a loaded contextual model is used before its version is checked
 
 
@@ -39,11 +41,15 @@ class Policies:
         config: LearningConfig,
         arms: Sequence[Arm],
         context: Mapping[str, Any],
+        question: Question | None = None,
     ) -> Policy:
         if name == "bayes":
             return BayesPolicy(item_stats(conn, tenant_id, arms, context, config), config)
         if name == CONTEXTUAL:
             return self._contextual(conn, tenant_id, config)
+        if name == MEMORY:
+            found = [] if question is None else neighbours(conn, tenant_id, question, config)
+            return MemoryPolicy(found, config.memory)
         return SimilarityPolicy()
 
     def _contextual(self, conn: Connection, tenant_id: str, config: LearningConfig) -> Policy:
@@ -65,6 +71,37 @@ class Policies:
         with self._lock:
             self._models[tenant_id] = _Loaded(version, config.epsilon, model, now)
         return model
+
+
+@dataclass(frozen=True)
+class Question:
+    """The question's vector and the embedder that made it (the memory is searched with it)."""
+
+    vector: Vectors
+    embedder: str
+
+
+def neighbours(
+    conn: Connection, tenant_id: str, question: Question, config: LearningConfig
+) -> list[Neighbour]:
+    """The settled outcomes of the nearest past questions (``memory_neighbours``)."""
+    params = {
+        "tenant_id": tenant_id,
+        "embedder": question.embedder,
+        "query_vector": question.vector,
+        "window": config.memory.window,
+        "neighbours": config.memory.neighbours,
+    }
+    return [
+        Neighbour(
+            str(r["impression_id"]),
+            float(r["similarity"]),
+            r["item_id"],
+            r["rank"],
+            float(r["reward"]),
+        )
+        for r in conn.execute(Q["memory_neighbours"], params, prepare=False)
+    ]
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from learnloop._sql import load_queries
+from learnloop.errors import InvalidInput
 from learnloop.learn import evaluation
 from learnloop.learn.bayes import BayesPolicy
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.contextual import ContextualPolicy
-from learnloop.learn.live import CONTEXTUAL, load_model
+from learnloop.learn.live import CONTEXTUAL, MEMORY, load_model
 from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
 from learnloop.learn.tally import Stat, StatKey
 from learnloop.ports import Connection
@@ -31,6 +32,10 @@ def target_policy(conn: Connection, tenant_id: str, name: str, config: LearningC
             for r in rows
         }
         return BayesPolicy(stats, config)
+    if name == MEMORY:
+        # Its evidence is read per question (the nearest past questions' outcomes), which
+        # the evaluation log does not replay yet.
+        raise InvalidInput("offline evaluation of the memory policy is not available yet")
     if name == CONTEXTUAL:
         state = load_model(conn, tenant_id, CONTEXTUAL)
         return ContextualPolicy(state, exploration=config.epsilon, segment_by=config.segment_by)

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from learnloop.learn.calibration import confidence
+
 
 @dataclass(frozen=True)
 class Arm:
@@ -25,6 +27,14 @@ class Arm:
     item_id: int
     similarity: float | None
     kind: str = ""
+    # The baseline's confidence that the item answers the query (from all the search's
+    # evidence, calibrated per tenant); None where only the similarity is known.
+    relevance: float | None = None
+
+
+def relevance(arm: Arm) -> float:
+    """The arm's relevance to the query: the baseline's confidence, else the similarity's."""
+    return arm.relevance if arm.relevance is not None else confidence(arm.similarity)
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,8 @@ class Ranking:
     order: list[int]  # indexes into the arms, best first; every arm once
     scores: list[float]  # by arm index
     propensities: list[float]  # by arm index: P(the arm at the rank it got here)
+    # by arm index: the policy's probability that the arm helps; None: the baseline's
+    confidences: list[float] | None = None
 
     def rank_of(self) -> dict[int, int]:
         """1-based rank by arm index."""
@@ -94,7 +106,7 @@ def mc_propensities(
     """P(each arm at its rank in ``order``) for a policy whose scores ``draw(rng, samples)``
     returns as a (samples, arms) array: counted over ``samples`` draws, plus the one made."""
     orders = np.argsort(-draw(rng, samples), axis=1, kind="stable")
-    placed = np.asarray(order)
+    placed = np.asarray(order, dtype=int)
     hits = np.zeros(n_arms)
     hits[placed] = (orders == placed[None, :]).sum(axis=0)
     return ((hits + 1.0) / (samples + 1.0)).tolist()  # type: ignore[no-any-return]

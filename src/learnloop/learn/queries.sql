@@ -184,13 +184,35 @@ JOIN impression_items AS c ON c.tenant_id = s.tenant_id AND c.impression_id = s.
 WHERE s.tenant_id = %(tenant_id)s AND s.policy = %(policy)s
 ORDER BY s.created_at DESC LIMIT %(limit)s;
 
+-- name: memory_neighbours
+-- The memory policy's evidence: the outcomes of the items shown to the nearest past
+-- questions (of the latest %(window)s, by this embedder's vectors), each with how similar its
+-- question is. An outcome counts once it is settled or rewarded.
+WITH recent AS MATERIALIZED (
+    SELECT impression_id, query_vector FROM impression_vectors
+    WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s
+    ORDER BY created_at DESC
+    LIMIT %(window)s
+), near AS MATERIALIZED (
+    SELECT impression_id, 1 - (query_vector <=> %(query_vector)s) AS similarity
+    FROM recent
+    ORDER BY query_vector <=> %(query_vector)s
+    LIMIT %(neighbours)s
+)
+SELECT n.impression_id, n.similarity, o.item_id, o.rank, o.reward
+FROM near AS n
+JOIN learn_outcomes AS o ON o.tenant_id = %(tenant_id)s AND o.impression_id = n.impression_id
+WHERE o.shown AND (o.settled OR o.priority > 0);
+
 -- name: calibration_data
--- Settled outcomes of items shown: their similarity and reward.
-SELECT c.similarity, o.reward
+-- The latest outcomes of items shown, settled or rewarded: with the impression and rank
+-- (to read each impression as a cascade), the baseline's confidence and the one shown.
+SELECT o.impression_id, c.rank, c.relevance, c.confidence, o.reward
 FROM learn_outcomes AS o
 JOIN impression_items AS c ON c.tenant_id = o.tenant_id
  AND c.impression_id = o.impression_id AND c.item_id = o.item_id
-WHERE o.tenant_id = %(tenant_id)s AND o.settled AND c.similarity IS NOT NULL
+WHERE o.tenant_id = %(tenant_id)s AND (o.settled OR o.priority > 0) AND c.shown
+  AND c.relevance IS NOT NULL
 ORDER BY o.created_at DESC LIMIT %(limit)s;
 
 -- name: delete_model
@@ -235,3 +257,7 @@ UPDATE tenants
 SET settings = settings || jsonb_build_object('confidence_threshold', %(threshold)s::real)
 WHERE tenant_id = %(tenant_id)s
 RETURNING tenant_id;
+
+-- name: tenant_confidence_threshold
+SELECT coalesce((settings ->> 'confidence_threshold')::real, 0.5) AS threshold
+FROM tenants WHERE tenant_id = %(tenant_id)s;

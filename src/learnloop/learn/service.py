@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from psycopg.types.json import Jsonb
 
 from learnloop._sql import load_queries
 from learnloop.errors import Conflict, InvalidInput, NotFound
-from learnloop.learn import calibration, experiments, live, offline, stats
-from learnloop.learn.calibration import Calibration, confidence
+from learnloop.learn import calibration, experiments, live, memory, offline, stats
+from learnloop.learn.calibration import Calibration
 from learnloop.learn.config import LearningConfig, PolicyName
 from learnloop.learn.experiments import ExperimentIn
+from learnloop.learn.memory import Neighbour
 from learnloop.ports import Store
 from learnloop.validation import Input, parse
 
 Q = load_queries("learnloop.learn")
 HELPED = 0.5  # an outcome helped when its reward is at least this (succeeded, executed)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One outcome that says something: the item's rank, the baseline's confidence, the
+    confidence shown, whether it helped, and the chance it was read."""
+
+    rank: int
+    relevance: float
+    confidence: float
+    helped: bool
+    weight: float
 
 
 class PolicyChoice(Input):
@@ -81,53 +96,144 @@ class Learning:
         method: calibration.Method = "isotonic",
         *,
         min_outcomes: int = calibration.MIN_OUTCOMES,
+        min_per_bin: float = calibration.MIN_PER_BIN,
         limit: int = 50_000,
     ) -> Calibration | None:
-        """Fit the tenant's confidence on settled outcomes (None: too few, the similarity
-        mapping stays); recommendations use it from then on."""
-        similarities, helped = self._outcomes(tenant_id, limit)
-        fitted = calibration.fit(similarities, helped, method, min_outcomes=min_outcomes)
+        """Fit the tenant's confidence on its outcomes (``learn.calibration``); None when
+        they are too few or the fit would hide helpful answers (``fit_report`` says which):
+        the baseline's confidence stays. Recommendations use a fitted curve from then on."""
+        report = self.fit_report(
+            tenant_id, method, min_outcomes=min_outcomes, min_per_bin=min_per_bin, limit=limit
+        )
+        fitted: Calibration | None = report["calibration"] if report["kept"] else None
         with self.db.connection() as conn:
             if fitted is None:
                 conn.execute(Q["delete_model"], {"tenant_id": tenant_id, "name": "calibration"})
                 return None
-            params = {"tenant_id": tenant_id, "name": "calibration", "examples": len(helped)}
+            params = {"tenant_id": tenant_id, "name": "calibration", "examples": fitted.outcomes}
             conn.execute(Q["put_model"], params | {"state": fitted.to_bytes()})
         return fitted
 
+    def fit_report(
+        self,
+        tenant_id: str,
+        method: calibration.Method = "isotonic",
+        *,
+        min_outcomes: int = calibration.MIN_OUTCOMES,
+        min_per_bin: float = calibration.MIN_PER_BIN,
+        limit: int = 50_000,
+    ) -> dict[str, Any]:
+        """A fit on the tenant's outcomes, stored nowhere: the curve, whether it would be
+        kept, the helpful items shown at the tenant's threshold before and after it, and
+        why it would not be kept."""
+        judged = self._judged(tenant_id, limit)
+        values = [j.relevance for j in judged]
+        helped = [j.helped for j in judged]
+        weights = [j.weight for j in judged]
+        fitted = calibration.fit(
+            values,
+            helped,
+            method,
+            weights=weights,
+            min_outcomes=min_outcomes,
+            min_per_bin=min_per_bin,
+        )
+        report: dict[str, Any] = {"calibration": fitted, "outcomes": len(judged), "kept": False}
+        if fitted is None:
+            report["reason"] = (
+                f"too few outcomes that say something ({len(judged)}; {min_outcomes} needed,"
+                " some that helped and some that did not)"
+            )
+            return report
+        threshold = self._threshold(tenant_id)
+        ok, before, after = calibration.keeps_answers(fitted, values, helped, weights, threshold)
+        report |= {
+            "kept": ok,
+            "threshold": threshold,
+            "helpful_shown_before": before,
+            "helpful_shown_after": after,
+        }
+        if not ok:
+            report["reason"] = (
+                f"at threshold {threshold:.2f} the fit would show {after:.0f} of the"
+                f" {before:.0f} helpful items shown now (under {calibration.FLOOR:.0%})"
+            )
+        return report
+
     def reliability(self, tenant_id: str, *, bins: int = 10) -> dict[str, Any]:
-        """Reliability-diagram data of the confidence now in use, on settled outcomes."""
-        similarities, helped = self._outcomes(tenant_id, 50_000)
+        """Reliability-diagram data of the confidence shown, on the outcomes that say
+        something (each weighted by the chance its item was read, counted once here)."""
+        judged = [j for j in self._judged(tenant_id, 50_000) if j.weight >= 0.5]
         curve = self._calibration(tenant_id)
-        predicted = [curve(s) if curve else confidence(s) for s in similarities]
         return {
-            "method": curve.method if curve else "similarity",
-            "outcomes": len(helped),
-            "bins": calibration.reliability(predicted, helped, bins),
+            "method": curve.method if curve else "baseline",
+            "outcomes": len(judged),
+            "bins": calibration.reliability(
+                [j.confidence for j in judged], [j.helped for j in judged], bins
+            ),
+        }
+
+    def thresholds(self, tenant_id: str) -> dict[str, Any]:
+        """The trade-off of candidate thresholds on the latest impressions' first items:
+        the share answered right, answered wrong and with nothing shown at each."""
+        first = [j for j in self._judged(tenant_id, 50_000) if j.rank == 1]
+        grid = [round(t, 2) for t in np.arange(0.0, 1.0, 0.05)]
+        return {
+            "impressions": len(first),
+            "threshold": self._threshold(tenant_id),
+            "rows": calibration.tradeoffs(
+                [j.confidence for j in first], [j.helped for j in first], grid
+            ),
         }
 
     def tune_threshold(
         self, tenant_id: str, precision: float, *, apply: bool = False
     ) -> float | None:
-        """The lowest threshold whose shown items help at least ``precision`` of the time;
-        with ``apply``, the tenant's threshold becomes it."""
+        """The lowest threshold at which the first item shown helps at least ``precision``
+        of the time (``thresholds`` has the whole table); with ``apply``, the tenant's
+        threshold becomes it."""
         if not 0 < precision <= 1:
             raise InvalidInput(f"precision must be in (0, 1], not {precision}")
-        similarities, helped = self._outcomes(tenant_id, 50_000)
-        curve = self._calibration(tenant_id)
-        predicted = [curve(s) if curve else confidence(s) for s in similarities]
-        threshold = calibration.threshold_for(predicted, helped, precision)
+        first = [j for j in self._judged(tenant_id, 50_000) if j.rank == 1]
+        threshold = calibration.threshold_for(
+            [j.confidence for j in first], [j.helped for j in first], precision
+        )
         if apply and threshold is not None:
             with self.db.connection() as conn:
                 params = {"tenant_id": tenant_id, "threshold": threshold}
                 conn.execute(Q["set_confidence_threshold"], params)
         return threshold
 
-    def _outcomes(self, tenant_id: str, limit: int) -> tuple[list[float], list[bool]]:
+    def _judged(self, tenant_id: str, limit: int) -> list[Judged]:
+        """The logged outcomes that say something, read as cascades (``learn.memory``)."""
         params = {"tenant_id": tenant_id, "limit": limit}
         with self.db.connection() as conn:
             rows = conn.execute(Q["calibration_data"], params).fetchall()
-        return [r["similarity"] for r in rows], [r["reward"] >= HELPED for r in rows]
+        bias = self.config(tenant_id).position_bias
+        by_impression: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_impression.setdefault(str(row["impression_id"]), []).append(row)
+        judged = []
+        for impression, group in by_impression.items():
+            outcomes = [
+                Neighbour(impression, 1.0, r["rank"], r["rank"], r["reward"]) for r in group
+            ]
+            found = {item: (win, loss) for item, win, loss in memory.judge(outcomes, bias)}
+            for r in group:
+                win, loss = found.get(r["rank"], (0.0, 0.0))
+                if win + loss > 0:
+                    judged.append(
+                        Judged(
+                            r["rank"], r["relevance"], r["confidence"], win >= HELPED, win + loss
+                        )
+                    )
+        return judged
+
+    def _threshold(self, tenant_id: str) -> float:
+        with self.db.connection() as conn:
+            row = conn.execute(Q["tenant_confidence_threshold"], {"tenant_id": tenant_id})
+            found = row.fetchone()
+        return 0.5 if found is None else float(found["threshold"])
 
     def _calibration(self, tenant_id: str) -> Calibration | None:
         with self.db.connection() as conn:

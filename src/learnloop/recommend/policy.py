@@ -30,6 +30,7 @@ class Ranked:
     propensity: float
     shown: bool
     score: float | None = None  # the policy's score; None: the search's fused score
+    relevance: float | None = None  # the baseline's confidence, before the policy's
 
 
 def decide_ranked(
@@ -40,6 +41,7 @@ def decide_ranked(
     k: int,
     threshold: float,
     single_confidence: float = SINGLE_CONFIDENCE,
+    relevances: list[float] | None = None,
 ) -> tuple[str, list[Ranked]]:
     """The strategy, and every candidate in the policy's order with what is shown.
 
@@ -52,10 +54,17 @@ def decide_ranked(
     chosen = _strategy([confidences[n] for n in eligible], single_confidence)
     shown = eligible[:1] if chosen == "single_solution" else eligible
     order = shown + [n for n in ranking.order if n not in set(shown)]
+    base = relevances or confidences
     ranked = [
-        Ranked(hits[n], place, confidences[n], ranking.propensities[n], True, ranking.scores[n])
-        if n in shown
-        else Ranked(hits[n], place, confidences[n], 0.0, False, ranking.scores[n])
+        Ranked(
+            hits[n],
+            place,
+            confidences[n],
+            ranking.propensities[n] if n in shown else 0.0,
+            n in shown,
+            ranking.scores[n],
+            base[n],
+        )
         for place, n in enumerate(order, 1)
     ]
     return chosen, ranked

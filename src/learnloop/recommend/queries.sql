@@ -17,11 +17,26 @@ RETURNING impression_id, created_at;
 -- Every candidate of one impression in one statement (one firing of the trigger that
 -- queues the items shown for the learning statistics).
 INSERT INTO impression_items (tenant_id, impression_id, rank, item_id, item_version, score,
-                              similarity, confidence, propensity, shown)
+                              similarity, confidence, propensity, shown, relevance)
 SELECT %(tenant_id)s, %(impression_id)s, c.*
 FROM unnest(%(ranks)s::integer[], %(item_ids)s::bigint[], %(item_versions)s::integer[],
             %(scores)s::float8[], %(similarities)s::float8[], %(confidences)s::float8[],
-            %(propensities)s::float8[], %(shown)s::boolean[]) AS c;
+            %(propensities)s::float8[], %(shown)s::boolean[], %(relevances)s::float8[]) AS c;
+
+-- name: insert_query_vector
+-- The question's vector, for the memory policy's nearest past questions.
+INSERT INTO impression_vectors (tenant_id, impression_id, embedder, query_vector)
+VALUES (%(tenant_id)s, %(impression_id)s, %(embedder)s, %(query_vector)s);
+
+-- name: candidates_by_id
+-- Items the policy asks to rank beside the search's candidates, with their similarity.
+SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
+       i.content_hash, i.created_at, i.updated_at,
+       1 - (i.embedding <=> %(query_vector)s) AS similarity
+FROM items AS i
+WHERE i.tenant_id = %(tenant_id)s AND i.item_id = ANY(%(item_ids)s::bigint[])
+  AND i.status = ANY(%(statuses)s::text[]) AND i.embedding IS NOT NULL
+  AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]));
 
 -- name: impression_by_key
 SELECT impression_id FROM impressions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,9 +14,11 @@ from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput, NotFound
 from learnloop.knowledge import Items, Search
 from learnloop.knowledge.models import Item, SearchHit
-from learnloop.learn.live import Policies
+from learnloop.learn.config import LearningConfig
+from learnloop.learn.live import Policies, Question
 from learnloop.learn.policies import Arm, Policy
 from learnloop.ports import Connection, Store
+from learnloop.recommend import confidence as baseline
 from learnloop.recommend import policy
 from learnloop.recommend.models import (
     Impression,
@@ -28,6 +31,7 @@ from learnloop.validation import parse
 
 Q = load_queries("learnloop.recommend")
 CANDIDATES = 10  # candidates ranked per impression, shown or not
+SUGGESTED = 5  # at most this many more that a policy asks for (memory: near answers)
 # Deprecated items (lifecycle rules, or an owner) can still be recommended, but rank lower:
 # their fused score and similarity count this much (so their confidence drops with them).
 DEPRECATED_WEIGHT = 0.9
@@ -42,12 +46,22 @@ class Recommender:
         self.policies = Policies()
 
     def recommend(
-        self, tenant_id: str, request: RecommendRequest | dict[str, Any]
+        self,
+        tenant_id: str,
+        request: RecommendRequest | dict[str, Any],
+        *,
+        log: bool = True,
+        explore: bool = True,
     ) -> RecommendResponse:
         """Rank items for a query with the tenant's policy (or its experiment variant's),
-        show those the threshold lets through, log it with each candidate's propensity."""
+        show those the threshold lets through, log it with each candidate's propensity.
+
+        In-process callers can ask for what would be shown without logging it (``log``
+        False: nothing is stored, nothing is learned from it, the impression id is not
+        kept) and without exploration (``explore`` False: the policy's best guess).
+        """
         req = parse(RecommendRequest, request)
-        if req.idempotency_key and (seen := self._by_key(tenant_id, req.idempotency_key)):
+        if log and req.idempotency_key and (seen := self._by_key(tenant_id, req.idempotency_key)):
             return self._replay(tenant_id, seen)
         hits = _demote_deprecated(
             self.search.search(
@@ -59,14 +73,24 @@ class Recommender:
             )
         )
         context = req.context.model_dump(exclude_none=True)
-        arms = [Arm(h.item.item_id, h.similarity, h.item.kind) for h in hits]
+        question = Question(self.search.query_vector(req.query), self.search.embedder.name)
         with self.db.connection() as conn:
             setup = _setup(conn, tenant_id, context)
-            live = self.policies.build(conn, tenant_id, setup.policy, setup.config, arms, context)
-            shadow = self._shadow(conn, tenant_id, setup, arms, context)
+            config = setup.config if explore else _greedy(setup.config)
+            relevances = setup.calibrate(baseline.confidences(hits))
+            arms = _arms(hits, relevances)
+            live = self.policies.build(
+                conn, tenant_id, setup.policy, config, arms, context, question
+            )
+            extra = self._suggested(conn, tenant_id, live, hits, question, req)
+            if extra:
+                hits = hits + extra
+                relevances = setup.calibrate(baseline.confidences(hits))
+                arms = _arms(hits, relevances)
+            shadow = self._shadow(conn, tenant_id, setup, config, arms, context, question)
         rng = np.random.default_rng()
         ranking = live.rank(arms, context, req.query, rng)
-        confidences = [setup.confidence(h.similarity) for h in hits]
+        confidences = ranking.confidences or relevances
         chosen, ranked = policy.decide_ranked(
             hits,
             ranking,
@@ -74,40 +98,66 @@ class Recommender:
             k=req.k,
             threshold=setup.threshold,
             single_confidence=setup.single_confidence,
+            relevances=relevances,
         )
         impression_id = uuid7()
+        if not log:
+            return _response(impression_id, chosen, ranked, setup, live, datetime.now(UTC))
         with self.db.transaction() as conn:
             params = _impression_params(tenant_id, impression_id, req, chosen, setup, live)
             row = conn.execute(Q["insert_impression"], params).fetchone()
             if row is not None:
                 _log_candidates(conn, tenant_id, impression_id, ranked)
+                _log_question(conn, tenant_id, impression_id, question)
                 if shadow is not None:
                     _log_shadow(conn, tenant_id, impression_id, shadow, arms, context, req, rng)
         if row is None:  # the same key committed meanwhile: answer as it was answered
             assert req.idempotency_key is not None
             return self._replay(tenant_id, self._by_key(tenant_id, req.idempotency_key))
-        return RecommendResponse(
-            impression_id=impression_id,
-            strategy=chosen,  # type: ignore[arg-type]
-            recommendations=[_recommendation(r) for r in ranked if r.shown],
-            threshold=setup.threshold,
-            policy=live.name,
-            policy_version=live.version,
-            created_at=row["created_at"],
-        )
+        return _response(impression_id, chosen, ranked, setup, live, row["created_at"])
+
+    def _suggested(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        live: Policy,
+        hits: list[SearchHit],
+        question: Question,
+        req: RecommendRequest,
+    ) -> list[SearchHit]:
+        """The items a policy asks to rank beside the search's candidates (the memory
+        policy's answers to near questions), as hits found by neither side of the search."""
+        suggest = getattr(live, "suggested", None)
+        if suggest is None:
+            return []
+        wanted = suggest([h.item.item_id for h in hits])[:SUGGESTED]
+        if not wanted:
+            return []
+        params = {
+            "tenant_id": tenant_id,
+            "item_ids": wanted,
+            "query_vector": question.vector,
+            "statuses": list(RECOMMENDABLE),
+            "kinds": req.kinds,
+        }
+        rows = conn.execute(Q["candidates_by_id"], params).fetchall()
+        found = [_suggested_hit(row) for row in rows]
+        return _demote_deprecated(sorted(found, key=lambda h: -(h.similarity or 0.0)))
 
     def _shadow(
         self,
         conn: Connection,
         tenant_id: str,
         setup: Setup,
+        config: LearningConfig,
         arms: list[Arm],
         context: dict[str, Any],
+        question: Question,
     ) -> Policy | None:
         name = setup.config.shadow
         if name is None or name == setup.policy:
             return None
-        return self.policies.build(conn, tenant_id, name, setup.config, arms, context)
+        return self.policies.build(conn, tenant_id, name, config, arms, context, question)
 
     def impression(self, tenant_id: str, impression_id: UUID) -> Impression:
         params = {"tenant_id": tenant_id, "impression_id": impression_id}
@@ -183,6 +233,62 @@ class Recommender:
         )
 
 
+def _response(
+    impression_id: UUID,
+    chosen: str,
+    ranked: list[policy.Ranked],
+    setup: Setup,
+    live: Policy,
+    created_at: datetime,
+) -> RecommendResponse:
+    return RecommendResponse(
+        impression_id=impression_id,
+        strategy=chosen,  # type: ignore[arg-type]
+        recommendations=[_recommendation(r) for r in ranked if r.shown],
+        threshold=setup.threshold,
+        policy=live.name,
+        policy_version=live.version,
+        created_at=created_at,
+    )
+
+
+def _greedy(config: LearningConfig) -> LearningConfig:
+    """The same settings with every exploration switched off."""
+    memory = config.memory.model_copy(update={"exploration": 0.0})
+    return config.model_copy(update={"exploration": 0.0, "epsilon": 0.0, "memory": memory})
+
+
+def _arms(hits: list[SearchHit], relevances: list[float]) -> list[Arm]:
+    return [
+        Arm(h.item.item_id, h.similarity, h.item.kind, r)
+        for h, r in zip(hits, relevances, strict=True)
+    ]
+
+
+def _suggested_hit(row: dict[str, Any]) -> SearchHit:
+    similarity = float(row["similarity"])
+    return SearchHit(
+        item=Item.model_validate(row),
+        score=0.0,
+        similarity=similarity,
+        keyword_score=None,
+        semantic_rank=None,
+        keyword_rank=None,
+    )
+
+
+def _log_question(
+    conn: Connection, tenant_id: str, impression_id: UUID, question: Question
+) -> None:
+    params = {
+        "tenant_id": tenant_id,
+        "impression_id": impression_id,
+        "embedder": question.embedder,
+        "query_vector": question.vector,
+    }
+    conn.execute(Q["insert_query_vector"], params)
+
+
 def _is_uuid(value: str) -> bool:
     try:
         UUID(value)
@@ -238,6 +344,7 @@ def _log_candidates(
             "confidences": [r.confidence for r in ranked],
             "propensities": [r.propensity for r in ranked],
             "shown": [r.shown for r in ranked],
+            "relevances": [r.relevance for r in ranked],
         },
     )
 
@@ -284,7 +391,8 @@ def _demote_deprecated(hits: list[SearchHit]) -> list[SearchHit]:
         hit.model_copy(
             update={
                 "score": hit.score * DEPRECATED_WEIGHT,
-                "similarity": None if hit.similarity is None
+                "similarity": None
+                if hit.similarity is None
                 else hit.similarity * DEPRECATED_WEIGHT,
             }
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from learnloop._sql import load_queries
 from learnloop.errors import NotFound
-from learnloop.learn.calibration import Calibration, confidence
+from learnloop.learn.calibration import Calibration
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.experiments import assign
 from learnloop.ports import Connection
@@ -27,11 +27,12 @@ class Setup:
     calibration: Calibration | None
     single_confidence: float = SINGLE_CONFIDENCE
 
-    def confidence(self, similarity: float | None) -> float:
-        """Calibrated when the tenant has a fitted curve, else the similarity mapping."""
-        if self.calibration is None:
-            return confidence(similarity)
-        return self.calibration(similarity)
+    def calibrate(self, confidences: list[float]) -> list[float]:
+        """The baseline's confidences through the tenant's fitted curve, when it has one."""
+        curve = self.calibration
+        if curve is None:
+            return confidences
+        return [curve(c) for c in confidences]
 
 
 def _setup(conn: Connection, tenant_id: str, context: dict[str, Any]) -> Setup:
@@ -41,6 +42,8 @@ def _setup(conn: Connection, tenant_id: str, context: dict[str, Any]) -> Setup:
     config = LearningConfig.of(row["learning"])
     state = row["calibration"]
     calibration = None if state is None else Calibration.from_bytes(bytes(state))
+    if calibration is not None and calibration.input != "relevance":
+        calibration = None  # fitted on similarity by an earlier version: refit to use one
     setup = Setup(config, config.policy, float(row["threshold"]), None, None, calibration)
     experiment = row["experiment"]
     if experiment is None:
