@@ -1,6 +1,6 @@
 """A bounded schemathesis run over every operation of /openapi.json: no request, however odd,
 gets a 5xx (issue 14). The seed and the example budget are fixed, so a failure reproduces;
-the full runs (all phases, minutes) are for the command line, see docs/api.md.
+longer runs are for the command line (docs/api.md, "Errors").
 
 The schema comes from an app that is never started (building it needs no database); the
 requests go to the real API served in-process (``server_url``) on the suite's embedded
