@@ -2,11 +2,16 @@
 
 Each test gets a tenant of its own, so tests never see each other's rows; tests that need
 a database of their own (migrations, schema) clone nothing and build one from scratch.
+
+Tests that read the team's data sets beside the repo (../shared/data) ask for them with
+``shared_data("banking77/train.csv")``: where the path is missing the test is skipped with a
+reason naming it, or fails when ``LEARNLOOP_REQUIRE_SHARED_DATA=1`` (as CI sets it).
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import socket
 import tempfile
@@ -29,6 +34,23 @@ from learnloop.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+REQUIRE_SHARED_DATA = "LEARNLOOP_REQUIRE_SHARED_DATA"
+
+
+def shared_data(relative: str) -> Path:
+    """The path ``relative`` under ../shared/data, for a test or fixture to read.
+
+    Where it is missing (a clone without the team's data beside it) the calling test is
+    skipped with a reason naming the path; with ``LEARNLOOP_REQUIRE_SHARED_DATA=1`` in the
+    environment it fails instead, so CI cannot pass by skipping.
+    """
+    path = SHARED_DATA / relative
+    if not path.exists():
+        reason = f"needs the shared data set {path} (../shared/data beside the repo)"
+        if os.environ.get(REQUIRE_SHARED_DATA, "") not in ("", "0"):
+            pytest.fail(f"{reason}; {REQUIRE_SHARED_DATA} is set", pytrace=False)
+        pytest.skip(reason)
+    return path
 
 
 @pytest.fixture(scope="session")

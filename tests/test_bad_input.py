@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from learnloop import LearnLoop
+from learnloop.validation import MAX_DURATION_MS
 
 HUGE = 10**20  # over PostgreSQL's bigint
 NUL = "a\x00b"
@@ -28,6 +29,10 @@ NUL_NAMED = (  # a raw NUL byte in the file's name, as a client may send it unes
 )
 
 
+DEEP = b"[" * 40 + b"]" * 40  # nested past MAX_DEPTH, which json.loads still reads
+TOO_DEEP = b"[" * 5000 + b"]" * 5000  # past what json.loads can read (RecursionError)
+RUN = {"goal": "g", "success": True, "duration_ms": 1}
+REPORT = {"account": "A-9", "playbook": "p", "status": "planned", "steps_total": 3}
 BODY = "the request body: "
 NOT_AN_OBJECT = BODY + "Input should be a valid dictionary"
 
@@ -284,6 +289,77 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", "/v1/playbooks/recommend", {"json": {"account": "A-9", "neighbours": -1}}, 422,
      "neighbours"),
     ("POST", "/v1/playbooks/recommend", {"json": {"account": "nobody"}}, 404, "nobody"),
+    # --- what the fuzzer found (issues 14 and 19): numbers a column, a sum or a timedelta
+    # cannot hold, floats that underflow, lone surrogates, JSON nested too deep, odd ids
+    ("POST", "/v1/executions", {"json": RUN | {"duration_ms": 6.4e307}}, 422,
+     "duration_ms: numbers must be 0 or between 1e-30 and 1e+30 in size, not 6.4e+307"),
+    ("POST", "/v1/executions", {"json": RUN | {"duration_ms": 1e20}}, 422,
+     "duration_ms: Input should be less than or equal to 31622400000"),
+    ("POST", "/v1/executions", {"json": RUN | {"tool_calls": [
+        {"tool": "t", "success": True, "duration_ms": 1.7e308}]}}, 422,
+     "tool_calls.0.duration_ms: numbers must be 0 or between"),
+    ("POST", "/v1/executions", {"json": RUN | {"tool_calls": [
+        {"tool": "t", "success": True, "duration_ms": 1e12}]}}, 422,
+     "tool_calls.0.duration_ms: Input should be less than or equal to"),
+    ("POST", "/v1/executions", _raw(b'{"goal": "\\ud800", "success": true, "duration_ms": 1}'),
+     422, "goal: "),
+    ("POST", "/v1/executions", _raw(b'{"goal": "g", "success": true, "duration_ms": 1, '
+                                    b'"metadata": {"note": "a\\udfffb"}}'), 422,
+     "metadata.note: text must be valid Unicode, not a lone surrogate (\\udfff)"),
+    ("POST", "/v1/executions", {"json": RUN | {"metadata": {"n": -HUGE}}}, 422,
+     "metadata.n: integers must be between -2**63 and 2**63 - 1"),
+    ("POST", "/v1/executions", {"json": RUN | {"metadata": {"x": 1e-300}}}, 422,
+     "metadata.x: numbers must be 0 or between 1e-30 and 1e+30 in size, not 1e-300"),
+    ("POST", "/v1/executions", _raw(b'{"goal": "g", "success": true, "duration_ms": 1, '
+                                    b'"metadata": {"a": ' + DEEP + b"}}"), 422,
+     "metadata.a.0...: JSON must not be nested more than 32 levels deep"),
+    ("POST", "/v1/executions", _raw(TOO_DEEP), 400, "nested too deep"),
+    ("POST", "/v1/reports", {"json": REPORT | {"steps_total": 287648252882}}, 422,
+     "steps_total: Input should be less than or equal to 2147483647"),
+    ("POST", "/v1/reports", {"json": REPORT | {"steps_completed": 2, "steps_total": HUGE}}, 422,
+     "steps_total"),
+    ("POST", "/v1/reports", {"json": REPORT | {"playbook_item_id": HUGE}}, 422,
+     "playbook_item_id"),
+    ("POST", "/v1/reports", {"json": REPORT | {"outcomes": [{"metric": "m", "before": 1e300}]}},
+     422, "outcomes.0.before: numbers must be 0 or between"),
+    ("PUT", "/v1/tenant/settings", {"json": {"confidence_threshold": 1.1e-274}}, 422,
+     "confidence_threshold: numbers must be 0 or between 1e-30 and 1e+30 in size, not 1.1e-274"),
+    ("PUT", "/v1/tenant/settings", {"json": {"confidence_threshold": 2}}, 422,
+     "confidence_threshold"),
+    ("POST", "/v1/transcripts", {"json": {"text": "hello", "duration_s": 1e20}}, 422,
+     "duration_s"),
+    ("POST", "/v1/learning/threshold", {"json": {"precision": 1e-300}}, 422, "precision"),
+    ("POST", "/v1/context", {"json": {"query": "q", "token_budget": 10**12}}, 422,
+     "token_budget"),
+    ("POST", "/v1/context", {"json": {"query": "q", "token_budget": HUGE}}, 422,
+     "token_budget"),
+    ("POST", "/v1/answer", {"json": {"query": "q", "max_tokens": 10**12}}, 422, "max_tokens"),
+    ("POST", "/v1/answer", {"json": {"query": "q", "token_budget": HUGE}}, 422, "token_budget"),
+    ("POST", "/v1/recommend", _raw(b'{"query": "q", "context": {"x": "\\ud800"}}'), 422,
+     "context.x: text must be valid Unicode, not a lone surrogate (\\ud800)"),
+    ("POST", "/v1/recommend", _raw(b'{"query": "q", "context": {"\\ud800": 1}}'), 422,
+     "context"),
+    ("POST", "/v1/recommend", {"json": {"query": "q", "context": {"x": 10**30}}}, 422,
+     "context.x: integers must be between"),
+    ("POST", "/v1/recommend", {"json": {"query": "q", "context": {"x": [[1e308]]}}}, 422,
+     "context.x.0.0: numbers must be 0 or between"),
+    ("POST", "/v1/recommend", {"json": {"query": "q", "context": {"user": 5}}}, 422,
+     "context.user"),
+    ("POST", "/v1/beacon", {"content": b'{"events": ' + TOO_DEEP + b"}"}, 422,
+     "the beacon body is JSON nested too deep"),
+    ("POST", "/v1/beacon", {"content": b'{"events": [{"metadata": ' + DEEP + b"}]}"}, 422,
+     "events.0.metadata...: JSON must not be nested more than 32 levels deep"),
+    ("POST", "/v1/beacon", {"content": b'{"events": [{"type": "\\ud800"}]}'}, 422,
+     "events.0.type: text must be valid Unicode"),
+    ("GET", "/v1/imports", {"params": {"cursor": -HUGE}}, 422, "cursor"),
+    ("GET", "/v1/imports", {"params": {"cursor": 0}}, 422, "cursor"),
+    ("GET", "/v1/learning/experiments/6L", {}, 404, "no experiment '6L'"),
+    ("POST", "/v1/learning/experiments/6L/stop", {}, 404, "6L"),
+    ("GET", "/v1/items/6L", {}, 422, "item_id"),
+    ("GET", "/v1/items/{item}/versions/99999999999", {}, 404, "no version 99999999999"),
+    ("GET", "/v1/items/{item}/versions/6L", {}, 422, "version"),
+    ("GET", "/v1/proposals/6L", {}, 422, "proposal_id"),
+    ("GET", "/v1/analytics/tools", {"params": {"min_runs": HUGE}}, 422, "min_runs"),
 ]
 
 
@@ -357,6 +433,49 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
     assert set(error) == {"code", "message"} and error["code"] in CODES[status], error
     assert expected in error["message"], error["message"]
     assert stored.snapshot() == stored.before
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("PUT", "/v1/imports", "GET, POST"),
+    ("POST", "/v1/items/1", "GET, PATCH, DELETE"),
+    ("GET", "/v1/beacon", "POST"),
+    ("DELETE", "/v1/tenant/settings", "PUT"),
+])  # fmt: skip
+def test_a_method_a_path_does_not_take_gets_405_with_allow(
+    api: TestClient, method: str, path: str, allowed: str
+) -> None:
+    response = api.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    assert response.json()["error"]["message"] == f"{method} is not allowed here; use {allowed}"
+
+
+@pytest.mark.parametrize("query", [{"experiment": "6L"}, {"variant": "6L"}, {"policy": "6L"}])
+def test_analytics_answer_odd_filters_with_nothing_found(
+    api: TestClient, query: dict[str, str]
+) -> None:
+    for path in ("/v1/analytics/tools", "/v1/analytics/metrics", "/v1/analytics/experiments"):
+        response = api.get(path, params=query)
+        assert response.status_code == 200, (path, response.text)
+
+
+def test_the_longest_tool_call_allowed_never_breaks_the_tools_report(api: TestClient) -> None:
+    """Issue 19: a 1.7e308 ms tool call was stored and /v1/analytics/tools answered 500 from
+    then on. It is refused now; the longest duration allowed, many times, still sums."""
+    longest = MAX_DURATION_MS
+    call = {"tool": "slow-tool", "success": True, "duration_ms": longest}
+    for _ in range(5):
+        stored = api.post("/v1/executions", json=RUN | {"tool_calls": [call] * 50})
+        assert stored.status_code == 201, stored.text
+    refused = api.post("/v1/executions", json=RUN | {"tool_calls": [
+        call | {"duration_ms": 1.7e308}]})  # fmt: skip
+    assert refused.status_code == 422
+    assert "tool_calls.0.duration_ms: numbers" in refused.json()["error"]["message"]
+    assert api.post("/v1/analytics/refresh", params={"full": True}).status_code == 200
+    report = api.get("/v1/analytics/tools", params={"min_runs": 1})
+    assert report.status_code == 200, report.text
+    (tool,) = report.json()["tools"]
+    assert tool["tool"] == "slow-tool" and tool["executions"] == 250
 
 
 def test_a_csv_with_a_nul_byte_imports_without_it(api: TestClient) -> None:

@@ -26,10 +26,10 @@ from learnloop.ingest import ImportRejected
 from learnloop.ingest.health import health_score, kpi_score
 from learnloop.service import LearnLoop
 
-from .conftest import SHARED_DATA
+from .conftest import shared_data
 
-MESSY = SHARED_DATA / "messy_tables" / "messytables_horror"
-RUNBOOKS = SHARED_DATA / "runbooks"
+MESSY = "messy_tables/messytables_horror"  # under ../shared/data, read through shared_data
+RUNBOOKS = "runbooks"
 
 # file -> (header row from 1 or None, first columns, data rows), or the error's words.
 MESSY_EXPECTED: dict[str, tuple[int | None, list[str], int] | str] = {
@@ -101,7 +101,7 @@ def xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
 
 
 def test_every_messy_file_is_listed() -> None:
-    names = {p.name for p in MESSY.iterdir() if p.suffix not in (".md", ".txt")}
+    names = {p.name for p in shared_data(MESSY).iterdir() if p.suffix not in (".md", ".txt")}
     assert names == set(MESSY_EXPECTED)
 
 
@@ -110,7 +110,7 @@ def test_messy_file_imports_with_its_header_or_fails_clearly(
     ll: LearnLoop, tenant: str, name: str
 ) -> None:
     expected = MESSY_EXPECTED[name]
-    data = (MESSY / name).read_bytes()
+    data = shared_data(f"{MESSY}/{name}").read_bytes()
     if isinstance(expected, str):
         with pytest.raises(InvalidInput) as caught:
             ll.imports.import_file(tenant, data, name)
@@ -133,7 +133,7 @@ def test_messy_file_imports_with_its_header_or_fails_clearly(
 
 def test_messy_encodings_and_delimiters_are_reported(ll: LearnLoop, tenant: str) -> None:
     found = {
-        name: ll.imports.import_file(tenant, (MESSY / name).read_bytes(), name)
+        name: ll.imports.import_file(tenant, shared_data(f"{MESSY}/{name}").read_bytes(), name)
         for name in ("utf-16le_encoded.csv", "characters.csv", "simple.psv", "example.tsv",
                      "simple.ssv", "mixedGLB.csv")
     }
@@ -150,7 +150,7 @@ def test_messy_encodings_and_delimiters_are_reported(ll: LearnLoop, tenant: str)
 
 def test_bad_rows_stop_the_import_or_are_skipped(ll: LearnLoop, tenant: str) -> None:
     name = "sparse_with_column_errors.csv"
-    data = (MESSY / name).read_bytes()
+    data = shared_data(f"{MESSY}/{name}").read_bytes()
     with pytest.raises(ImportRejected) as caught:
         ll.imports.import_file(tenant, data, name)
     rejected = caught.value.report
@@ -180,7 +180,7 @@ def test_bad_rows_stop_the_import_or_are_skipped(ll: LearnLoop, tenant: str) -> 
 def test_runbook_folders_import_as_items(
     ll: LearnLoop, tenant: str, folder: str, kind: str
 ) -> None:
-    root = RUNBOOKS / folder
+    root = shared_data(f"{RUNBOOKS}/{folder}")
     files = sorted(root.rglob("*.md"))
     docs = [(p.relative_to(root).as_posix(), p.read_bytes()) for p in files]
     report = ll.imports.import_markdown(tenant, docs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -32,8 +33,6 @@ from learnloop.errors import InvalidInput, NotFound
 from learnloop.events.models import MAX_BATCH
 from learnloop.recommend import RecommendResponse
 from learnloop.settings import Settings
-
-from .conftest import ROOT
 
 EQ = load_queries("learnloop.events")
 RQ = load_queries("learnloop.recommend")
@@ -1001,7 +1000,7 @@ def start_server(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes],
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "learnloop"), "serve", "--port", str(port)],
+            [str(Path(sys.executable).parent / "learnloop"), "serve", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -22,7 +22,7 @@ from learnloop.learn.simulate import run
 from learnloop.learn.simulator import Simulator
 from learnloop.learn.tally import Stat
 
-from .conftest import SHARED_DATA
+from .conftest import shared_data
 
 ARMS = [Arm(n, 0.7 - 0.04 * n, "faq") for n in range(1, 9)]
 CONTEXT = {"segment": "smb", "intent": "faq"}
@@ -135,7 +135,7 @@ def test_learned_policies_beat_the_baseline_and_near_the_oracle(
 
 
 def read_obd(policy: str) -> list[dict[str, str]]:
-    path = SHARED_DATA / "open_bandit_dataset_small" / policy / "all" / "all.csv.gz"
+    path = shared_data(f"open_bandit_dataset_small/{policy}/all/all.csv.gz")
     with gzip.open(Path(path), "rt") as file:
         return list(csv.DictReader(file))
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -16,7 +17,7 @@ import pytest
 
 import learnloop
 
-from .conftest import ROOT
+from .conftest import REQUIRE_SHARED_DATA, ROOT, shared_data
 
 BIN = Path(sys.executable).parent
 
@@ -32,6 +33,29 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_second() -> None:
     main, tests = readme_commands()
     assert "learnloop demo" in main and "pytest" in tests
     assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_turns_missing_shared_data_into_failures() -> None:
+    assert f"export {REQUIRE_SHARED_DATA}=1" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("", pytest.skip.Exception),
+                                                   ("1", pytest.fail.Exception)])  # fmt: skip
+def test_missing_shared_data_skips_or_fails_naming_the_path(
+    monkeypatch: pytest.MonkeyPatch, required: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setenv(REQUIRE_SHARED_DATA, required)
+    with pytest.raises(outcome, match=r"no-such-set/train\.csv"):
+        shared_data("no-such-set/train.csv")
+
+
+def test_slow_tests_still_run_by_default() -> None:
+    """README's plain `pytest` (and so CI) runs the slow tests and the docstring examples;
+    only a developer's explicit `-m 'not slow'` leaves the slow ones out."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    options = config["ini_options"]
+    assert "-m" not in options["addopts"].split() and "--doctest-modules" in options["addopts"]
+    assert "src/learnloop" in options["testpaths"]
 
 
 def run_readme_command(index: int, env: dict[str, str]) -> str:
@@ -79,6 +103,7 @@ def stop(proc: subprocess.Popen[str]) -> bool:
     return ended
 
 
+@pytest.mark.slow
 def test_readme_main_command_runs_as_written(tmp_path: Path) -> None:
     """Run the first command exactly as written, in the project root, on a fresh data dir:
     it learns from simulated users, prints the figures, and serves the dashboard until it is
@@ -112,6 +137,7 @@ def _get_when_up(url: str) -> httpx.Response:
             time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_readme_test_command_runs_as_written() -> None:
     """The test command as written; only collection, so the suite does not run itself."""
     out = run_readme_command(
@@ -139,6 +165,7 @@ def test_every_error_is_a_learnloop_error_with_a_default_message() -> None:
         assert str(error()) == error.__doc__
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["ruff check .", "mypy"])
 def test_linters_are_clean(tool: str) -> None:
     done = subprocess.run(

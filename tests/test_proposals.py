@@ -15,7 +15,7 @@ import pytest
 from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.proposals import DEFAULT_THRESHOLD, embed_pending, refresh_views
 from learnloop.service import LearnLoop
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 REVIEW = {"reviewer": "ana", "note": "checked against the docs"}
 
@@ -307,7 +307,7 @@ def test_an_approved_revision_of_a_deleted_item_is_rejected_not_applied(
 
 def _banking77(categories: int, per_category: int) -> list[tuple[str, str]]:
     by_category: dict[str, list[str]] = defaultdict(list)
-    with (SHARED_DATA / "banking77" / "train.csv").open(encoding="utf-8") as f:
+    with shared_data("banking77/train.csv").open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
             by_category[row["category"]].append(row["text"].strip())
     chosen = sorted(by_category)[:categories]

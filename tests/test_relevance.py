@@ -13,9 +13,9 @@ import pytest
 from learnloop import LearnLoop
 from learnloop.knowledge.markdown import parse_markdown
 
-from .conftest import SHARED_DATA
+from .conftest import shared_data
 
-RUNBOOKS = SHARED_DATA / "runbooks" / "prometheus_operator"
+RUNBOOKS = "runbooks/prometheus_operator"  # under ../shared/data
 
 PARAPHRASES = {
     "KubePodCrashLooping": "my container keeps dying and kubernetes keeps restarting it",
@@ -53,11 +53,12 @@ PARAPHRASES = {
 
 def load_runbooks(ll: LearnLoop, tenant: str) -> dict[str, int]:
     """Every runbook file as an item; returns item id by alert name (the file stem)."""
-    files = sorted(p for p in RUNBOOKS.rglob("*.md") if p.name != "_index.md")
+    root = shared_data(RUNBOOKS)
+    files = sorted(p for p in root.rglob("*.md") if p.name != "_index.md")
     rows = []
     for path in files:
         doc = parse_markdown(path.read_text("utf-8"), fallback_title=path.stem)
-        external_id = str(path.relative_to(RUNBOOKS))
+        external_id = str(path.relative_to(root))
         rows.append({"kind": "runbook", "external_id": external_id, **doc})
     stored = ll.items.put_many(tenant, rows)
     return {Path(item.external_id or "").stem: item.item_id for item, _ in stored}

@@ -13,14 +13,14 @@ import pytest
 from learnloop import LearnLoop
 from learnloop.knowledge import Search
 
-from .conftest import SHARED_DATA
+from .conftest import shared_data
 
 BIG_ROWS, SMALL_ROWS = 1500, 40
 RARE = ("rare-a", "rare-b", "rare-c")
 
 
 def banking_questions() -> list[str]:
-    with (SHARED_DATA / "banking77" / "train.csv").open(newline="") as handle:
+    with shared_data("banking77/train.csv").open(newline="") as handle:
         return [row["text"] for row in csv.DictReader(handle)]
 
 

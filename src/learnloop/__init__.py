@@ -2,7 +2,7 @@
 
 >>> import learnloop
 >>> sorted(learnloop.__all__)[:3]
-['ApiKey', 'AuthError', 'Conflict']
+['ApiKey', 'AuthError', 'Client']
 """
 
 from learnloop.client import Client

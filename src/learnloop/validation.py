@@ -23,35 +23,86 @@ def parse(model: type[M], data: M | Mapping[str, Any], where: str = "") -> M:
         raise InvalidInput(where + describe(exc)) from exc
 
 
-def refuse_nul(value: Any, where: str = "") -> None:
-    """PostgreSQL text and jsonb cannot hold U+0000, nor jsonb Infinity or NaN: refuse them
-    with the input, not at insert. The error names ``where`` it was (the field's dotted path)."""
+BIGINT = 2**63 - 1  # PostgreSQL's bigint; integer columns hold up to 2**31 - 1
+INTEGER = 2**31 - 1
+MAX_DEPTH = 32  # JSON nested deeper than this is refused (a parser's recursion stops there)
+TINY, HUGE = 1e-30, 1e30  # the size a number may have: 0, or between these
+MAX_DURATION_MS = 366 * 24 * 3600 * 1000.0  # a year: the longest run or call recorded
+
+
+def refuse_unstorable(value: Any, where: str = "", depth: int = 0) -> None:
+    """Refuse with the input, not at insert or at a later read, what PostgreSQL or the
+    analytics cannot hold: the NUL character and lone surrogates in text, Infinity and NaN,
+    integers beyond bigint, numbers too large or too small (they overflow or underflow a
+    column or a sum), JSON nested deeper than ``MAX_DEPTH``. The error names ``where`` it
+    was (the field's dotted path).
+
+    >>> refuse_unstorable({"a": [1, 1.1e-274]})
+    Traceback (most recent call last):
+    ValueError: a.1: numbers must be 0 or between 1e-30 and 1e+30 in size, not 1.1e-274
+    """
     named = f"{where}: " if where else ""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{named}text must not contain the NUL character (\\u0000)")
+        _refuse_bad_text(value, named)
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not -BIGINT - 1 <= value <= BIGINT:
+            raise ValueError(f"{named}integers must be between -2**63 and 2**63 - 1, not {value}")
     elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{named}numbers must be finite, not {value}")
-    elif isinstance(value, Mapping):
+        _refuse_bad_float(value, named)
+    elif isinstance(value, Mapping | list | tuple):
+        if depth >= MAX_DEPTH:
+            top = ".".join(where.split(".")[:3]) + "..." if where else "the body"
+            raise ValueError(f"{top}: JSON must not be nested more than {MAX_DEPTH} levels deep")
+        _refuse_in_children(value, where, depth + 1)
+
+
+def _refuse_bad_text(value: str, named: str) -> None:
+    if "\x00" in value:
+        raise ValueError(f"{named}text must not contain the NUL character (\\u0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = f"\\u{ord(value[exc.start]):04x}"
+            message = f"{named}text must be valid Unicode, not a lone surrogate ({bad})"
+            raise ValueError(message) from None
+
+
+def _refuse_bad_float(value: float, named: str) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{named}numbers must be finite, not {value}")
+    if value and not TINY <= abs(value) <= HUGE:
+        raise ValueError(
+            f"{named}numbers must be 0 or between {TINY:g} and {HUGE:g} in size, not {value}"
+        )
+
+
+def _refuse_in_children(value: Mapping[Any, Any] | list[Any] | tuple[Any, ...],
+                        where: str, depth: int) -> None:  # fmt: skip
+    if isinstance(value, Mapping):
         for key, item in value.items():
-            refuse_nul(key, where)
-            refuse_nul(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list | tuple):
+            refuse_unstorable(key, where, depth)
+            refuse_unstorable(item, f"{where}.{key}" if where else str(key), depth)
+    else:
         for n, item in enumerate(value):
-            refuse_nul(item, f"{where}.{n}" if where else str(n))
+            refuse_unstorable(item, f"{where}.{n}" if where else str(n), depth)
+
+
+refuse_nul = refuse_unstorable  # its first name, when NUL was all it refused
 
 
 class Input(BaseModel):
     """The base of every request model: unknown fields refused, text stripped, and nothing
-    PostgreSQL cannot store (the NUL character) let through to the database."""
+    PostgreSQL or the analytics cannot hold (``refuse_unstorable``) let through."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        refuse_nul(data)
+        refuse_unstorable(data)
         return data
 
 
@@ -73,7 +124,7 @@ def describe_errors(errors: Iterable[Mapping[str, Any]], *, request: bool = Fals
             "missing", "dict_type", "model_attributes_type"
         ):
             where = "the request body"  # missing, or not a JSON object
-        message = str(error.get("msg", "is not valid"))
+        message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "the request is not valid"
 

@@ -209,7 +209,9 @@ class LifecycleRules(Input):
     unused_days: int = Field(
         default=90, ge=1, le=36_500, description="archive after this long unused"
     )
-    min_runs: int = Field(default=20, ge=1, description="runs needed before judging success")
+    min_runs: int = Field(
+        default=20, ge=1, le=2**31 - 1, description="runs needed before judging success"
+    )
     deprecate_below: float = Field(default=0.5, ge=0, le=1, description="success rate floor")
     promote_above: float = Field(default=0.8, ge=0, le=1, description="success rate to promote")
     kinds: list[LifecycleKind] = Field(default_factory=lambda: list(get_args(LifecycleKind)))

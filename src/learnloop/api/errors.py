@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from learnloop.api.limits import BodyTooLarge
 from learnloop.errors import LearnLoopError
@@ -26,6 +27,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_exception_handler(OverflowError, _overflow)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -48,13 +50,42 @@ async def _validation_error(request: Request, exc: Any) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Any) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
     messages = {404: f"no such endpoint: {request.method} {request.url.path}; see /docs"}
+    if isinstance(exc.__cause__, RecursionError):  # FastAPI's json.loads of the body
+        return error_response(400, "invalid_json", "the request body is JSON nested too deep")
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed(request))
+        messages[405] = f"{request.method} is not allowed here; use {headers['Allow']}"
     message = messages.get(exc.status_code, str(exc.detail))
-    return error_response(exc.status_code, "http_error", message)
+    response = error_response(exc.status_code, "http_error", message)
+    response.headers.update(headers)
+    return response
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route takes at this path (Starlette names only the first route's,
+    and a path here can have one route per method)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
 
 
 async def _too_large(request: Request, exc: Any) -> JSONResponse:
     return error_response(413, "body_too_large", str(exc))
+
+
+async def _overflow(request: Request, exc: Exception) -> JSONResponse:
+    """A number the input checks let through but a computation cannot hold (a safety net:
+    the models bound what they can)."""
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(422, "invalid_input", f"a number in the request is too large: {exc}")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -97,7 +97,10 @@ def items(
 
 @router.get("/tools", response_model=ToolReport)
 def tools(
-    ll: LL, tenant: TenantId, filters: Filters, min_runs: Annotated[int, Query(ge=1)] = 5
+    ll: LL,
+    tenant: TenantId,
+    filters: Filters,
+    min_runs: Annotated[int, Query(ge=1, le=2**31 - 1)] = 5,
 ) -> ToolReport:
     """Per tool: executions, success rate, mean and p95 duration, first and last use."""
     return ll.analytics.tools(tenant, filters, min_runs=min_runs)

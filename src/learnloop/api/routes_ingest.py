@@ -116,7 +116,7 @@ def list_imports(
     ll: LL,
     tenant: TenantId,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(le=2**63 - 1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> ImportPage:
     """Imports newest first, each with its counts and errors."""
     reports, next_cursor = ll.imports.list(tenant, limit=limit, cursor=cursor)

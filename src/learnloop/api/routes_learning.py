@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
+from pydantic import Field
 
 from learnloop.api.deps import LL, TenantId
 from learnloop.learn import LearningConfig
@@ -20,7 +21,7 @@ class CalibrateRequest(Input):
 
 
 class ThresholdTuning(Input):
-    precision: float
+    precision: float = Field(gt=0, le=1, description="the precision wanted, 0..1")
     apply: bool = False
 
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from learnloop.api.deps import LL
 from learnloop.errors import InvalidInput
 from learnloop.service import LearnLoop
+from learnloop.validation import refuse_unstorable
 
 router = APIRouter(prefix="/v1", tags=["widget"])
 BEACON_TYPES = {"viewed", "clicked"}
@@ -71,8 +72,13 @@ def _record(ll: LearnLoop, events: list[dict[str, Any]]) -> BeaconResult:
 def _events(raw: bytes) -> list[dict[str, Any]]:
     try:
         body = json.loads(raw or b"null")
+        refuse_unstorable(body)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the beacon body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("the beacon body is JSON nested too deep") from exc
+    except ValueError as exc:
+        raise InvalidInput(f"the beacon body: {exc}") from exc
     events = body.get("events") if isinstance(body, dict) else None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise InvalidInput('send {"events": [{"type": "clicked", "impression_id": ..., ...}]}')

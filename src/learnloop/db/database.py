@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from learnloop.db.embedded import embedded_url
 from learnloop.db.migrate import migrate
-from learnloop.errors import ConfigurationError, DatabaseError
+from learnloop.errors import ConfigurationError, DatabaseError, InvalidInput
 from learnloop.ports import Connection
 from learnloop.settings import Settings
 
@@ -76,6 +76,11 @@ class Database:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DatabaseError(f"the database failed: {exc}") from exc
+        except psycopg.DataError as exc:
+            # A value the input checks let through but a column or a computation cannot
+            # hold (SQLSTATE class 22: out of range, overflow, bad text): the caller's to fix.
+            reason = exc.diag.message_primary or str(exc)
+            raise InvalidInput(f"a value does not fit the database: {reason}") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from learnloop.events.sentiment import Label
-from learnloop.validation import Input
+from learnloop.validation import MAX_DURATION_MS, Input
 
 Role = Literal["user", "assistant", "agent", "system"]
 Channel = Literal["chat", "voice", "email"]
@@ -59,7 +59,7 @@ class TranscriptIn(Input):
     external_id: str | None = Field(default=None, min_length=1, max_length=300)
     conversation_id: str | None = Field(default=None, max_length=300)
     account: str | None = Field(default=None, max_length=300)
-    duration_s: float | None = Field(default=None, ge=0)
+    duration_s: float | None = Field(default=None, ge=0, le=MAX_DURATION_MS / 1000)
 
 
 class Transcript(BaseModel):

@@ -8,19 +8,21 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
-from learnloop.validation import Input
+from learnloop.validation import BIGINT, INTEGER, MAX_DURATION_MS, Input
 
 ReportStatus = Literal["planned", "in_progress", "completed", "failed", "abandoned"]
 
 
 class ToolCallIn(Input):
     tool: str = Field(min_length=1, max_length=200)
-    item_id: int | None = Field(default=None, ge=1, description="the tool's item, if stored")
+    item_id: int | None = Field(
+        default=None, ge=1, le=BIGINT, description="the tool's item, if stored"
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
     result: Any = None
     success: bool
     error: str | None = Field(default=None, max_length=10_000)
-    duration_ms: float = Field(ge=0)
+    duration_ms: float = Field(ge=0, le=MAX_DURATION_MS, description="at most a year")
 
 
 class ExecutionIn(Input):
@@ -30,7 +32,7 @@ class ExecutionIn(Input):
     intent: str | None = Field(default=None, max_length=200)
     success: bool
     error: str | None = Field(default=None, max_length=10_000)
-    duration_ms: float = Field(ge=0)
+    duration_ms: float = Field(ge=0, le=MAX_DURATION_MS, description="at most a year")
     started_at: datetime | None = Field(default=None, description="default: now less duration")
     impression_id: UUID | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -86,10 +88,10 @@ class ReportIn(Input):
     external_id: str | None = Field(default=None, min_length=1, max_length=300)
     account: str = Field(min_length=1, max_length=300)
     playbook: str = Field(min_length=1, max_length=300)
-    playbook_item_id: int | None = Field(default=None, ge=1)
+    playbook_item_id: int | None = Field(default=None, ge=1, le=BIGINT)
     status: ReportStatus
-    steps_completed: int = Field(default=0, ge=0)
-    steps_total: int = Field(ge=0)
+    steps_completed: int = Field(default=0, ge=0, le=INTEGER)
+    steps_total: int = Field(ge=0, le=INTEGER)
     started_at: datetime | None = None
     ended_at: datetime | None = None
     executive_summary: str = Field(default="", max_length=50_000)

@@ -43,8 +43,10 @@ Method = Literal["isotonic", "platt"]
 def confidence(similarity: float | None) -> float:
     """The documented mapping of similarity to a probability of helping.
 
-    >>> round(confidence(0.45), 2), round(confidence(0.60), 2), round(confidence(0.30), 2)
-    (0.5, 0.89, 0.11)
+    >>> round(confidence(0.45), 1), round(confidence(0.60), 1), round(confidence(0.30), 1)
+    (0.5, 0.9, 0.1)
+    >>> round(confidence(0.60), 3), round(confidence(0.30), 3)  # 0.9 and 0.1 within 0.005
+    (0.895, 0.105)
     """
     if similarity is None:
         return 0.0
