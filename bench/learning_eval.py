@@ -150,7 +150,9 @@ class Run:
         out = asdict(self)
         del out["pairs"], out["recommend_ms"]
         out["update_ms_per_1k"] = 1000 * self.update_seconds / max(self.outcomes / 1000, 1e-9)
-        out["update_rows_per_s"] = self.update_rows / self.update_seconds if self.update_seconds else None
+        out["update_rows_per_s"] = (
+            self.update_rows / self.update_seconds if self.update_seconds else None
+        )
         out["recommend_p50_ms"] = _quantile(ms, 0.5)
         out["recommend_p95_ms"] = _quantile(ms, 0.95)
         return out
@@ -170,7 +172,9 @@ def readable(intent: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def banking77(split_seed: int) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
+def banking77(
+    split_seed: int,
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
     """Stream and test questions per intent, and the three body questions of each item."""
     by_intent: dict[str, list[str]] = defaultdict(list)
     seen: set[str] = set()
@@ -219,20 +223,26 @@ def runbook_task(split_seed: int, extra: Path | None) -> Task:
 
     files = sorted(p for p in RUNBOOKS.rglob("*.md") if p.name != "_index.md")
     items = [
-        {"kind": "runbook", "external_id": p.stem,
-         **parse_markdown(p.read_text("utf-8"), fallback_title=p.stem)}
+        {
+            "kind": "runbook",
+            "external_id": p.stem,
+            **parse_markdown(p.read_text("utf-8"), fallback_title=p.stem),
+        }
         for p in files
     ]
     questions = [Question(text, alert) for alert, text in sorted(PARAPHRASES.items())]
     if extra is not None and extra.exists():
         with extra.open(newline="", encoding="utf-8") as f:
-            questions += [Question(r["question"].strip(), r["alert"].strip()) for r in csv.DictReader(f)]
+            questions += [
+                Question(r["question"].strip(), r["alert"].strip()) for r in csv.DictReader(f)
+            ]
     order = np.random.default_rng(split_seed).permutation(len(questions))
     half = len(questions) // 2
     stream = [questions[n] for n in sorted(order[:half])]
     test = [questions[n] for n in sorted(order[half:])]
-    return Task("runbooks", items, stream, test, 0.0, runbooks=True,
-                texts=[q.text for q in questions])
+    return Task(
+        "runbooks", items, stream, test, 0.0, runbooks=True, texts=[q.text for q in questions]
+    )
 
 
 # --- embeddings ---------------------------------------------------------------------------
@@ -249,7 +259,9 @@ def cached_vectors(ll: LearnLoop, texts: list[str]) -> dict[str, np.ndarray]:
         started = time.perf_counter()
         matrix = _embed_all(ll, texts)
         np.save(path, matrix)
-        print(f"embedded {len(texts):,} questions in {time.perf_counter() - started:.0f} s -> {path}")
+        print(
+            f"embedded {len(texts):,} questions in {time.perf_counter() - started:.0f} s -> {path}"
+        )
     matrix.setflags(write=False)
     return {t: matrix[n] for n, t in enumerate(texts)}
 
@@ -319,7 +331,11 @@ class Asker:
             ranking = type(ranking)(order, ranking.scores, ranking.propensities)
         confidences = [setup.confidence(h.similarity) for h in hits]
         _, ranked = decide_ranked(
-            hits, ranking, confidences, k=K, threshold=setup.threshold,
+            hits,
+            ranking,
+            confidences,
+            k=K,
+            threshold=setup.threshold,
             single_confidence=setup.single_confidence,
         )
         return [r.hit.item.external_id or "" for r in ranked if r.shown]
@@ -328,7 +344,10 @@ class Asker:
 def score(lists: list[list[str]], questions: list[Question]) -> tuple[float, float]:
     """acc@1 and MRR of ranked lists against the right labels."""
     acc = [bool(s) and s[0] == q.label for s, q in zip(lists, questions, strict=True)]
-    rr = [1 / (s.index(q.label) + 1) if q.label in s else 0.0 for s, q in zip(lists, questions, strict=True)]
+    rr = [
+        1 / (s.index(q.label) + 1) if q.label in s else 0.0
+        for s, q in zip(lists, questions, strict=True)
+    ]
     return float(np.mean(acc)), float(np.mean(rr))
 
 
@@ -395,7 +414,9 @@ def user(shown: list[str], label: str, looks: np.ndarray) -> int | None:
     return None
 
 
-def play(ll: LearnLoop, asker: Asker, task: Task, policy: str, seed: int, checkpoints: list[int]) -> Run:
+def play(
+    ll: LearnLoop, asker: Asker, task: Task, policy: str, seed: int, checkpoints: list[int]
+) -> Run:
     run = Run(policy, seed)
     started = time.perf_counter()
     tenant = new_tenant(ll, task, policy, seed)
@@ -418,7 +439,9 @@ def play(ll: LearnLoop, asker: Asker, task: Task, policy: str, seed: int, checkp
     return run
 
 
-def _ask(ll: LearnLoop, tenant: str, run: Run, n: int, question: Question, looks: np.ndarray) -> list[dict[str, Any]]:
+def _ask(
+    ll: LearnLoop, tenant: str, run: Run, n: int, question: Question, looks: np.ndarray
+) -> list[dict[str, Any]]:
     started = time.perf_counter()
     answer = ll.recommender.recommend(tenant, {"query": question.text, "k": K})
     run.recommend_ms.append(1000 * (time.perf_counter() - started))
@@ -443,7 +466,15 @@ def _flush(ll: LearnLoop, tenant: str, events: list[dict[str, Any]]) -> None:
         events.clear()
 
 
-def _checkpoint(ll: LearnLoop, asker: Asker, task: Task, tenant: str, run: Run, n: int, events: list[dict[str, Any]]) -> None:
+def _checkpoint(
+    ll: LearnLoop,
+    asker: Asker,
+    task: Task,
+    tenant: str,
+    run: Run,
+    n: int,
+    events: list[dict[str, Any]],
+) -> None:
     _flush(ll, tenant, events)
     drain(ll, run, until_empty=True)
     left = unsettled(ll, tenant)
@@ -453,8 +484,11 @@ def _checkpoint(ll: LearnLoop, asker: Asker, task: Task, tenant: str, run: Run, 
     run.acc1[n], run.mrr[n] = score(lists, task.test)
     if task.name == "oos":
         run.oos[f"at {n}"] = scope_shares(lists, task)
-    print(f"  {run.policy} seed {run.seed} at {n:,}: acc@1 {run.acc1[n]:.1%} MRR {run.mrr[n]:.3f}"
-          f" ({time.perf_counter():.0f})", flush=True)
+    print(
+        f"  {run.policy} seed {run.seed} at {n:,}: acc@1 {run.acc1[n]:.1%} MRR {run.mrr[n]:.3f}"
+        f" ({time.perf_counter():.0f})",
+        flush=True,
+    )
 
 
 def _calibrate(ll: LearnLoop, asker: Asker, task: Task, tenant: str, run: Run) -> None:
@@ -469,7 +503,12 @@ def _calibrate(ll: LearnLoop, asker: Asker, task: Task, tenant: str, run: Run) -
 # --- peers --------------------------------------------------------------------------------
 
 
-def peers(pairs: list[tuple[int, Question]], task: Task, vectors: dict[str, np.ndarray], checkpoints: list[int]) -> dict[str, dict[int, tuple[float, float]]]:
+def peers(
+    pairs: list[tuple[int, Question]],
+    task: Task,
+    vectors: dict[str, np.ndarray],
+    checkpoints: list[int],
+) -> dict[str, dict[int, tuple[float, float]]]:
     """acc@1 and MRR of each peer at each checkpoint, trained on the pairs clicked before."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -507,24 +546,46 @@ def spread(values: list[float], pct: bool) -> str:
     return text
 
 
-def table(task: Task, runs: list[Run], peer_figures: list[dict[str, dict[int, tuple[float, float]]]], checkpoints: list[int]) -> str:
-    head = ["policy", *[f"acc@1 / MRR at {c:,}" for c in checkpoints], "update ms/1k", "rec p50/p95 ms"]
-    lines = [f"\n{task.name}: {len(task.items)} items, {len(task.stream):,} stream and "
-             f"{len(task.test):,} test questions; acc@1 in %, MRR; medians over seeds (min..max)",
-             "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+def table(
+    task: Task,
+    runs: list[Run],
+    peer_figures: list[dict[str, dict[int, tuple[float, float]]]],
+    checkpoints: list[int],
+) -> str:
+    head = [
+        "policy",
+        *[f"acc@1 / MRR at {c:,}" for c in checkpoints],
+        "update ms/1k",
+        "rec p50/p95 ms",
+    ]
+    lines = [
+        f"\n{task.name}: {len(task.items)} items, {len(task.stream):,} stream and "
+        f"{len(task.test):,} test questions; acc@1 in %, MRR; medians over seeds (min..max)",
+        "| " + " | ".join(head) + " |",
+        "|" + " --- |" * len(head),
+    ]
     for policy in dict.fromkeys(r.policy for r in runs):
         mine = [r for r in runs if r.policy == policy]
-        cells = [f"{spread([r.acc1[c] for r in mine], True)} / {spread([r.mrr[c] for r in mine], False)}" for c in checkpoints]
+        cells = [
+            f"{spread([r.acc1[c] for r in mine], True)} / {spread([r.mrr[c] for r in mine], False)}"
+            for c in checkpoints
+        ]
         figures = [r.figures() for r in mine]
         update = statistics.median(f["update_ms_per_1k"] for f in figures)
         p50 = statistics.median(f["recommend_p50_ms"] for f in figures)
         p95 = statistics.median(f["recommend_p95_ms"] for f in figures)
-        lines.append(f"| {policy} | " + " | ".join(cells) + f" | {update:.0f} | {p50:.1f} / {p95:.1f} |")
+        lines.append(
+            f"| {policy} | " + " | ".join(cells) + f" | {update:.0f} | {p50:.1f} / {p95:.1f} |"
+        )
     for name in PEERS:
         cells = []
         for c in checkpoints:
             got = [p[name][c] for p in peer_figures if c in p[name]]
-            cells.append(f"{spread([a for a, _ in got], True)} / {spread([m for _, m in got], False)}" if got else "")
+            cells.append(
+                f"{spread([a for a, _ in got], True)} / {spread([m for _, m in got], False)}"
+                if got
+                else ""
+            )
         if any(cells):
             lines.append(f"| {name} | " + " | ".join(cells) + " | | |")
     lines += _oos_lines(runs) + _stream_lines(runs)
@@ -539,12 +600,15 @@ def _oos_lines(runs: list[Run]) -> list[str]:
         before = [r.oos[f"at {last}"] for r in mine]
         after = [r.oos["after calibration"] for r in mine]
         thresholds = [r.oos["threshold"] for r in mine]
+
+        def share(rows: list[dict[str, float]], key: str) -> str:
+            return spread([row[key] for row in rows], True) + "%"
+
         lines.append(
-            f"{policy}: before calibration oos empty {spread([b['oos_empty'] for b in before], True)}%,"
-            f" in-scope shown {spread([b['in_scope_shown'] for b in before], True)}%;"
-            f" after (threshold {thresholds}) oos empty {spread([a['oos_empty'] for a in after], True)}%,"
-            f" in-scope shown {spread([a['in_scope_shown'] for a in after], True)}%"
-            " (targets: >= 80%, >= 90%)"
+            f"{policy}: before calibration oos empty {share(before, 'oos_empty')},"
+            f" in-scope shown {share(before, 'in_scope_shown')}; after (threshold"
+            f" {thresholds}) oos empty {share(after, 'oos_empty')}, in-scope shown"
+            f" {share(after, 'in_scope_shown')} (targets: >= 80%, >= 90%)"
         )
     return lines
 
@@ -604,7 +668,8 @@ def main(argv: list[str] | None = None) -> None:
     peer_figures = []
     with LearnLoop.open(Settings(data_dir=args.data_dir)) as ll:
         asker = Asker(ll)
-        print(f"evaluation: {'recommend(log=False, explore=False)' if asker.native else 'by hand, unlogged, greedy'}")
+        native = "recommend(log=False, explore=False)"
+        print(f"evaluation: {native if asker.native else 'by hand, unlogged, greedy'}")
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             task = make_task(args, seed)
             vectors = cached_vectors(ll, task.texts)
@@ -617,11 +682,22 @@ def main(argv: list[str] | None = None) -> None:
     print(table(task, runs, peer_figures, args.checkpoints))
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({
-            "protocol": args.protocol, "checkpoints": args.checkpoints, "test": len(task.test),
-            "runs": [r.figures() for r in runs],
-            "peers": [{name: {str(c): v for c, v in p[name].items()} for name in p} for p in peer_figures],
-        }, indent=1, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "protocol": args.protocol,
+                    "checkpoints": args.checkpoints,
+                    "test": len(task.test),
+                    "runs": [r.figures() for r in runs],
+                    "peers": [
+                        {name: {str(c): v for c, v in p[name].items()} for name in p}
+                        for p in peer_figures
+                    ],
+                },
+                indent=1,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":
