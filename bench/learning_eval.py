@@ -37,8 +37,10 @@ Protocol ``banking77`` (the default; issue 12):
   shown (0 when not shown).
 * Peers, in the same run, trained on the clicked pairs (question, right item) that the
   ``similarity`` stream of the same seed produced up to each checkpoint: scikit-learn's
-  ``LogisticRegression`` on the MiniLM question vectors, and kNN (k=10, cosine, uniform
-  votes) over the clicked questions; acc@1 and MRR over their top 3. They need the
+  ``LogisticRegression`` (defaults: C=1) on the MiniLM question vectors, kNN (k=10,
+  cosine, uniform votes) over the clicked questions, and the same logistic regression with
+  C=10 (less regularised: the stronger peer on these unit-length vectors); acc@1 and MRR
+  over their top 3. They need the
   ``similarity`` run, which is added to ``--policies`` unless ``--no-peers``.
 * Speed, per policy: ``update ms/1k`` = wall time of ``ll.learning.update()`` alone per
   1,000 outcomes of the stream (with the rows it processed per second); recommend p50 /
@@ -102,7 +104,7 @@ K = 3
 UPDATE_EVERY = 100
 UPDATE_LIMIT = 10_000
 OOS_INTENTS = 10
-PEERS = ("logistic regression", "kNN (k=10)")
+PEERS = ("logistic regression", "kNN (k=10)", "logistic regression C=10")
 
 
 @dataclass(frozen=True)
@@ -524,6 +526,7 @@ def peers(
         models = (
             LogisticRegression(max_iter=1000),
             KNeighborsClassifier(n_neighbors=min(10, len(seen)), metric="cosine"),
+            LogisticRegression(max_iter=1000, C=10.0),
         )
         for name, model in zip(PEERS, models, strict=True):
             model.fit(x, y)
