@@ -28,6 +28,13 @@ Protocol ``banking77`` (the default; issue 12):
   tenant's ``rewards.wait_seconds`` is 0, so an item shown that got no outcome settles
   (reward 0) at the next update; at a checkpoint the update runs until nothing is left
   and the bench checks that no shown item of the tenant is unsettled.
+* k items are always shown: with threshold 0 learnloop still shows a first item alone
+  when its confidence is >= 0.85 and 0.15 ahead of the next (``single_solution``; about a
+  third of the baseline's answers here), which hides the right item at ranks 2 and 3 from
+  the user. The bench turns that off the way a tenant can: one running experiment whose
+  variant (every request names the user ``bench-user``, who lands in it) has
+  ``single_confidence`` 1 and the tenant's own policy and threshold. ``--keep-single``
+  leaves learnloop's default; the oos protocol always does.
 * At each checkpoint (outcomes seen so far; 0 = before learning) every test question of
   a fixed subsample (``--test``, drawn by the split seed) is asked greedily, without
   logging and without exploration (``recommend(..., log=False, explore=False)`` where
@@ -104,6 +111,8 @@ K = 3
 UPDATE_EVERY = 100
 UPDATE_LIMIT = 10_000
 OOS_INTENTS = 10
+SHOW_ALL = "bench-show-all"
+BENCH_USER = "bench-user"
 PEERS = ("logistic regression", "kNN (k=10)", "logistic regression C=10")
 
 
@@ -124,6 +133,7 @@ class Task:
     threshold: float | None  # None: the tenant's default
     runbooks: bool = False
     texts: list[str] = field(default_factory=list)  # every question to embed (cache key)
+    context: dict[str, str] = field(default_factory=dict)  # sent with every request
 
     def in_scope(self, question: Question) -> bool:
         return question.label in {row["external_id"] for row in self.items} or self.runbooks
@@ -247,6 +257,13 @@ def runbook_task(split_seed: int, extra: Path | None) -> Task:
     )
 
 
+def show_all_context(task: Task, keep_single: bool) -> Task:
+    """The main and runbooks protocols show k items always (unless ``keep_single``)."""
+    if task.name != "oos" and not keep_single:
+        task.context = {"user": BENCH_USER}
+    return task
+
+
 # --- embeddings ---------------------------------------------------------------------------
 
 
@@ -305,15 +322,15 @@ class Asker:
         self.native = "log" in params and "explore" in params
         self.policies = Policies()
 
-    def shown(self, tenant: str, query: str) -> list[str]:
+    def shown(self, tenant: str, query: str, context: dict[str, str]) -> list[str]:
         if self.native:
             answer = self.ll.recommender.recommend(  # type: ignore[call-arg]
-                tenant, {"query": query, "k": K}, log=False, explore=False
+                tenant, {"query": query, "k": K, "context": context}, log=False, explore=False
             )
             return [r.item.external_id or "" for r in answer.recommendations]
-        return self._by_hand(tenant, query)
+        return self._by_hand(tenant, query, context)
 
-    def _by_hand(self, tenant: str, query: str) -> list[str]:
+    def _by_hand(self, tenant: str, query: str, context: dict[str, str]) -> list[str]:
         from learnloop.learn.policies import Arm
         from learnloop.recommend.policy import decide_ranked
         from learnloop.recommend.service import CANDIDATES, RECOMMENDABLE, _demote_deprecated
@@ -324,10 +341,10 @@ class Asker:
         )
         arms = [Arm(h.item.item_id, h.similarity, h.item.kind) for h in hits]
         with self.ll.db.connection() as conn:
-            setup = _setup(conn, tenant, {})
+            setup = _setup(conn, tenant, context)
             config = setup.config.model_copy(update={"exploration": 0.0, "epsilon": 0.0})
-            policy = self.policies.build(conn, tenant, setup.policy, config, arms, {})
-        ranking = policy.rank(arms, {}, query, np.random.default_rng(0))
+            policy = self.policies.build(conn, tenant, setup.policy, config, arms, context)
+        ranking = policy.rank(arms, context, query, np.random.default_rng(0))
         if setup.policy == "contextual":  # greedy: its first item is a draw; take the best
             order = sorted(range(len(arms)), key=lambda n: -ranking.scores[n])
             ranking = type(ranking)(order, ranking.scores, ranking.propensities)
@@ -354,7 +371,7 @@ def score(lists: list[list[str]], questions: list[Question]) -> tuple[float, flo
 
 
 def evaluate(asker: Asker, tenant: str, task: Task) -> list[list[str]]:
-    return [asker.shown(tenant, q.text) for q in task.test]
+    return [asker.shown(tenant, q.text, task.context) for q in task.test]
 
 
 def scope_shares(lists: list[list[str]], task: Task) -> dict[str, float]:
@@ -405,7 +422,24 @@ def new_tenant(ll: LearnLoop, task: Task, policy: str, seed: int) -> str:
     ll.learning.configure(tenant, {"policy": policy, "rewards": {"wait_seconds": 0}})
     if task.threshold is not None:
         ll.recommender.set_threshold(tenant, task.threshold)
+    if task.context:
+        show_all(ll, tenant, task.context["user"])
     return tenant
+
+
+def show_all(ll: LearnLoop, tenant: str, user: str) -> None:
+    """Always k items shown: the tenant's one experiment puts ``user`` in a variant whose
+    ``single_confidence`` is 1 (no item is ever that sure), so the strategy is never
+    ``single_solution``; the variant keeps the tenant's policy and threshold."""
+    from learnloop.learn.experiments import assign
+
+    variants = [
+        {"name": "control", "weight": 1e-9},
+        {"name": "show-all", "weight": 1.0, "single_confidence": 1.0},
+    ]
+    if assign(SHOW_ALL, user, variants) != "show-all":
+        raise RuntimeError(f"user {user!r} is not in the show-all variant")
+    ll.learning.experiments.start(tenant, {"name": SHOW_ALL, "unit": "user", "variants": variants})
 
 
 def user(shown: list[str], label: str, looks: np.ndarray) -> int | None:
@@ -430,7 +464,7 @@ def play(
             _checkpoint(ll, asker, task, tenant, run, n, events)
         if question is None:
             break
-        events += _ask(ll, tenant, run, n, question, looks[n])
+        events += _ask(ll, task, tenant, run, n, question, looks[n])
         if (n + 1) % UPDATE_EVERY == 0:
             _flush(ll, tenant, events)
             drain(ll, run, until_empty=False)
@@ -442,10 +476,11 @@ def play(
 
 
 def _ask(
-    ll: LearnLoop, tenant: str, run: Run, n: int, question: Question, looks: np.ndarray
+    ll: LearnLoop, task: Task, tenant: str, run: Run, n: int, question: Question, looks: np.ndarray
 ) -> list[dict[str, Any]]:
     started = time.perf_counter()
-    answer = ll.recommender.recommend(tenant, {"query": question.text, "k": K})
+    request = {"query": question.text, "k": K, "context": task.context}
+    answer = ll.recommender.recommend(tenant, request)
     run.recommend_ms.append(1000 * (time.perf_counter() - started))
     shown = [r.item.external_id or "" for r in answer.recommendations]
     run.shown_fewer += len(shown) < K
@@ -621,10 +656,13 @@ def _stream_lines(runs: list[Run]) -> list[str]:
     for r in runs:
         f = r.figures()
         rows = f["update_rows_per_s"] or 0
+        per_s = 1e6 / f["update_ms_per_1k"] if f["update_ms_per_1k"] else 0
+        pairs = ", ".join(f"{sum(n < c for n, _ in r.pairs):,}" for c in sorted(r.acc1) if c)
         lines.append(
-            f"  {r.policy} seed {r.seed}: {r.outcomes:,} outcomes, {r.clicks:,} clicked,"
-            f" {r.shown_fewer:,} impressions with fewer than {K} shown, update"
-            f" {f['update_ms_per_1k']:.0f} ms/1k ({rows:,.0f} rows/s), run {r.seconds:.0f} s"
+            f"  {r.policy} seed {r.seed}: {r.outcomes:,} outcomes, {r.clicks:,} clicked"
+            f" ({pairs} by the checkpoints), {r.shown_fewer:,} impressions with fewer than {K}"
+            f" shown; update {f['update_ms_per_1k']:.0f} ms/1k outcomes ({per_s:,.0f}"
+            f" outcomes/s, {rows:,.0f} rows/s); run {r.seconds:.0f} s"
         )
     return lines
 
@@ -643,6 +681,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="1 seed, 0,1000,3000, 300 test")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument(
+        "--keep-single", action="store_true", help="let a sure first item be shown alone"
+    )
     parser.add_argument("--runbook-questions", type=Path, default=ALERT_QUESTIONS)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/learnbench-data"))
@@ -660,8 +701,10 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_task(args: argparse.Namespace, seed: int) -> Task:
     if args.protocol == "runbooks":
-        return runbook_task(args.split_seed, args.runbook_questions)
-    return banking_task(args.protocol, args.split_seed, seed, args.test)
+        task = runbook_task(args.split_seed, args.runbook_questions)
+    else:
+        task = banking_task(args.protocol, args.split_seed, seed, args.test)
+    return show_all_context(task, args.keep_single)
 
 
 def main(argv: list[str] | None = None) -> None:
