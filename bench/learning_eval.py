@@ -637,7 +637,9 @@ def _oos_lines(runs: list[Run]) -> list[str]:
         last = max(mine[0].acc1)
         before = [r.oos[f"at {last}"] for r in mine]
         after = [r.oos["after calibration"] for r in mine]
-        thresholds = [r.oos["threshold"] for r in mine]
+        thresholds = ", ".join(
+            "none" if r.oos["threshold"] is None else f"{r.oos['threshold']:.3f}" for r in mine
+        )
 
         def share(rows: list[dict[str, float]], key: str) -> str:
             return spread([row[key] for row in rows], True) + "%"
