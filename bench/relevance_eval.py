@@ -37,7 +37,7 @@ import re
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +116,8 @@ class Peers:
         self.bm25 = BM25Okapi([tokens(f"{row['title']} {row['body']}") for row in rows])
         with ll.db.connection() as conn:
             stored = conn.execute(
-                "SELECT external_id, embedding::real[] AS embedding FROM items WHERE tenant_id = %(t)s",
+                "SELECT external_id, embedding::real[] AS embedding FROM items"
+                " WHERE tenant_id = %(t)s",
                 {"t": tenant},
             ).fetchall()
         vectors = {row["external_id"]: np.asarray(row["embedding"]) for row in stored}
@@ -191,7 +192,7 @@ def evaluate(ll: LearnLoop, tenant: str, qs: QuestionSet, peers: Peers) -> dict[
 
 def tune(ll: LearnLoop, sets: Sequence[tuple[str, QuestionSet]]) -> None:
     """Grid over title weight, RRF k and keyword weight on the TRAIN halves: mean MRR@10."""
-    from learnloop.knowledge import bm25  # noqa: PLC0415 (absent before BM25: the bench runs there too)
+    from learnloop.knowledge import bm25  # here: the bench also runs on a tree before BM25
 
     results: dict[tuple[float, int, float], list[float]] = defaultdict(list)
     for title_weight in (1.0, 2.0, 3.0):
@@ -204,7 +205,10 @@ def tune(ll: LearnLoop, sets: Sequence[tuple[str, QuestionSet]]) -> None:
             ]
             for rrf_k, weight in itertools.product((10, 30, 60), (0.5, 0.75, 1.0, 1.5, 2.0)):
                 fused = [_refuse(h, rrf_k, weight) for _, h in hits]
-                mrr = [1 / r if (r := rank_of(a, f)) else 0.0 for (a, _), f in zip(hits, fused)]
+                mrr = [
+                    1 / r if (r := rank_of(a, f)) else 0.0
+                    for (a, _), f in zip(hits, fused, strict=True)
+                ]
                 results[(title_weight, rrf_k, weight)].append(float(np.mean(mrr)))
     ordered = sorted(results.items(), key=lambda kv: -float(np.mean(kv[1])))
     print("| title weight | rrf k | keyword weight | MRR@10 runbooks | MRR@10 banking77 |")
@@ -257,10 +261,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             tune(ll, [(tenants[name], qs) for name, qs in sets.items()])
             return
         for name, qs in sets.items():
-            run: Callable[[], dict[str, Score]] = lambda: evaluate(  # noqa: E731
-                ll, tenants[name], qs, Peers(ll, tenants[name], qs.items)
-            )
-            report(name, qs, run())
+            peers = Peers(ll, tenants[name], qs.items)
+            report(name, qs, evaluate(ll, tenants[name], qs, peers))
 
 
 if __name__ == "__main__":

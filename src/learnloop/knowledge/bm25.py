@@ -1,4 +1,4 @@
-"""Okapi BM25 for the keyword side of search: the question's words weighed by the tenant's statistics.
+"""Okapi BM25 for search's keyword side: the question's words weighed by the tenant's statistics.
 
 The statistics (document frequency per word, number of items, total length) live in
 PostgreSQL (migration ``0012_bm25.sql``), kept by triggers in the items' own transactions; the
