@@ -18,9 +18,9 @@ Q = load_queries("learnloop.knowledge")
 # Weighted reciprocal-rank fusion: score = w_sem / (RRF_K + semantic rank)
 # + w_kw / (RRF_K + keyword rank). Tuned on the TRAIN split of both question sets by
 # bench/relevance_eval.py --tune (figures on the held-out split in docs/benchmarks.md).
-RRF_K = 60
+RRF_K = 10
 SEMANTIC_WEIGHT = 1.0
-KEYWORD_WEIGHT = 1.0
+KEYWORD_WEIGHT = 2.0
 MAX_K = 100
 SEARCHABLE = ("active",)
 QUERY_CACHE = 512  # query vectors kept (about 1.5 KB each)
