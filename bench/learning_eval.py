@@ -62,7 +62,8 @@ apply=True)``, then the same two shares again.
 
 Protocol ``runbooks``: the 108 Prometheus-operator runbooks as items (as
 tests/test_relevance.py loads them), questions = its 25 paraphrases plus, when present,
-the (question, alert) rows of ``bench/data/alert_questions.csv`` (``--runbook-questions``),
+the summary and the description of each alert in ``bench/data/alert_questions.tsv``
+(``--runbook-questions``),
 split by question into stream and test halves; the same stream and evaluation (hit@1 =
 acc@1, MRR), checkpoints 0, 300 and 1,000 unless given. With the 25 paraphrases alone every
 alert has one question, so no test question's alert is ever seen in the stream: the
@@ -106,7 +107,7 @@ from learnloop.learn.config import POLICIES  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 BANKING77 = SHARED / "banking77" / "train.csv"
-ALERT_QUESTIONS = ROOT / "bench" / "data" / "alert_questions.csv"
+ALERT_QUESTIONS = ROOT / "bench" / "data" / "alert_questions.tsv"
 K = 3
 UPDATE_EVERY = 100
 UPDATE_LIMIT = 10_000
@@ -245,8 +246,11 @@ def runbook_task(split_seed: int, extra: Path | None) -> Task:
     questions = [Question(text, alert) for alert, text in sorted(PARAPHRASES.items())]
     if extra is not None and extra.exists():
         with extra.open(newline="", encoding="utf-8") as f:
+            rows = csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t")
             questions += [
-                Question(r["question"].strip(), r["alert"].strip()) for r in csv.DictReader(f)
+                Question(r[column].strip(), r["alert"].strip())
+                for r in rows
+                for column in ("summary", "description")
             ]
     order = np.random.default_rng(split_seed).permutation(len(questions))
     half = len(questions) // 2

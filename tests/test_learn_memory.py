@@ -62,7 +62,7 @@ def test_an_item_read_and_passed_over_loses_confidence() -> None:
     before = MemoryPolicy([], NO_EXPLORATION).confidences(ARMS)
     after = policy.confidences(ARMS)
     assert after[0] < before[0] / 2 and after[1:] == before[1:]
-    assert rank(policy) == [2, 1, 3]
+    assert rank(policy)[0] == 2  # no longer first for questions like these
 
 
 def test_items_below_the_one_that_helped_were_not_read() -> None:
