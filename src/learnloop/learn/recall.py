@@ -5,13 +5,15 @@ impression). Each server keeps, per tenant, the latest ``memory.window`` of them
 matrix, brings it up to date on every request with the rows logged since its newest (an
 index range scan that is empty most of the time), and finds the nearest by one matrix
 product: a few milliseconds for 50,000 questions, where an exact scan in SQL took tens.
-Rows are read back a few seconds before the newest seen, so an impression whose
-transaction committed late is not missed; ids already held are skipped.
+Every ``OVERLAP`` (10 s) the read goes back that far before the newest row seen, so an
+impression whose transaction committed late is not missed (ids already held are skipped);
+in between, only rows newer than the newest are read.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +37,7 @@ class _Held:
     vectors: np.ndarray[Any, Any] | None = None
     seen: set[str] = field(default_factory=set)
     newest: datetime = EPOCH
+    looked_back: float = 0.0  # time.monotonic() of the last read that went back OVERLAP
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -79,10 +82,14 @@ class Recall:
             return held
 
     def _refresh(self, conn: Connection, tenant_id: str, held: _Held, window: int) -> None:
+        now = time.monotonic()
+        back = now - held.looked_back >= OVERLAP.total_seconds()
+        if back:
+            held.looked_back = now
         params = {
             "tenant_id": tenant_id,
             "embedder": held.embedder,
-            "since": held.newest - OVERLAP,
+            "since": held.newest - OVERLAP if back else held.newest,
             "window": window,
         }
         rows = conn.execute(Q["memory_vectors_since"], params).fetchall()
