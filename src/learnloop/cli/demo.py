@@ -121,7 +121,7 @@ def demo(
         int, typer.Option(help="Simulated interactions in all (the first fifth: baseline).")
     ] = 3000,
     policy: Annotated[
-        str, typer.Option(help="The learning policy: bayes or contextual.")
+        str, typer.Option(help="The learning policy: memory, bayes or contextual.")
     ] = "bayes",
     seed: Annotated[int, typer.Option(help="Seed of the simulated users.")] = 7,
     serve: Annotated[
@@ -131,8 +131,8 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
     """Load the sample knowledge base, simulate users learning it, show the dashboard."""
-    if policy not in ("bayes", "contextual"):
-        raise typer.BadParameter("use bayes or contextual", param_hint="--policy")
+    if policy not in ("memory", "bayes", "contextual"):
+        raise typer.BadParameter("use memory, bayes or contextual", param_hint="--policy")
     if interactions < 10:
         raise typer.BadParameter("at least 10", param_hint="--interactions")
     with _opened() as ll:
@@ -277,11 +277,30 @@ def _report(before: Tally, after: Tally, seconds: float, total: int, policy: str
         f"{total:,} simulated interactions in {seconds:.1f} s "
         f"(before: the first {before.interactions:,}; after: the last {after.interactions:,})"
     )
-    console.print(f"success rate: before {before.success_rate:.1%}, after {after.success_rate:.1%}")
+    low, high = _difference_interval(
+        before.success_rate, before.interactions, after.success_rate, after.interactions
+    )
+    console.print(
+        f"success rate: before {before.success_rate:.1%}, after {after.success_rate:.1%}"
+        f" (change {100 * (after.success_rate - before.success_rate):+.1f} points,"
+        f" 95% interval {100 * low:+.1f} to {100 * high:+.1f})"
+    )
     console.print(
         f"first-choice accuracy: before {before.first_choice_accuracy:.1%}, "
         f"after {after.first_choice_accuracy:.1%}"
     )
+
+
+def _difference_interval(p1: float, n1: int, p2: float, n2: int) -> tuple[float, float]:
+    """A 95% (Wald) interval of the difference p2 - p1 of two independent proportions.
+
+    >>> [round(v, 3) for v in _difference_interval(0.5, 600, 0.6, 600)]
+    [0.044, 0.156]
+    """
+    if not n1 or not n2:
+        return (-1.0, 1.0)
+    spread = 1.96 * ((p1 * (1 - p1)) / n1 + (p2 * (1 - p2)) / n2) ** 0.5
+    return p2 - p1 - spread, p2 - p1 + spread
 
 
 def _serve(ll: LearnLoop, host: str, port: int, key: str) -> None:

@@ -24,7 +24,9 @@ baseline's order, so the ranking is exactly the baseline's: no cold-start drop. 
 away only as outcomes of similar questions accumulate, and it never ranks by per-item
 popularity: evidence counts only through questions near this one. The posterior is also
 the confidence shown, so out-of-scope questions whose neighbours' answers never helped
-fall below the threshold.
+fall below the threshold. (The confidence uses the baseline's confidence itself as prior,
+not its monotone version, so a candidate near questions say nothing of keeps exactly the
+confidence the baseline gives it.)
 
 With probability ``exploration`` a request is ranked by one draw from each posterior
 (Thompson sampling), with propensities counted over draws, so the log supports offline
@@ -81,11 +83,19 @@ class MemoryPolicy:
         return s * prior + wins, s * (1.0 - prior) + losses
 
     def confidences(self, arms: Sequence[Arm]) -> list[float]:
-        """The posterior mean of each arm: its probability of helping with this question."""
-        if not arms:
-            return []
-        alpha, beta = self.posteriors(arms)
-        return [float(v) for v in alpha / (alpha + beta)]
+        """Each arm's probability of helping with this question: the baseline's confidence
+        where near questions say nothing of it, else the posterior from that confidence."""
+        s = self.settings.strength
+        found = []
+        for arm in arms:
+            prior = arm.relevance if arm.relevance is not None else 0.0
+            if arm.item_id not in self.evidence:
+                found.append(prior)
+                continue
+            wins, losses = self.evidence[arm.item_id]
+            prior = min(max(prior, 0.01), 0.99)
+            found.append((s * prior + wins) / (s + wins + losses))
+        return found
 
     def rank(
         self,
@@ -98,7 +108,7 @@ class MemoryPolicy:
             return Ranking([], [], [], [])
         alpha, beta = self.posteriors(arms)
         means = alpha / (alpha + beta)
-        confidences = [float(v) for v in means]
+        confidences = self.confidences(arms)
         rate = self.settings.exploration
         if rate == 0.0 or not self.evidence:
             order = _order(means)
