@@ -26,7 +26,7 @@ from procrastinate.jobs import Status
 
 from learnloop.analytics.rollups import refresh_all
 from learnloop.learn import stats
-from learnloop.proposals.apply import apply_approved
+from learnloop.proposals.apply import apply_tenant, approved_tenants
 from learnloop.proposals.duplicates import embed_pending
 from learnloop.proposals.service import refresh_views
 
@@ -68,7 +68,16 @@ def _embed_proposals(ll: LearnLoop) -> int:
 
 
 def _apply_proposals(ll: LearnLoop) -> int:
-    return apply_approved(ll.db, ll.items, batch=100, embed=False)
+    """Each tenant's approved proposals in a transaction of its own: whatever stops one
+    tenant's batch is logged, and the other tenants' still apply in this tick."""
+    done = 0
+    for tenant in approved_tenants(ll.db):
+        try:
+            done += apply_tenant(ll.db, ll.items, tenant, batch=100, embed=False)
+        except Exception:
+            log.exception("tenant %s: applying approved proposals failed; retried next tick",
+                          tenant)
+    return done
 
 
 def _refresh_learning_views(ll: LearnLoop) -> None:
