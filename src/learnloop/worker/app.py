@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import procrastinate
 from procrastinate.jobs import Status
 
-from learnloop.analytics.rollups import refresh_all
+from learnloop.analytics.rollups import refresh, tenants_with_activity
 from learnloop.learn import stats
 from learnloop.proposals.apply import apply_tenant, approved_tenants
 from learnloop.proposals.duplicates import embed_pending
@@ -85,7 +85,14 @@ def _refresh_learning_views(ll: LearnLoop) -> None:
 
 
 def _refresh_rollups(ll: LearnLoop) -> int:
-    return sum(result.refreshed for result in refresh_all(ll.db))
+    """Each tenant's rollups on their own: one that fails is logged, the others refresh."""
+    done = 0
+    for tenant in tenants_with_activity(ll.db):
+        try:
+            done += refresh(ll.db, tenant).refreshed
+        except Exception:
+            log.exception("tenant %s: refreshing the rollups failed; retried next time", tenant)
+    return done
 
 
 # The periodic work of every area, in the order it runs within a tick.
