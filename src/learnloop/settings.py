@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     pool_min_size: int = 1
     pool_max_size: int = 10
+    pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long a request waits for a database connection"
+    )
 
     embedder: str = Field(
         default="local", description="'local' (sentence-transformers) or 'openai'"
