@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 BANKING77 = SHARED / "banking77" / "train.csv"
 RUNBOOKS = SHARED / "runbooks" / "prometheus_operator"
-ALERTS = ROOT / "bench" / "data" / "alert_questions.csv"
+ALERTS = ROOT / "bench" / "data" / "alert_questions.tsv"
 
 
 @dataclass
@@ -97,17 +97,15 @@ def load_runbooks(ll: LearnLoop, tenant: str) -> dict[str, int]:
 
 def runbook_questions(ll: LearnLoop, tenant: str, *, seed: int = 0) -> Labelled:
     """The runbooks, asked with the paraphrases of tests/test_relevance.py and the alert
-    summaries of bench/data/alert_questions.csv (columns alert, question) when present."""
+    summaries and descriptions of bench/data/alert_questions.tsv."""
     from tests.test_relevance import PARAPHRASES
 
     ids = load_runbooks(ll, tenant)
     pairs = list(PARAPHRASES.items())
-    if ALERTS.exists():
-        with ALERTS.open(encoding="utf-8") as file:
-            pairs += [
-                (row["alert"], row["question"])
-                for row in csv.DictReader(line for line in file if not line.startswith("#"))
-            ]
+    with ALERTS.open(encoding="utf-8") as file:
+        lines = (line for line in file if not line.startswith("#"))
+        for row in csv.DictReader(lines, delimiter="\t"):
+            pairs += [(row["alert"], row["summary"]), (row["alert"], row["description"])]
     pairs = [(alert, q) for alert, q in pairs if alert in ids]
     random.Random(seed).shuffle(pairs)
     data = Labelled(ids, [(q, ids[alert]) for alert, q in pairs])

@@ -68,6 +68,12 @@ def main() -> None:
                 [(q, None) for q, _ in sets["runbooks"].questions],
             ),
         ]
+        # One batch through the model for every question (batched vectors equal the single
+        # query path's to 1e-5): minutes faster than embedding each question in search.
+        texts = sorted({q for _, _, questions in asked for q, _ in questions})
+        vectors = dict(zip(texts, ll.embedder.embed(texts), strict=True))
+        single = ll.search.query_vector
+        ll.search.query_vector = lambda q: vectors[q] if q in vectors else single(q)  # type: ignore[method-assign]
         for name, tenant, questions in asked:
             for question, right in questions:
                 hits = ll.search.search(tenant, question, k=10)

@@ -200,7 +200,10 @@ def test_the_learning_api(api: Any):
     assert report["policy"] == "contextual" and report["impressions"] == 0
     assert api.get("/v1/learning/reliability").json()["bins"] == []
     assert api.get("/v1/learning/stats").json() == []
-    assert api.post("/v1/learning/calibration", json={}).json() == {"calibration": None}
+    fitted = api.post("/v1/learning/calibration", json={}).json()
+    assert fitted["calibration"] is None and "too few outcomes" in fitted["reason"]
+    table = api.get("/v1/learning/thresholds").json()
+    assert table["impressions"] == 0 and len(table["rows"]) == 20
     assert api.post("/v1/learning/threshold", json={"precision": 0.9}).json() == {
         "threshold": None, "applied": False}
     assert api.get("/v1/learning/shadow").status_code == 422  # no shadow policy chosen

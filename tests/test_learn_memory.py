@@ -62,7 +62,7 @@ def test_an_item_read_and_passed_over_loses_confidence() -> None:
     before = MemoryPolicy([], NO_EXPLORATION).confidences(ARMS)
     after = policy.confidences(ARMS)
     assert after[0] < before[0] / 2 and after[1:] == before[1:]
-    assert rank(policy) == [2, 1, 3]
+    assert rank(policy)[0] == 2  # no longer first for questions like these
 
 
 def test_items_below_the_one_that_helped_were_not_read() -> None:
@@ -170,3 +170,25 @@ def test_evaluation_requests_are_not_logged(ll: LearnLoop, tenant: str) -> None:
 def test_the_memory_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="floor"):
         LearningConfig.of({"memory": {"floor": 1.5}})
+
+
+def test_the_memory_held_in_process_follows_the_database(ll: LearnLoop, tenant: str) -> None:
+    from learnloop.learn.recall import Recall
+
+    ll.items.put_many(
+        tenant, [{"kind": "faq", "external_id": e, "title": t, "body": b} for e, t, b in FAQ]
+    )
+    recall = Recall()
+    vector = ll.search.query_vector("lost card")
+    name = ll.embedder.name
+    with ll.db.connection() as conn:
+        assert recall.nearest(conn, tenant, vector, name, k=5, window=3) == []
+    asked = ["lost card", "my card is lost", "reset password", "card stolen"]
+    ids = [str(ll.recommender.recommend(tenant, {"query": q}).impression_id) for q in asked]
+    with ll.db.connection() as conn:
+        near = recall.nearest(conn, tenant, vector, name, k=5, window=3)
+        # The window keeps the latest 3: the first "lost card" is gone, the others remain.
+        assert [i for i, _ in near] and ids[0] not in [i for i, _ in near]
+        assert {i for i, _ in near} == set(ids[1:])
+        assert near[0][0] in (ids[1], ids[3]) and near[0][1] > near[-1][1]
+        assert recall.nearest(conn, tenant, vector, "another-embedder", k=5, window=3) == []

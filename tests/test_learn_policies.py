@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learnloop.learn import calibration, evaluation, experiments
+from learnloop.learn import calibration, config, evaluation, experiments
 from learnloop.learn.bayes import BayesPolicy
-from learnloop.learn.config import LearningConfig
+from learnloop.learn.config import LearningConfig, MemoryConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
+from learnloop.learn.memory import MemoryPolicy, Neighbour
 from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
 from learnloop.learn.simulate import run
 from learnloop.learn.simulator import Simulator
@@ -39,7 +40,14 @@ POLICIES = {
     "similarity": SimilarityPolicy,
     "bayes": lambda: BayesPolicy(STATS, LearningConfig(exploration=0.5)),
     "contextual": trained_contextual,
+    "memory": lambda: MemoryPolicy(
+        [Neighbour(f"i{n}", 0.8, 4, 2, 1.0) for n in range(3)], MemoryConfig(exploration=0.5)
+    ),
 }
+
+
+def test_the_contract_suite_covers_every_policy() -> None:
+    assert set(POLICIES) == set(config.POLICIES)
 
 
 @pytest.fixture(params=sorted(POLICIES))
@@ -55,6 +63,12 @@ def test_every_policy_ranks_every_arm_once_with_propensities(policy: Policy):
     first = policy.first(ARMS, CONTEXT, "reset password", np.random.default_rng(1))
     assert sum(first) == pytest.approx(1.0)
     assert first[ranking.order[0]] > 0  # what it put first, it can put first
+
+
+def test_every_policy_ranks_no_arms(policy: Policy):
+    ranking = policy.rank([], CONTEXT, "q", np.random.default_rng(1))
+    assert (ranking.order, ranking.propensities) == ([], [])
+    assert policy.first([], CONTEXT, "q", np.random.default_rng(1)) == []
 
 
 def test_every_policy_is_deterministic_given_its_seed(policy: Policy):

@@ -107,9 +107,11 @@ class SearchHit(BaseModel):
     """An item found by search, with how it was found."""
 
     item: Item
-    score: float = Field(description="fused rank score (reciprocal rank fusion); higher is better")
+    score: float = Field(description="fused score (weighted reciprocal rank fusion)")
     similarity: float | None = Field(description="cosine similarity to the query, -1..1")
-    keyword_score: float | None = Field(description="full-text rank, when the words matched")
+    keyword_score: float | None = Field(
+        description="Okapi BM25 score of the keyword side, when the words matched"
+    )
     semantic_rank: int | None
     keyword_rank: int | None
 

@@ -123,18 +123,25 @@ WHERE tenant_id = %(tenant_id)s AND item_id = %(item_id)s AND version = %(versio
 -- name: count_searchable
 SELECT count(*) AS n FROM items WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL;
 
--- name: keyword_query
--- Any of the words of a text, less the common ones named: 'word' | 'other' (NULL for none).
--- Sent back as a parameter, so the planner sees the words and can pick the tenant's rows or
--- the full-text index.
-SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery::text AS query
-FROM unnest(to_tsvector('english', %(query_text)s)) AS words (lexeme, positions, weights)
-WHERE lexeme <> ALL(%(common_lexemes)s::text[]);
+-- name: keyword_terms
+-- The distinct words of a question with the tenant's BM25 statistics: each word's document
+-- frequency (0 for a word no item holds), the number of items and their total length;
+-- term: the word as a tsquery, to be OR-ed with others.
+SELECT q.lexeme, quote_literal(q.lexeme)::tsquery::text AS term, coalesce(t.df, 0) AS df,
+       coalesce(c.documents, 0) AS documents, coalesce(c.total_length, 0) AS total_length
+FROM (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %(query_text)s))) AS q
+LEFT JOIN bm25_terms AS t ON t.tenant_id = %(tenant_id)s AND t.lexeme = q.lexeme
+LEFT JOIN bm25_corpus AS c ON c.tenant_id = %(tenant_id)s
+ORDER BY q.lexeme;
 
 -- name: search_hybrid
 -- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
--- candidates from full text (ts_rank divided by 1 + log(length), so long documents do not win
--- on word count alone), fused by reciprocal rank.
+-- candidates from full text ranked by Okapi BM25, fused by weighted reciprocal rank.
+-- BM25 of an item: the sum over the question's words w of
+--     idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl))
+-- with tf the word's positions in the item (a title position counts title_weight), length
+-- its positions in all, idf and avgdl from the tenant's statistics (passed in, see
+-- keyword_terms). keyword_query: the words OR-ed, for the full-text index.
 -- Run after exact_scan for an exact vector scan.
 WITH semantic AS MATERIALIZED (
     SELECT item_id, embedding <=> %(query_vector)s AS distance
@@ -147,24 +154,42 @@ WITH semantic AS MATERIALIZED (
     LIMIT %(pool)s
 ), semantic_ranked AS (
     SELECT item_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM semantic
-), keyword AS (
-    SELECT item_id, ts_rank(search_text, %(keyword_query)s::tsquery, 1) AS keyword_score,
-           row_number() OVER (
-               ORDER BY ts_rank(search_text, %(keyword_query)s::tsquery, 1) DESC, item_id
-           ) AS rank
-    FROM items
-    WHERE tenant_id = %(tenant_id)s AND search_text @@ %(keyword_query)s::tsquery
-      AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
-      AND status = ANY(%(statuses)s::text[])
-      AND tags @> %(tags)s::text[]
-    ORDER BY keyword_score DESC, item_id
+), query_terms AS (
+    SELECT lexeme, idf FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS t (lexeme, idf)
+), keyword_scored AS (
+    SELECT i.item_id, bm.score AS keyword_score
+    FROM items AS i,
+         LATERAL (
+             SELECT sum(q.idf * w.tf * (%(k1)s + 1)
+                        / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * w.length / %(avgdl)s)))
+                    AS score
+             FROM (
+                 SELECT d.lexeme,
+                        cardinality(d.positions)
+                        + (%(title_weight)s - 1) * cardinality(array_positions(d.weights, 'A'))
+                        AS tf,
+                        sum(cardinality(d.positions)) OVER () AS length
+                 FROM unnest(i.search_text) AS d
+             ) AS w
+             JOIN query_terms AS q USING (lexeme)
+         ) AS bm
+    WHERE i.tenant_id = %(tenant_id)s AND i.search_text @@ %(keyword_query)s::tsquery
+      AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
+      AND i.status = ANY(%(statuses)s::text[])
+      AND i.tags @> %(tags)s::text[]
+    ORDER BY keyword_score DESC, i.item_id
     LIMIT %(pool)s
+), keyword AS (
+    SELECT item_id, keyword_score,
+           row_number() OVER (ORDER BY keyword_score DESC, item_id) AS rank
+    FROM keyword_scored
 )
 SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
        i.content_hash, i.created_at, i.updated_at,
        1 - (i.embedding <=> %(query_vector)s) AS similarity, k.keyword_score,
        s.rank AS semantic_rank, k.rank AS keyword_rank,
-       coalesce(1.0 / (%(rrf_k)s + s.rank), 0) + coalesce(1.0 / (%(rrf_k)s + k.rank), 0) AS score,
+       coalesce(%(semantic_weight)s / (%(rrf_k)s + s.rank), 0)
+       + coalesce(%(keyword_weight)s / (%(rrf_k)s + k.rank), 0) AS score,
        (SELECT count(*) FROM semantic) AS semantic_found
 FROM semantic_ranked s
 FULL OUTER JOIN keyword k USING (item_id)
@@ -182,11 +207,3 @@ WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL
 -- name: exact_scan
 -- For the rest of the transaction: no index scans, so vectors are compared one by one.
 SET LOCAL enable_indexscan = off;
-
--- name: common_lexemes
--- Words in more than %(share)s of all item texts, from the planner's statistics (ANALYZE).
-SELECT coalesce(array_agg(lexeme), '{}') AS lexemes
-FROM pg_stats,
-     unnest(most_common_elems::text::text[], most_common_elem_freqs) AS common (lexeme, share)
-WHERE schemaname = current_schema() AND tablename = 'items' AND attname = 'search_text'
-  AND common.lexeme IS NOT NULL AND common.share > %(share)s;

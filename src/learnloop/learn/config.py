@@ -43,14 +43,14 @@ class MemoryConfig(Input):
 
     neighbours: int = Field(default=40, ge=1, le=500, description="past questions read")
     window: int = Field(
-        default=50_000, ge=1, le=1_000_000, description="the latest impressions searched"
+        default=50_000, ge=1, le=200_000, description="the latest impressions searched"
     )
     floor: float = Field(
-        default=0.5, ge=0, lt=1, description="a past question less similar than this counts 0"
+        default=0.4, ge=0, lt=1, description="a past question less similar than this counts 0"
     )
     sharpness: float = Field(default=2.0, gt=0, le=10, description="how fast weight grows")
     strength: float = Field(
-        default=2.0, gt=0, le=1000, description="looks the baseline's confidence is worth"
+        default=1.0, gt=0, le=1000, description="looks the baseline's confidence is worth"
     )
     exploration: float = Field(
         default=0.1, ge=0, le=1, description="share of impressions ranked by a draw"

@@ -17,6 +17,7 @@ from learnloop.learn.config import LearningConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
 from learnloop.learn.memory import MemoryPolicy, Neighbour
 from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
+from learnloop.learn.recall import Recall
 from learnloop.learn.tally import Stat, StatKey, segments
 from learnloop.ports import Connection, Vectors
 
@@ -30,6 +31,7 @@ class Policies:
     """Builds the policy a request asks for; keeps each tenant's contextual model loaded."""
 
     def __init__(self) -> None:
+        self.recall = Recall()
         self._models: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
 
@@ -48,7 +50,11 @@ class Policies:
         if name == CONTEXTUAL:
             return self._contextual(conn, tenant_id, config)
         if name == MEMORY:
-            found = [] if question is None else neighbours(conn, tenant_id, question, config)
+            found = (
+                []
+                if question is None
+                else neighbours(conn, tenant_id, question, config, self.recall)
+            )
             return MemoryPolicy(found, config.memory)
         return SimilarityPolicy()
 
@@ -82,25 +88,35 @@ class Question:
 
 
 def neighbours(
-    conn: Connection, tenant_id: str, question: Question, config: LearningConfig
+    conn: Connection,
+    tenant_id: str,
+    question: Question,
+    config: LearningConfig,
+    recall: Recall | None = None,
 ) -> list[Neighbour]:
-    """The settled outcomes of the nearest past questions (``memory_neighbours``)."""
-    params = {
-        "tenant_id": tenant_id,
-        "embedder": question.embedder,
-        "query_vector": question.vector,
-        "window": config.memory.window,
-        "neighbours": config.memory.neighbours,
-    }
+    """The settled outcomes of the nearest past questions (``learn.recall``)."""
+    recall = recall or Recall(tenants=1)
+    near = recall.nearest(
+        conn,
+        tenant_id,
+        question.vector,
+        question.embedder,
+        k=config.memory.neighbours,
+        window=config.memory.window,
+    )
+    if not near:
+        return []
+    similarity = dict(near)
+    params = {"tenant_id": tenant_id, "impression_ids": list(similarity)}
     return [
         Neighbour(
             str(r["impression_id"]),
-            float(r["similarity"]),
+            similarity[str(r["impression_id"])],
             r["item_id"],
             r["rank"],
             float(r["reward"]),
         )
-        for r in conn.execute(Q["memory_neighbours"], params, prepare=False)
+        for r in conn.execute(Q["memory_outcomes"], params)
     ]
 
 

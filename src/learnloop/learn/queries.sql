@@ -184,25 +184,21 @@ JOIN impression_items AS c ON c.tenant_id = s.tenant_id AND c.impression_id = s.
 WHERE s.tenant_id = %(tenant_id)s AND s.policy = %(policy)s
 ORDER BY s.created_at DESC LIMIT %(limit)s;
 
--- name: memory_neighbours
--- The memory policy's evidence: the outcomes of the items shown to the nearest past
--- questions (of the latest %(window)s, by this embedder's vectors), each with how similar its
--- question is. An outcome counts once it is settled or rewarded.
-WITH recent AS MATERIALIZED (
-    SELECT impression_id, query_vector FROM impression_vectors
-    WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s
-    ORDER BY created_at DESC
-    LIMIT %(window)s
-), near AS MATERIALIZED (
-    SELECT impression_id, 1 - (query_vector <=> %(query_vector)s) AS similarity
-    FROM recent
-    ORDER BY query_vector <=> %(query_vector)s
-    LIMIT %(neighbours)s
-)
-SELECT n.impression_id, n.similarity, o.item_id, o.rank, o.reward
-FROM near AS n
-JOIN learn_outcomes AS o ON o.tenant_id = %(tenant_id)s AND o.impression_id = n.impression_id
-WHERE o.shown AND (o.settled OR o.priority > 0);
+-- name: memory_vectors_since
+-- The question vectors of a tenant's impressions logged since a time (this embedder's), the
+-- newest first: what a server adds to the memory it keeps in process.
+SELECT impression_id, query_vector, created_at FROM impression_vectors
+WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s AND created_at > %(since)s
+ORDER BY created_at DESC
+LIMIT %(window)s;
+
+-- name: memory_outcomes
+-- The memory policy's evidence: the outcomes of the items shown by the impressions named
+-- (the nearest past questions), each once settled or rewarded.
+SELECT o.impression_id, o.item_id, o.rank, o.reward
+FROM learn_outcomes AS o
+WHERE o.tenant_id = %(tenant_id)s AND o.impression_id = ANY(%(impression_ids)s::uuid[])
+  AND o.shown AND (o.settled OR o.priority > 0);
 
 -- name: calibration_data
 -- The latest outcomes of items shown, settled or rewarded: with the impression and rank

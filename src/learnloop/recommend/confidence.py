@@ -23,7 +23,7 @@ from learnloop.knowledge.models import SearchHit
 
 FEATURES = ("similarity", "margin", "semantic_rank", "keyword_rank", "fused_rank")
 # bench/fit_confidence.py (intercept first, then FEATURES in order).
-COEFFICIENTS = (-5.656, 6.085, 11.745, 0.478, 1.037, 0.241)
+COEFFICIENTS = (-5.766, 5.333, 11.262, 0.741, 2.135, -0.085)
 
 
 def features(hits: Sequence[SearchHit]) -> list[list[float]]:
