@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     pool_min_size: int = 1
     pool_max_size: int = 10
+    pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long a request waits for a database connection"
+    )
 
     embedder: str = Field(
         default="local", description="'local' (sentence-transformers) or 'openai'"
@@ -49,6 +52,15 @@ class Settings(BaseSettings):
     )
     max_body_chars: int = 200_000
     max_request_bytes: int = 5 * 1024 * 1024
+    request_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request body must arrive within this (else 408)"
+    )
+    request_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A connection must send a request's head within this"
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="An idle keep-alive connection is closed after this"
+    )
     hnsw_ef_search: int = 200  # with the index's m=24, ef_construction=400: recall@10 ~0.99
     hnsw_iterative_scan: Literal["relaxed_order", "strict_order", "off"] = "relaxed_order"
     exact_search_below: int = 20_000

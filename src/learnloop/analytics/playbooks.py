@@ -11,6 +11,7 @@ from learnloop._sql import load_queries
 from learnloop.analytics.metrics import params, ratio
 from learnloop.analytics.models import MetricChange, MetricsFilter, PlaybookReport, PlaybookStat
 from learnloop.ports import Store
+from learnloop.validation import HUGE, TINY
 
 Q = load_queries("learnloop.analytics")
 ENDED = {"completed", "failed", "abandoned"}
@@ -36,8 +37,20 @@ class _Group:
             self.days.append((report["ended_at"] - report["started_at"]).total_seconds() / 86400)
         for outcome in report["outcomes"]:
             before, after = outcome.get("before"), outcome.get("after")
-            if isinstance(before, int | float) and isinstance(after, int | float):
+            if _readable(before) and _readable(after) and isinstance(outcome.get("metric"), str):
                 self.changes.setdefault(outcome["metric"], []).append((before, after))
+
+
+def _readable(value: Any) -> bool:
+    """A number the means can hold: what the API accepts (a value stored by other means
+    beyond that is left out, so one outlier cannot overflow a report).
+
+    >>> _readable(3.5), _readable(0), _readable(1.7e308), _readable(1e-300), _readable("2")
+    (True, True, False, False, False)
+    """
+    if not isinstance(value, int | float):
+        return False
+    return value == 0 or TINY <= abs(value) <= HUGE
 
 
 def playbooks(db: Store, tenant_id: str, f: MetricsFilter) -> PlaybookReport:

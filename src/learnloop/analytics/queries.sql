@@ -83,8 +83,11 @@ ORDER BY (sum(d.clicked) + 1.0) / (sum(d.shown) + 2.0), sum(d.shown) DESC, d.ite
 LIMIT %(limit)s::integer;
 
 -- name: tool_totals
+-- A day's duration sum counts as at most a year per call (learnloop.validation.MAX_DURATION_MS),
+-- so a rollup row written before the bound cannot overflow the total.
 SELECT t.tool, max(t.item_id) AS item_id, sum(t.calls)::bigint AS calls,
-       sum(t.successes)::bigint AS successes, sum(t.duration_ms_sum) AS duration_ms_sum,
+       sum(t.successes)::bigint AS successes,
+       sum(least(t.duration_ms_sum, t.calls * 31622400000.0)) AS duration_ms_sum,
        jsonb_agg(t.duration_hist) AS hists,
        (SELECT min(a.first_used_at) FROM tool_daily a
         WHERE a.tenant_id = %(tenant_id)s::text AND a.tool = t.tool) AS first_used_at,

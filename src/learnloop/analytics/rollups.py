@@ -56,10 +56,15 @@ def refresh(db: Store, tenant_id: str, *, full: bool = False) -> RefreshResult:
 
 
 def refresh_all(db: Store) -> list[RefreshResult]:
-    """Refresh every tenant with something new since its last refresh (for the worker)."""
+    """Refresh every tenant with something new since its last refresh."""
+    return [refresh(db, tenant_id) for tenant_id in tenants_with_activity(db)]
+
+
+def tenants_with_activity(db: Store) -> list[str]:
+    """The tenants with something new since their last refresh (the worker refreshes each
+    on its own, so one that fails never holds up the others)."""
     with db.connection() as conn:
-        tenants = [row["tenant_id"] for row in conn.execute(Q["tenants_with_activity"])]
-    return [refresh(db, tenant_id) for tenant_id in tenants]
+        return [row["tenant_id"] for row in conn.execute(Q["tenants_with_activity"])]
 
 
 def set_windows(

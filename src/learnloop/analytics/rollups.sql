@@ -181,10 +181,12 @@ GROUP BY 2, 3;
 
 -- name: rollup_tools
 -- Tool calls of the executions started since %(since)s, with a duration histogram.
+-- Durations count as at most a year (learnloop.validation.MAX_DURATION_MS, what the API
+-- accepts): a value stored by other means can neither overflow the sum nor the histogram.
 WITH calls AS MATERIALIZED (
     SELECT (x.started_at AT TIME ZONE 'UTC')::date AS day, c.tool, c.item_id, c.success,
-           c.duration_ms, x.started_at,
-           floor(4 * ln(1 + c.duration_ms) / ln(2))::integer AS bucket
+           least(c.duration_ms, 31622400000) AS duration_ms, x.started_at,
+           floor(4 * ln(1 + least(c.duration_ms, 31622400000)) / ln(2))::integer AS bucket
     FROM executions x
     JOIN tool_calls c ON c.tenant_id = x.tenant_id AND c.execution_id = x.execution_id
     WHERE x.tenant_id = %(tenant_id)s::text

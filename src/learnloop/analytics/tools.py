@@ -12,6 +12,7 @@ from learnloop._sql import load_queries
 from learnloop.analytics.metrics import params
 from learnloop.analytics.models import MetricsFilter, ToolReport, ToolStat
 from learnloop.ports import Store
+from learnloop.validation import MAX_DURATION_MS
 
 Q = load_queries("learnloop.analytics")
 BUCKETS_PER_DOUBLING = 4  # as the rollup_tools query buckets durations
@@ -24,6 +25,10 @@ def bucket_of(duration_ms: float) -> int:
     (0, 4, 39)
     """
     return math.floor(BUCKETS_PER_DOUBLING * math.log2(1 + duration_ms))
+
+
+# The last bucket: durations count as at most a year, as the rollup and the input have them.
+MAX_BUCKET = bucket_of(MAX_DURATION_MS)
 
 
 def percentile(hist: Mapping[int, int], q: float) -> float:
@@ -50,9 +55,12 @@ def _middle(bucket: int) -> float:
 
 
 def merge(hists: Iterable[Mapping[str, int]]) -> Counter[int]:
+    """The histograms added up; a bucket beyond the last (stored before the bound) counts as
+    the last."""
     merged: Counter[int] = Counter()
     for hist in hists:
-        merged.update({int(bucket): n for bucket, n in hist.items()})
+        for bucket, n in hist.items():
+            merged[min(int(bucket), MAX_BUCKET)] += n
     return merged
 
 
@@ -80,7 +88,7 @@ def _tool(row: dict[str, Any]) -> ToolStat:
         executions=row["calls"],
         successes=row["successes"],
         success_rate=row["successes"] / row["calls"],
-        mean_duration_ms=row["duration_ms_sum"] / row["calls"],
+        mean_duration_ms=min(row["duration_ms_sum"] / row["calls"], MAX_DURATION_MS),
         p95_duration_ms=percentile(hist, 0.95),
         first_used_at=row["first_used_at"],
         last_used_at=row["last_used_at"],

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 
 from learnloop.api import errors
 from learnloop.api.deps import refuse_nul_parameters
-from learnloop.api.limits import BodySizeLimit
+from learnloop.api.limits import BodyLimits
 from learnloop.api.routes_admin import router as admin_router
 from learnloop.api.routes_analytics import router as analytics_router
 from learnloop.api.routes_context import router as context_router
@@ -32,12 +32,13 @@ VERSION = "0.1.0"
 def create_app(
     ll: LearnLoop | None = None, settings: Settings | None = None, *, worker: bool = False
 ) -> FastAPI:
-    """The app; it opens its own LearnLoop at start-up unless one is given.
+    """The app; it opens its own LearnLoop at start-up unless one is given. ``settings``
+    (default: ``ll``'s, or the environment's) also set the app's limits.
 
     With ``worker`` it also runs the background worker (``learnloop worker``) in its event
     loop: one process serves the API and embeds what changed.
     """
-    settings = ll.settings if ll else (settings or Settings())
+    settings = settings or (ll.settings if ll else Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,5 +78,9 @@ def create_app(
     app.include_router(analytics_router)
     app.include_router(dashboard_router)
     app.include_router(ingest_router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_request_bytes,
+        timeout=settings.request_body_timeout_seconds,
+    )
     return app

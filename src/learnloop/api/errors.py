@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from learnloop.api.limits import BodyTooLarge
+from learnloop.api.limits import BodyRefused
 from learnloop.errors import LearnLoopError
 from learnloop.validation import describe_errors
 
@@ -26,7 +26,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LearnLoopError, _learnloop_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_exception_handler(BodyRefused, _body_refused)
     app.add_exception_handler(OverflowError, _overflow)
     app.add_exception_handler(Exception, _unexpected)
 
@@ -77,8 +77,9 @@ def _allowed(request: Request) -> list[str]:
     ]
 
 
-async def _too_large(request: Request, exc: Any) -> JSONResponse:
-    return error_response(413, "body_too_large", str(exc))
+async def _body_refused(request: Request, exc: Any) -> JSONResponse:
+    assert isinstance(exc, BodyRefused)
+    return error_response(exc.status, exc.code, str(exc))
 
 
 async def _overflow(request: Request, exc: Exception) -> JSONResponse:

@@ -304,16 +304,15 @@ def _difference_interval(p1: float, n1: int, p2: float, n2: int) -> tuple[float,
 
 
 def _serve(ll: LearnLoop, host: str, port: int, key: str) -> None:
-    import uvicorn
-
     from learnloop.api import create_app
+    from learnloop.api.server import serve
 
     port = _free_port(host, port)
     url = f"http://{host}:{port}"
     console.print(f"dashboard: {url}/dashboard/#key={key}", highlight=False)
     console.print(f"API docs: {url}/docs   (Ctrl-C stops)", highlight=False)
     sys.stdout.flush()
-    uvicorn.run(create_app(ll), host=host, port=port, log_level="warning")
+    serve(create_app(ll), ll.settings, host=host, port=port, log_level="warning")
 
 
 def _free_port(host: str, port: int, tries: int = 20) -> int:

@@ -117,11 +117,12 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
-    import uvicorn
-
     from learnloop.api import create_app
+    from learnloop.api.server import serve as run_server
 
-    uvicorn.run(create_app(worker=worker), host=host, port=port, log_level="info")
+    settings = Settings()
+    app = create_app(settings=settings, worker=worker)
+    run_server(app, settings, host=host, port=port, log_level="info")
 
 
 def _fmt(value: float | None) -> str:

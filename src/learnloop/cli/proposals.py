@@ -25,7 +25,7 @@ Note = Annotated[str | None, typer.Option(help="Why, in a few words.")]
 def list_proposals(
     ctx: typer.Context,
     status: Annotated[
-        str, typer.Option(help="pending, approved, rejected, applied or rolled_back.")
+        str, typer.Option(help="pending, approved, rejected, applied, rolled_back or failed.")
     ] = "pending",
     source: Annotated[
         list[str] | None,

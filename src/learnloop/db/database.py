@@ -1,4 +1,12 @@
-"""The store: a psycopg 3 connection pool on the embedded server or on DATABASE_URL."""
+"""The store: a psycopg 3 connection pool on the embedded server or on DATABASE_URL.
+
+The pool recovers by itself when PostgreSQL restarts: a connection is checked before it is
+handed out (a broken one is replaced), and failed reconnections are retried every few
+seconds, and at once when a request comes, instead of backing off for minutes. While the
+database is down, a request waits at most ``timeout`` seconds for a connection, and once one
+has waited in vain the next ones give up within ``DOWN_TIMEOUT``: they answer 503 at once
+instead of queueing, until a connection succeeds again.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +27,9 @@ from learnloop.settings import Settings
 
 MIN_SERVER = 140000
 MIN_PGVECTOR = (0, 7)
+CONNECT_TIMEOUT = 5  # seconds, for a host that does not answer
+RECONNECT_TIMEOUT = 5.0  # the pool's retries with backoff give up after this; a request retries
+DOWN_TIMEOUT = 1.0  # seconds a request waits for a connection once the database is known down
 
 
 class Database:
@@ -32,8 +43,11 @@ class Database:
         max_size: int = 10,
         ef_search: int = 200,
         iterative_scan: str = "relaxed_order",
+        timeout: float = 5.0,
     ):
         self.url = url
+        self.timeout = timeout
+        self._down = False  # the last request found no connection within its timeout
         self._hnsw = {"hnsw.ef_search": str(ef_search), "hnsw.iterative_scan": iterative_scan}
         try:
             with psycopg.connect(url, autocommit=True) as conn:
@@ -45,8 +59,14 @@ class Database:
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT,
+            },
             configure=self._configure,
+            timeout=timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
             open=True,
             name="learnloop",
         )
@@ -60,6 +80,7 @@ class Database:
             max_size=settings.pool_max_size,
             ef_search=settings.hnsw_ef_search,
             iterative_scan=settings.hnsw_iterative_scan,
+            timeout=settings.pool_timeout_seconds,
         )
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
@@ -71,16 +92,43 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A pooled connection in autocommit mode; use ``conn.transaction()`` to group writes."""
+        wait = DOWN_TIMEOUT if self._down else self.timeout
         try:
-            with self.pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+            conn = self._checked(wait)
+            self._down = False
+            try:
+                with conn:
+                    yield conn
+            finally:
+                self.pool.putconn(conn)
+        except PoolTimeout as exc:
+            self._down = True
+            raise DatabaseError(
+                f"the database cannot be reached (no connection within {wait:g} s); "
+                "the service recovers by itself once it is back, retry in a few seconds"
+            ) from exc
+        except psycopg.OperationalError as exc:
             raise DatabaseError(f"the database failed: {exc}") from exc
         except psycopg.DataError as exc:
             # A value the input checks let through but a column or a computation cannot
             # hold (SQLSTATE class 22: out of range, overflow, bad text): the caller's to fix.
             reason = exc.diag.message_primary or str(exc)
             raise InvalidInput(f"a value does not fit the database: {reason}") from exc
+
+    def _checked(self, wait: float) -> Connection:
+        """A connection from the pool that answers. The first broken one means PostgreSQL
+        restarted (or dropped us): every idle connection is checked at once and the broken
+        ones replaced, so neither this request nor the next ones meet one (psycopg_pool's
+        own ``check`` would try them one by one, with a growing pause between)."""
+        conn = self.pool.getconn(timeout=wait)
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.OperationalError:
+            self.pool.putconn(conn)  # broken: the pool discards it and makes a new one
+            self.pool.check()
+            # Back up, a fresh connection takes milliseconds; still down, say so soon.
+            return self.pool.getconn(timeout=min(wait, DOWN_TIMEOUT))
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

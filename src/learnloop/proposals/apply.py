@@ -1,44 +1,108 @@
 """Applying approved proposals as item versions, and rolling them back.
 
-``apply_approved`` claims a batch with FOR UPDATE SKIP LOCKED and applies it in one
-transaction: the item writes (through ``Items``, so versions are kept and the change is
-logged for the embedding worker), the proposals' new status and their audit entries commit
-together or not at all. Many workers can run it at once; each proposal is applied once.
+``apply_approved`` takes one tenant at a time, each in a transaction of its own: it claims a
+batch with FOR UPDATE SKIP LOCKED and applies it; the item writes (through ``Items``, so
+versions are kept and the change is logged for the embedding worker), the proposals' new
+status and their audit entries commit together or not at all. Many workers can run it at
+once; each proposal is applied once.
+
+A proposal whose content an item cannot hold (a rule of ``ItemIn``, a value the database
+refuses) never blocks the others: the batch runs in a savepoint, and when it fails each
+proposal is applied in a savepoint of its own; the one that still fails is marked
+``failed`` with the reason (``apply_error``) and audited, and the rest apply.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from learnloop._sql import load_queries
-from learnloop.errors import Conflict, NotFound
+from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.knowledge import Item, Items
 from learnloop.ports import Connection, Store
 
 Q = load_queries("learnloop.proposals")
 WORKER = "worker"
+MAX_ERROR = 2000
+# What one proposal's own content can cause: it fails, and the rest of the queue goes on.
+ROW_ERRORS = (InvalidInput, Conflict, psycopg.DataError, psycopg.IntegrityError)
+log = logging.getLogger("learnloop.proposals")
 
 
 def apply_approved(
     db: Store, items: Items, *, batch: int = 100, embed: bool = True, tenant_id: str | None = None
 ) -> int:
-    """Apply up to ``batch`` approved proposals (of every tenant, or of ``tenant_id``); return
-    how many were handled.
+    """Apply up to ``batch`` approved proposals (of every tenant, one transaction each, or of
+    ``tenant_id``); return how many were handled (applied, or marked failed).
 
     With ``embed=False`` the items are stored without vectors and the worker embeds them
     (full-text search finds them at once).
     """
+    tenants = [tenant_id] if tenant_id is not None else approved_tenants(db)
+    done = 0
+    for tenant in tenants:
+        if done >= batch:
+            break
+        done += apply_tenant(db, items, tenant, batch=batch - done, embed=embed)
+    return done
+
+
+def approved_tenants(db: Store) -> list[str]:
+    """The tenants with approved proposals waiting to be applied."""
+    with db.connection() as conn:
+        return [row["tenant_id"] for row in conn.execute(Q["approved_tenants"]).fetchall()]
+
+
+def apply_tenant(db: Store, items: Items, tenant_id: str, *, batch: int, embed: bool) -> int:
+    """Apply up to ``batch`` of one tenant's approved proposals in one transaction."""
     with db.transaction() as conn:
         params = {"batch": batch, "tenant_id": tenant_id}
         claimed = conn.execute(Q["claim_approved"], params).fetchall()
-        by_tenant: dict[str, list[dict[str, Any]]] = {}
-        for proposal in claimed:
-            by_tenant.setdefault(proposal["tenant_id"], []).append(proposal)
-        for tenant, proposals in by_tenant.items():
-            apply_group(conn, items, tenant, proposals, embed=embed)
+        if claimed:
+            apply_isolated(conn, items, tenant_id, claimed, embed=embed)
     return len(claimed)
+
+
+def apply_isolated(
+    conn: Connection,
+    items: Items,
+    tenant_id: str,
+    proposals: list[dict[str, Any]],
+    *,
+    embed: bool,
+) -> None:
+    """``apply_group`` in a savepoint; if it fails, each proposal in a savepoint of its own,
+    and those that still fail are marked failed with the reason."""
+    try:
+        with conn.transaction():
+            apply_group(conn, items, tenant_id, proposals, embed=embed)
+        return
+    except ROW_ERRORS:
+        pass  # one of them cannot be applied: find which, one by one
+    for proposal in proposals:
+        try:
+            with conn.transaction():
+                apply_group(conn, items, tenant_id, [proposal], embed=embed)
+        except ROW_ERRORS as exc:
+            _failed(conn, tenant_id, proposal["proposal_id"], _reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        reason = f"a value does not fit the database: {exc.diag.message_primary}"
+    else:
+        reason = str(exc)
+    return reason[:MAX_ERROR]
+
+
+def _failed(conn: Connection, tenant_id: str, proposal_id: int, reason: str) -> None:
+    log.warning("tenant %s: proposal %s cannot be applied: %s", tenant_id, proposal_id, reason)
+    _run(conn, "mark_failed", tenant_id, proposal_id, error=reason)
+    _audit(conn, tenant_id, proposal_id, "failed", WORKER, reason)
 
 
 def apply_group(

@@ -8,10 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from learnloop.knowledge.models import MAX_TAGS, MAX_TITLE, Kind
+from learnloop.knowledge.models import _clean_tags as clean_tags  # the items' own tag rule
 from learnloop.validation import Input
 
 Source = Literal["feedback", "correction", "transcript", "report", "manual"]
-ProposalStatus = Literal["pending", "approved", "rejected", "applied", "rolled_back"]
+ProposalStatus = Literal["pending", "approved", "rejected", "applied", "rolled_back", "failed"]
 Order = Literal["confidence", "age"]
 BIGINT = 2**63 - 1
 MAX_BODY = 100_000
@@ -29,6 +30,8 @@ class ProposalIn(Input):
     rationale: str = Field(default="", max_length=5000)
     confidence: int = Field(default=50, ge=0, le=100)
     author: str | None = Field(default=None, max_length=200)
+
+    _tags = field_validator("tags")(clean_tags)
 
     @field_validator("body")
     @classmethod
@@ -59,6 +62,11 @@ class ProposalEdit(Review):
     tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
     rationale: str | None = Field(default=None, max_length=5000)
     confidence: int | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else clean_tags(tags)
 
     @field_validator("body")
     @classmethod
@@ -102,6 +110,7 @@ class Proposal(BaseModel):
     previous_version: int | None = Field(description="the item's version before it; null: new")
     applied_at: datetime | None
     rolled_back_at: datetime | None
+    apply_error: str | None = Field(description="why applying it failed (status failed)")
     created_at: datetime
     updated_at: datetime
 
@@ -130,7 +139,9 @@ class Proposal(BaseModel):
 class AuditEntry(BaseModel):
     audit_id: int
     proposal_id: int
-    action: Literal["created", "edited", "approved", "rejected", "applied", "rolled_back"]
+    action: Literal[
+        "created", "edited", "approved", "rejected", "applied", "rolled_back", "failed"
+    ]
     actor: str
     note: str | None
     detail: dict[str, Any]

@@ -10,7 +10,8 @@ RETURNING tenant_id, proposal_id, item_id, title, body;
 SELECT p.proposal_id, p.source, p.source_id, p.item_id, p.kind, p.external_id, p.title, p.body,
        p.tags, p.attrs, p.rationale, p.confidence, p.status, p.embedding IS NOT NULL AS embedded,
        p.similarity, p.reviewer, p.review_note, p.reviewed_at, p.applied_item_id,
-       p.applied_version, p.previous_version, p.applied_at, p.rolled_back_at, p.created_at,
+       p.applied_version, p.previous_version, p.applied_at, p.rolled_back_at, p.apply_error,
+       p.created_at,
        p.updated_at,
        p.duplicate_item_id, di.title AS duplicate_item_title, di.body AS duplicate_item_body,
        p.duplicate_proposal_id, dp.title AS duplicate_proposal_title,
@@ -26,7 +27,8 @@ WHERE p.tenant_id = %(tenant_id)s AND p.proposal_id = %(proposal_id)s;
 SELECT p.proposal_id, p.source, p.source_id, p.item_id, p.kind, p.external_id, p.title, p.body,
        p.tags, p.attrs, p.rationale, p.confidence, p.status, p.embedding IS NOT NULL AS embedded,
        p.similarity, p.reviewer, p.review_note, p.reviewed_at, p.applied_item_id,
-       p.applied_version, p.previous_version, p.applied_at, p.rolled_back_at, p.created_at,
+       p.applied_version, p.previous_version, p.applied_at, p.rolled_back_at, p.apply_error,
+       p.created_at,
        p.updated_at,
        p.duplicate_item_id, di.title AS duplicate_item_title, di.body AS duplicate_item_body,
        p.duplicate_proposal_id, dp.title AS duplicate_proposal_title,
@@ -48,7 +50,8 @@ LIMIT %(limit)s OFFSET %(offset)s;
 SELECT p.proposal_id, p.source, p.source_id, p.item_id, p.kind, p.external_id, p.title, p.body,
        p.tags, p.attrs, p.rationale, p.confidence, p.status, p.embedding IS NOT NULL AS embedded,
        p.similarity, p.reviewer, p.review_note, p.reviewed_at, p.applied_item_id,
-       p.applied_version, p.previous_version, p.applied_at, p.rolled_back_at, p.created_at,
+       p.applied_version, p.previous_version, p.applied_at, p.rolled_back_at, p.apply_error,
+       p.created_at,
        p.updated_at,
        p.duplicate_item_id, di.title AS duplicate_item_title, di.body AS duplicate_item_body,
        p.duplicate_proposal_id, dp.title AS duplicate_proposal_title,
@@ -66,7 +69,8 @@ ORDER BY p.created_at, p.proposal_id
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: edit_proposal
--- New content for a proposal still under review; its vector and duplicate link are redone.
+-- New content for a proposal still under review (or failed to apply); its vector and
+-- duplicate link are redone.
 UPDATE proposals SET
     title = coalesce(%(title)s, title), body = coalesce(%(body)s, body),
     tags = coalesce(%(tags)s, tags), rationale = coalesce(%(rationale)s, rationale),
@@ -74,13 +78,14 @@ UPDATE proposals SET
     embedding = NULL, duplicate_item_id = NULL, duplicate_proposal_id = NULL, similarity = NULL,
     updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s
-  AND status IN ('pending', 'approved')
+  AND status IN ('pending', 'approved', 'failed')
 RETURNING tenant_id, proposal_id, item_id, title, body;
 
 -- name: review_proposal
 -- Approve or reject: only from the statuses named.
 UPDATE proposals SET
     status = %(status)s, reviewer = %(reviewer)s, review_note = %(note)s, reviewed_at = now(),
+    apply_error = CASE WHEN %(status)s = 'approved' THEN NULL ELSE apply_error END,
     updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s
   AND status = ANY(%(from_statuses)s::text[])
@@ -148,9 +153,13 @@ UPDATE proposals SET
     duplicate_proposal_id = %(duplicate_proposal_id)s, similarity = %(similarity)s
 WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s;
 
+-- name: approved_tenants
+-- The tenants with approved proposals waiting; each is applied in a transaction of its own.
+SELECT DISTINCT tenant_id FROM proposals WHERE status = 'approved' ORDER BY tenant_id;
+
 -- name: claim_approved
--- A batch of approved proposals, every tenant's; rows another worker holds are skipped, so
--- each proposal is applied by one worker, once.
+-- A batch of approved proposals (of one tenant, or of every tenant); rows another worker
+-- holds are skipped, so each proposal is applied by one worker, once.
 SELECT tenant_id, proposal_id, source, item_id, kind, external_id, title, body, tags, attrs
 FROM proposals
 WHERE status = 'approved' AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s::text)
@@ -191,6 +200,12 @@ FROM unnest(%(proposal_ids)s::bigint[], %(details)s::jsonb[]) AS a (proposal_id,
 UPDATE proposals SET
     status = 'rejected', reviewer = 'system', review_note = %(note)s, reviewed_at = now(),
     updated_at = now()
+WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s AND status = 'approved';
+
+-- name: mark_failed
+-- An approved proposal that cannot be applied: failed, with the reason, out of the way of
+-- the rest of the queue until a reviewer edits and approves it again, or rejects it.
+UPDATE proposals SET status = 'failed', apply_error = %(error)s, updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s AND status = 'approved';
 
 -- name: lock_applied

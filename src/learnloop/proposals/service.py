@@ -34,6 +34,8 @@ Q = load_queries("learnloop.proposals")
 MAX_PAGE = 500
 STATUSES: tuple[str, ...] = get_args(ProposalStatus)
 SOURCES: tuple[str, ...] = get_args(Source)
+# A review moves a proposal only from these; a failed one is approved again once edited.
+FROM_STATUSES = {"approved": ["pending", "failed"], "rejected": ["pending", "approved", "failed"]}
 
 
 class Proposals:
@@ -137,7 +139,8 @@ class Proposals:
     def edit(
         self, tenant_id: str, proposal_id: int, data: ProposalEdit | dict[str, Any]
     ) -> Proposal:
-        """New content for a pending or approved proposal; it is embedded and checked again."""
+        """New content for a pending, approved or failed proposal; it is embedded and checked
+        again."""
         edit = parse(ProposalEdit, data)
         fields = ("title", "body", "tags", "rationale", "confidence")
         changes = {name: getattr(edit, name) for name in fields}
@@ -154,13 +157,13 @@ class Proposals:
     def approve(
         self, tenant_id: str, proposal_id: int, review: Review | dict[str, Any]
     ) -> Proposal:
-        """Approve a pending proposal; the worker applies it (or ``apply`` now)."""
+        """Approve a pending (or failed) proposal; the worker applies it (or ``apply`` now)."""
         return self._review(tenant_id, proposal_id, parse(Review, review), "approved")
 
     def reject(
         self, tenant_id: str, proposal_id: int, review: Review | dict[str, Any]
     ) -> Proposal:
-        """Reject a pending or approved (not yet applied) proposal."""
+        """Reject a pending, approved (not yet applied) or failed proposal."""
         return self._review(tenant_id, proposal_id, parse(Review, review), "rejected")
 
     def _review(self, tenant_id: str, proposal_id: int, review: Review, to: str) -> Proposal:
@@ -170,7 +173,7 @@ class Proposals:
             "status": to,
             "reviewer": review.reviewer,
             "note": review.note,
-            "from_statuses": ["pending"] if to == "approved" else ["pending", "approved"],
+            "from_statuses": FROM_STATUSES[to],
         }
         with self.db.transaction() as conn:
             if to == "approved":

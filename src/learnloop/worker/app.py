@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import procrastinate
 from procrastinate.jobs import Status
 
-from learnloop.analytics.rollups import refresh_all
+from learnloop.analytics.rollups import refresh, tenants_with_activity
 from learnloop.learn import stats
-from learnloop.proposals.apply import apply_approved
+from learnloop.proposals.apply import apply_tenant, approved_tenants
 from learnloop.proposals.duplicates import embed_pending
 from learnloop.proposals.service import refresh_views
 
@@ -68,7 +68,16 @@ def _embed_proposals(ll: LearnLoop) -> int:
 
 
 def _apply_proposals(ll: LearnLoop) -> int:
-    return apply_approved(ll.db, ll.items, batch=100, embed=False)
+    """Each tenant's approved proposals in a transaction of its own: whatever stops one
+    tenant's batch is logged, and the other tenants' still apply in this tick."""
+    done = 0
+    for tenant in approved_tenants(ll.db):
+        try:
+            done += apply_tenant(ll.db, ll.items, tenant, batch=100, embed=False)
+        except Exception:
+            log.exception("tenant %s: applying approved proposals failed; retried next tick",
+                          tenant)
+    return done
 
 
 def _refresh_learning_views(ll: LearnLoop) -> None:
@@ -76,7 +85,14 @@ def _refresh_learning_views(ll: LearnLoop) -> None:
 
 
 def _refresh_rollups(ll: LearnLoop) -> int:
-    return sum(result.refreshed for result in refresh_all(ll.db))
+    """Each tenant's rollups on their own: one that fails is logged, the others refresh."""
+    done = 0
+    for tenant in tenants_with_activity(ll.db):
+        try:
+            done += refresh(ll.db, tenant).refreshed
+        except Exception:
+            log.exception("tenant %s: refreshing the rollups failed; retried next time", tenant)
+    return done
 
 
 # The periodic work of every area, in the order it runs within a tick.

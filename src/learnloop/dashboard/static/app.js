@@ -14,7 +14,8 @@ async function api(path, options = {}) {
   if (options.body) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { ...options, headers });
   if (response.status === 401) { signOut("That API key was refused; sign in again."); }
-  const data = response.status === 204 ? null : await response.json();
+  // A body that is not JSON (a proxy's error page) leaves the status text as the message.
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
     const message = data && data.error ? data.error.message : response.statusText;
     const error = new Error(message); error.status = response.status; throw error;
@@ -75,35 +76,51 @@ function query() {
   return params.toString();
 }
 
+// Each panel loads and draws on its own: one that fails shows its error in its place, and
+// the others still render.
+const PANELS = [
+  { name: "metrics", nodes: ["kpis", "chart-volume", "chart-rates"],
+    path: (q, period) => `/v1/analytics/metrics?period=${period}&${q}`,
+    draw: (metrics) => { drawKpis(metrics); drawOverTime(metrics); } },
+  { name: "funnel", nodes: ["funnel"], path: (q) => `/v1/analytics/funnel?${q}`, draw: drawFunnel },
+  { name: "strategies", nodes: ["strategies"], path: (q) => `/v1/analytics/strategies?${q}`,
+    draw: drawStrategies },
+  { name: "items", nodes: ["items-top", "items-bottom"],
+    path: (q) => `/v1/analytics/items?min_shown=1&${q}`,
+    draw: (items) => { drawItems($("items-top"), items.top); drawItems($("items-bottom"), items.bottom); } },
+  { name: "experiments", nodes: ["experiments"], path: (q) => `/v1/analytics/experiments?${q}`,
+    draw: drawExperiments },
+  { name: "tools", nodes: ["tools"], path: (q) => `/v1/analytics/tools?min_runs=1&${q}`, draw: drawTools },
+  { name: "playbooks", nodes: ["playbooks"], path: (q) => `/v1/analytics/playbooks?${q}`,
+    draw: drawPlaybooks },
+  { name: "policies", nodes: ["policies"], path: (q) => `/v1/analytics/policies?${q}`,
+    draw: drawPolicies },
+];
+
+function panelError(node, name, error) {
+  const tag = node.tagName === "TABLE" ? "caption" : "p";
+  node.replaceChildren(el(tag, { class: "error", role: "alert", "data-panel-error": name },
+    `${name} could not be loaded: ${error.message}`));
+}
+
 async function load() {
   $("status").textContent = "loading…";
   const q = query();
   const period = $("period").value;
-  try {
-    const [metrics, funnel, strategies, items, experiments, tools, playbooks, policies] = await Promise.all([
-      api(`/v1/analytics/metrics?period=${period}&${q}`),
-      api(`/v1/analytics/funnel?${q}`),
-      api(`/v1/analytics/strategies?${q}`),
-      api(`/v1/analytics/items?min_shown=1&${q}`),
-      api(`/v1/analytics/experiments?${q}`),
-      api(`/v1/analytics/tools?min_runs=1&${q}`),
-      api(`/v1/analytics/playbooks?${q}`),
-      api(`/v1/analytics/policies?${q}`),
-    ]);
-    drawKpis(metrics);
-    drawOverTime(metrics);
-    drawFunnel(funnel);
-    drawStrategies(strategies);
-    drawItems($("items-top"), items.top);
-    drawItems($("items-bottom"), items.bottom);
-    drawExperiments(experiments);
-    drawTools(tools);
-    drawPlaybooks(playbooks);
-    drawPolicies(policies);
-    $("status").textContent = `${metrics.since} to ${metrics.until}`;
-  } catch (error) {
-    $("status").textContent = "error: " + error.message;
-  }
+  const results = await Promise.allSettled(PANELS.map((panel) => api(panel.path(q, period))));
+  const failed = [];
+  PANELS.forEach((panel, n) => {
+    try {
+      if (results[n].status === "rejected") throw results[n].reason;
+      panel.draw(results[n].value);
+    } catch (error) {
+      failed.push(panel.name);
+      for (const id of panel.nodes) panelError($(id), panel.name, error);
+    }
+  });
+  const metrics = results[0].status === "fulfilled" ? results[0].value : null;
+  const shown = metrics ? `${metrics.since} to ${metrics.until}` : "";
+  $("status").textContent = [shown, failed.length ? `(failed: ${failed.join(", ")})` : ""].filter(Boolean).join(" ");
   loadReview();
 }
 
@@ -249,16 +266,19 @@ function drawPlaybooks(report) {
 // --- the learning queue review -----------------------------------------------------------
 
 async function loadReview() {
-  let proposals;
+  let proposals, failed;
   try {
-    proposals = await api("/v1/proposals?status=pending&limit=20");
+    [proposals, failed] = await Promise.all([
+      api("/v1/proposals?status=pending&limit=20"),
+      api("/v1/proposals?status=failed&limit=20").catch(() => []),  // those that could not apply
+    ]);
   } catch (error) {
     $("review-card").hidden = error.status === 404;
     if (error.status !== 404) $("review").textContent = "error: " + error.message;
     return;
   }
   $("review-card").hidden = false;
-  const list = Array.isArray(proposals) ? proposals : proposals.proposals || proposals.items || [];
+  const list = [...failed, ...(Array.isArray(proposals) ? proposals : proposals.proposals || proposals.items || [])];
   if (!list.length) { $("review").replaceChildren(el("p", { class: "empty" }, "nothing waiting for review")); return; }
   $("review").replaceChildren(...list.map(proposalCard));
 }
@@ -277,6 +297,7 @@ function proposalCard(p) {
   const reviewer = "dashboard";
   return el("div", { class: "proposal", "data-proposal": p.proposal_id },
     el("div", {}, el("strong", {}, `#${p.proposal_id} ${p.kind}`), ` from ${p.source}, confidence ${p.confidence}`),
+    p.apply_error ? el("p", { class: "error", "data-apply-error": "" }, `could not be applied: ${p.apply_error}`) : "",
     title, body, el("div", { class: "empty" }, p.rationale || ""),
     el("div", { class: "actions" },
       act("save", () => api(`/v1/proposals/${p.proposal_id}`, { method: "PATCH",
