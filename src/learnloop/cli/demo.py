@@ -122,7 +122,7 @@ def demo(
     ] = 3000,
     policy: Annotated[
         str, typer.Option(help="The learning policy: memory, bayes or contextual.")
-    ] = "bayes",
+    ] = "memory",
     seed: Annotated[int, typer.Option(help="Seed of the simulated users.")] = 7,
     serve: Annotated[
         bool, typer.Option(help="Serve the API and the dashboard afterwards, until Ctrl-C.")
