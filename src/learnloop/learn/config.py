@@ -43,7 +43,7 @@ class MemoryConfig(Input):
 
     neighbours: int = Field(default=40, ge=1, le=500, description="past questions read")
     window: int = Field(
-        default=50_000, ge=1, le=200_000, description="the latest impressions searched"
+        default=20_000, ge=1, le=200_000, description="the latest impressions searched"
     )
     floor: float = Field(
         default=0.4, ge=0, lt=1, description="a past question less similar than this counts 0"
