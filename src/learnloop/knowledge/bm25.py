@@ -6,7 +6,7 @@ per-item term frequencies come from the stored ``search_text`` at query time. Th
 turns the question's words and those statistics into the parameters of ``search_hybrid``.
 
 >>> round(idf(df=1, documents=100), 3)
-4.207
+4.21
 >>> round(idf(df=50, documents=100), 3)
 0.693
 """
