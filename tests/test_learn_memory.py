@@ -192,3 +192,10 @@ def test_the_memory_held_in_process_follows_the_database(ll: LearnLoop, tenant: 
         assert {i for i, _ in near} == set(ids[1:])
         assert near[0][0] in (ids[1], ids[3]) and near[0][1] > near[-1][1]
         assert recall.nearest(conn, tenant, vector, "another-embedder", k=5, window=3) == []
+
+
+def test_a_memory_tenant_is_not_recalibrated(ll: LearnLoop, tenant: str) -> None:
+    ll.learning.configure(tenant, {"policy": "memory"})
+    report = ll.learning.fit_report(tenant, min_outcomes=1)
+    assert report["kept"] is False and "memory policy" in report["reason"]
+    assert ll.learning.calibrate(tenant, min_outcomes=1) is None

@@ -126,6 +126,17 @@ class Learning:
         """A fit on the tenant's outcomes, stored nowhere: the curve, whether it would be
         kept, the helpful items shown at the tenant's threshold before and after it, and
         why it would not be kept."""
+        if self.config(tenant_id).policy == "memory":
+            return {
+                "calibration": None,
+                "outcomes": 0,
+                "kept": False,
+                "reason": (
+                    "the memory policy's confidence is already fitted to this tenant's outcomes,"
+                    " question by question; recalibrating its prior made out-of-scope questions"
+                    " answered again (docs/learning.md)"
+                ),
+            }
         judged = self._judged(tenant_id, limit)
         values = [j.relevance for j in judged]
         helped = [j.helped for j in judged]
