@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from learnloop.learn.config import LearningConfig
-from learnloop.learn.policies import Arm, Ranking, mc_propensities
+from learnloop.learn.policies import Arm, Ranking, mc_first, mc_propensities
 from learnloop.learn.policies import relevance as arm_relevance
 from learnloop.learn.tally import OVERALL, Stat, StatKey, segments
 
@@ -108,9 +108,7 @@ class BayesPolicy:
     ) -> list[float]:
         if not arms:
             return []
-        winners = np.argmax(self._sampler(arms, context)(rng, samples), axis=1)
-        counts = np.bincount(winners, minlength=len(arms))
-        return [float(c) / samples for c in counts]
+        return mc_first(self._sampler(arms, context), len(arms), rng, samples)
 
 
 def _updated(mean: float, strength: float, stat: Stat | None) -> tuple[float, float]:

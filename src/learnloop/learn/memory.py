@@ -43,7 +43,7 @@ import numpy as np
 
 from learnloop.learn.config import MemoryConfig as MemorySettings
 from learnloop.learn.config import examine
-from learnloop.learn.policies import Arm, Ranking, mc_propensities
+from learnloop.learn.policies import Arm, Ranking, mc_first, mc_propensities
 
 
 @dataclass(frozen=True)
@@ -132,9 +132,7 @@ class MemoryPolicy:
         alpha, beta = self.posteriors(arms)
         means = alpha / (alpha + beta)
         rate = self.settings.exploration if self.evidence else 0.0
-        winners = np.argmax(_sampler(alpha, beta, means, rate)(rng, samples), axis=1)
-        counts = np.bincount(winners, minlength=len(arms))
-        return [float(c) / samples for c in counts]
+        return mc_first(_sampler(alpha, beta, means, rate), len(arms), rng, samples)
 
     def suggested(self, known: Sequence[int]) -> list[int]:
         """Items that helped near questions but are not among the candidates, best first:

@@ -110,3 +110,11 @@ def mc_propensities(
     hits = np.zeros(n_arms)
     hits[placed] = (orders == placed[None, :]).sum(axis=0)
     return ((hits + 1.0) / (samples + 1.0)).tolist()  # type: ignore[no-any-return]
+
+
+def mc_first(draw: Any, n_arms: int, rng: np.random.Generator, samples: int) -> list[float]:
+    """P(each arm first) for a policy whose scores ``draw(rng, samples)`` returns as a
+    (samples, arms) array: the share of draws each arm wins."""
+    winners = np.argmax(draw(rng, samples), axis=1)
+    counts = np.bincount(winners, minlength=n_arms)
+    return [float(c) / samples for c in counts]
