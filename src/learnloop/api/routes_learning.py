@@ -74,8 +74,8 @@ def shadow(ll: LL, tenant: TenantId) -> dict[str, Any]:
 def calibrate(ll: LL, tenant: TenantId, body: CalibrateRequest) -> dict[str, Any]:
     """Fit the tenant's confidence on its outcomes; null, with the reason, when they are too
     few or the fit would hide helpful answers."""
-    report = ll.learning.fit_report(tenant, body.method)
-    fitted = ll.learning.calibrate(tenant, body.method)
+    report = ll.learning.calibrate_report(tenant, body.method)
+    fitted = report["calibration"] if report["kept"] else None
     answer: dict[str, Any] = {"calibration": None if fitted is None else fitted.__dict__}
     if fitted is None:
         answer["reason"] = report.get("reason")

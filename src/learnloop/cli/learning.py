@@ -142,8 +142,8 @@ def calibrate(
         raise typer.BadParameter("use isotonic or platt", param_hint="--method")
     with opened() as ll:
         tenant = tenant_of(ctx)
-        report = ll.learning.fit_report(tenant, method)  # type: ignore[arg-type]
-        fitted = ll.learning.calibrate(tenant, method)  # type: ignore[arg-type]
+        report = ll.learning.calibrate_report(tenant, method)  # type: ignore[arg-type]
+        fitted = report["calibration"] if report["kept"] else None
     if fitted is None:
         reason = report.get("reason", "no fit")
         console.print(f"not calibrated: {reason}; confidence stays the baseline's", markup=False)

@@ -126,11 +126,12 @@ def _bins(
     each group's mean x, rate of helping and weight."""
     order = np.argsort(x, kind="stable")
     x, y, w = x[order], y[order], w[order]
+    after = np.append(np.cumsum(w[::-1])[::-1], 0.0)[1:]  # after[n]: weight of w[n + 1 :]
     edges = [0]
     total = 0.0
     for n, weight in enumerate(w):
         total += weight
-        if total >= least and w[n + 1 :].sum() >= least:
+        if total >= least and after[n] >= least:
             edges.append(n + 1)
             total = 0.0
     edges.append(len(x))

@@ -92,10 +92,9 @@ def neighbours(
     tenant_id: str,
     question: Question,
     config: LearningConfig,
-    recall: Recall | None = None,
+    recall: Recall,
 ) -> list[Neighbour]:
     """The settled outcomes of the nearest past questions (``learn.recall``)."""
-    recall = recall or Recall(tenants=1)
     near = recall.nearest(
         conn,
         tenant_id,

@@ -100,8 +100,24 @@ class Learning:
         limit: int = 50_000,
     ) -> Calibration | None:
         """Fit the tenant's confidence on its outcomes (``learn.calibration``); None when
-        they are too few or the fit would hide helpful answers (``fit_report`` says which):
-        the baseline's confidence stays. Recommendations use a fitted curve from then on."""
+        they are too few or the fit would hide helpful answers (``calibrate_report`` says
+        which): the baseline's confidence stays. Recommendations use a fitted curve from
+        then on."""
+        report = self.calibrate_report(
+            tenant_id, method, min_outcomes=min_outcomes, min_per_bin=min_per_bin, limit=limit
+        )
+        return report["calibration"] if report["kept"] else None
+
+    def calibrate_report(
+        self,
+        tenant_id: str,
+        method: calibration.Method = "isotonic",
+        *,
+        min_outcomes: int = calibration.MIN_OUTCOMES,
+        min_per_bin: float = calibration.MIN_PER_BIN,
+        limit: int = 50_000,
+    ) -> dict[str, Any]:
+        """As ``calibrate``, answered with ``fit_report``'s report of the fit it made."""
         report = self.fit_report(
             tenant_id, method, min_outcomes=min_outcomes, min_per_bin=min_per_bin, limit=limit
         )
@@ -109,10 +125,15 @@ class Learning:
         with self.db.connection() as conn:
             if fitted is None:
                 conn.execute(Q["delete_model"], {"tenant_id": tenant_id, "name": "calibration"})
-                return None
-            params = {"tenant_id": tenant_id, "name": "calibration", "examples": fitted.outcomes}
-            conn.execute(Q["put_model"], params | {"state": fitted.to_bytes()})
-        return fitted
+            else:
+                params = {
+                    "tenant_id": tenant_id,
+                    "name": "calibration",
+                    "examples": fitted.outcomes,
+                    "state": fitted.to_bytes(),
+                }
+                conn.execute(Q["put_model"], params)
+        return report
 
     def fit_report(
         self,
