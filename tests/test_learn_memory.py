@@ -96,6 +96,24 @@ def test_every_policy_ranks_no_candidates(ll: LearnLoop, tenant: str, name: str)
         name, "no_confident_match", [])
 
 
+@pytest.mark.parametrize("name", POLICIES)
+def test_every_registered_policy_is_built_live_from_the_store(
+    ll: LearnLoop, tenant: str, name: str
+) -> None:
+    """One path from a policy's name to the policy a request ranks with (learn/registry.py)."""
+    stored = ll.items.put_many(
+        tenant, [{"kind": "faq", "external_id": e, "title": t, "body": b} for e, t, b in FAQ]
+    )
+    ll.recommender.set_threshold(tenant, 0.0)
+    ll.learning.configure(tenant, {"policy": name})
+    answer = ll.recommender.recommend(tenant, {"query": "I forgot my password", "k": 2})
+    assert answer.policy == name and answer.recommendations
+    arms = [Arm(item.item_id, 0.5, "faq") for item, _ in stored]
+    with ll.db.connection() as conn:
+        built = ll.recommender.policies.build(conn, tenant, name, LearningConfig(), arms, {})
+    assert built.name == name
+
+
 FAQ = [
     ("pw", "Reset a forgotten password", "Use the reset link on the sign-in page."),
     ("card", "Order a replacement card", "Cards > Replace card; it arrives in five days."),

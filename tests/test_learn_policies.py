@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learnloop.learn import calibration, config, evaluation, experiments
+from learnloop.errors import InvalidInput
+from learnloop.learn import calibration, config, evaluation, experiments, registry
 from learnloop.learn.bayes import BayesPolicy
 from learnloop.learn.config import LearningConfig, MemoryConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
 from learnloop.learn.memory import MemoryPolicy, Neighbour
 from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
-from learnloop.learn.simulate import run
+from learnloop.learn.simulate import Learner, run
 from learnloop.learn.simulator import Simulator
 from learnloop.learn.tally import Stat
 
@@ -47,7 +48,32 @@ POLICIES = {
 
 
 def test_the_contract_suite_covers_every_policy() -> None:
-    assert set(POLICIES) == set(config.POLICIES)
+    assert set(POLICIES) == set(config.POLICIES) == set(registry.ENTRIES)
+
+
+def test_the_registry_names_the_policies_it_has_when_asked_for_another() -> None:
+    with pytest.raises(InvalidInput, match="no policy 'greedy'; use one of similarity, bayes"):
+        registry.entry("greedy")
+
+
+@pytest.mark.parametrize("name", config.POLICIES)
+def test_each_policy_is_simulated_as_its_entry_says(name: str) -> None:
+    learner = Learner(name, LearningConfig(policy=name), seed=1)
+    if registry.ENTRIES[name].simulated is None:
+        assert name not in registry.simulated_policies()
+        with pytest.raises(InvalidInput, match=f"cannot run the {name} policy"):
+            learner.policy()
+    else:
+        assert learner.policy().name == name
+        assert run(name, Simulator.synthetic(seed=1), 20, seed=1).values  # it runs
+
+
+def test_a_policy_that_cannot_be_evaluated_offline_says_why_before_reading_anything() -> None:
+    for name, entry in registry.ENTRIES.items():
+        if entry.offline is None:
+            assert entry.not_offline, f"{name} gives no reason"
+            with pytest.raises(InvalidInput, match=name):
+                registry.offline(None, "t", name, LearningConfig())  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=sorted(POLICIES))

@@ -31,6 +31,7 @@ from learnloop.cli.context import console, err_console
 from learnloop.embedders import make_embedder
 from learnloop.errors import LearnLoopError
 from learnloop.learn import Outcome, SimItem, Simulator
+from learnloop.learn.registry import demo_policies
 from learnloop.ports import Embedder, Vectors
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
@@ -131,8 +132,8 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
     """Load the sample knowledge base, simulate users learning it, show the dashboard."""
-    if policy not in ("memory", "bayes", "contextual"):
-        raise typer.BadParameter("use memory, bayes or contextual", param_hint="--policy")
+    if policy not in demo_policies():
+        raise typer.BadParameter(f"use {', '.join(demo_policies())}", param_hint="--policy")
     if interactions < 10:
         raise typer.BadParameter("at least 10", param_hint="--interactions")
     with _opened() as ll:

@@ -196,11 +196,12 @@ def simulate(
     window: Annotated[int, typer.Option(help="Report the mean of the last N.")] = 1000,
 ) -> None:
     """Each policy against the user simulator, in memory: learned vs baseline vs oracle."""
+    from learnloop.learn.registry import simulated_policies
     from learnloop.learn.simulate import run
     from learnloop.learn.simulator import Simulator
 
     table = Table("policy", f"value (last {window})", "oracle", "share of oracle")
-    for name in ("similarity", "bayes", "contextual"):
+    for name in simulated_policies():
         trace = run(name, Simulator.synthetic(seed=seed), interactions, seed=seed)
         value, oracle = trace.mean(window), trace.oracle_mean(window)
         table.add_row(name, f"{value:.3f}", f"{oracle:.3f}", f"{value / oracle:.1%}")

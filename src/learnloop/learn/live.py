@@ -12,18 +12,16 @@ from typing import Any
 from uuid import UUID
 
 from learnloop._sql import load_queries
-from learnloop.learn.bayes import BayesPolicy
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
-from learnloop.learn.memory import MemoryPolicy, Neighbour
-from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
+from learnloop.learn.memory import Neighbour
+from learnloop.learn.policies import Arm, Policy
 from learnloop.learn.recall import Recall
 from learnloop.learn.tally import Stat, StatKey, segments
 from learnloop.ports import Connection, Vectors
 
 Q = load_queries("learnloop.learn")
 CONTEXTUAL = "contextual"
-MEMORY = "memory"
 RECHECK = 1.0  # seconds a loaded contextual model is used before its version is checked
 
 
@@ -45,20 +43,11 @@ class Policies:
         context: Mapping[str, Any],
         question: Question | None = None,
     ) -> Policy:
-        if name == "bayes":
-            return BayesPolicy(item_stats(conn, tenant_id, arms, context, config), config)
-        if name == CONTEXTUAL:
-            return self._contextual(conn, tenant_id, config)
-        if name == MEMORY:
-            found = (
-                []
-                if question is None
-                else neighbours(conn, tenant_id, question, config, self.recall)
-            )
-            return MemoryPolicy(found, config.memory)
-        return SimilarityPolicy()
+        from learnloop.learn.registry import Request, entry  # the registry imports this module
 
-    def _contextual(self, conn: Connection, tenant_id: str, config: LearningConfig) -> Policy:
+        return entry(name).live(Request(conn, tenant_id, config, arms, context, question, self))
+
+    def contextual(self, conn: Connection, tenant_id: str, config: LearningConfig) -> Policy:
         """The tenant's model, loaded again when the store holds a newer one (checked at
         most every RECHECK seconds)."""
         with self._lock:

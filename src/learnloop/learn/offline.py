@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from learnloop._sql import load_queries
-from learnloop.errors import InvalidInput
-from learnloop.learn import evaluation
-from learnloop.learn.bayes import BayesPolicy
+from learnloop.learn import evaluation, registry
 from learnloop.learn.config import LearningConfig
-from learnloop.learn.contextual import ContextualPolicy
-from learnloop.learn.live import CONTEXTUAL, MEMORY, load_model
-from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
-from learnloop.learn.tally import Stat, StatKey
+from learnloop.learn.policies import Arm, Policy
 from learnloop.ports import Connection
 
 Q = load_queries("learnloop.learn")
 
 
 def target_policy(conn: Connection, tenant_id: str, name: str, config: LearningConfig) -> Policy:
-    """The policy ``name`` as it stands now, with everything it learned."""
-    if name == "bayes":
-        rows = conn.execute(Q["all_stats"], {"tenant_id": tenant_id})
-        stats: Mapping[StatKey, Stat] = {
-            (r["dimension"], r["value"], r["item_id"]): Stat(
-                r["trials"], r["exposure"], r["reward"], r["positive"]
-            )
-            for r in rows
-        }
-        return BayesPolicy(stats, config)
-    if name == MEMORY:
-        # Its evidence is read per question (the nearest past questions' outcomes), which
-        # the evaluation log does not replay yet.
-        raise InvalidInput("offline evaluation of the memory policy is not available yet")
-    if name == CONTEXTUAL:
-        state = load_model(conn, tenant_id, CONTEXTUAL)
-        return ContextualPolicy(state, exploration=config.epsilon, segment_by=config.segment_by)
-    return SimilarityPolicy()
+    """The policy ``name`` as it stands now, with everything it learned (``registry``)."""
+    return registry.offline(conn, tenant_id, name, config)
 
 
 def evaluate(

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from learnloop._sql import load_queries
 from learnloop.errors import Conflict, InvalidInput, NotFound
-from learnloop.learn import calibration, experiments, live, memory, offline, stats
+from learnloop.learn import calibration, experiments, live, memory, offline, registry, stats
 from learnloop.learn.calibration import Calibration
 from learnloop.learn.config import LearningConfig, PolicyName
 from learnloop.learn.experiments import ExperimentIn
@@ -147,17 +147,9 @@ class Learning:
         """A fit on the tenant's outcomes, stored nowhere: the curve, whether it would be
         kept, the helpful items shown at the tenant's threshold before and after it, and
         why it would not be kept."""
-        if self.config(tenant_id).policy == "memory":
-            return {
-                "calibration": None,
-                "outcomes": 0,
-                "kept": False,
-                "reason": (
-                    "the memory policy's confidence is already fitted to this tenant's outcomes,"
-                    " question by question; recalibrating its prior made out-of-scope questions"
-                    " answered again (docs/learning.md)"
-                ),
-            }
+        refused = registry.entry(self.config(tenant_id).policy).not_calibrated
+        if refused is not None:
+            return {"calibration": None, "outcomes": 0, "kept": False, "reason": refused}
         judged = self._judged(tenant_id, limit)
         values = [j.relevance for j in judged]
         helped = [j.helped for j in judged]

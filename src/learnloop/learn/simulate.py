@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.learn.bayes import BayesPolicy
+from learnloop.errors import InvalidInput
+from learnloop.learn import registry
 from learnloop.learn.calibration import confidence
 from learnloop.learn.config import LearningConfig, PolicyName
 from learnloop.learn.contextual import ContextualPolicy, Example
-from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
+from learnloop.learn.policies import Arm, Policy
 from learnloop.learn.simulator import Query, Simulator
 from learnloop.learn.tally import OutcomeState, Tally, apply, segments
 
@@ -41,7 +42,10 @@ class Trace:
 
 
 @dataclass
-class _Learner:
+class Learner:
+    """What a policy learns from in the simulator: the statistics counted so far and, once
+    asked for, a contextual model trained on every first item shown."""
+
     name: PolicyName
     config: LearningConfig
     seed: int
@@ -49,17 +53,20 @@ class _Learner:
     contextual: ContextualPolicy | None = None
 
     def policy(self) -> Policy:
-        if self.name == "bayes":
-            return BayesPolicy(self.tally.stats, self.config, samples=16)  # propensities unused
-        if self.name == "contextual":
-            if self.contextual is None:
-                self.contextual = ContextualPolicy(
-                    exploration=self.config.epsilon,
-                    segment_by=self.config.segment_by,
-                    seed=self.seed,
-                )
-            return self.contextual
-        return SimilarityPolicy()
+        simulated = registry.entry(self.name).simulated
+        if simulated is None:
+            raise InvalidInput(
+                f"the simulator cannot run the {self.name} policy; use one of "
+                + ", ".join(registry.simulated_policies())
+            )
+        return simulated(self)
+
+    def contextual_model(self) -> ContextualPolicy:
+        if self.contextual is None:
+            self.contextual = ContextualPolicy(
+                exploration=self.config.epsilon, segment_by=self.config.segment_by, seed=self.seed
+            )
+        return self.contextual
 
 
 def run(
@@ -73,7 +80,7 @@ def run(
     config: LearningConfig | None = None,
 ) -> Trace:
     """Run ``interactions`` simulated requests through a policy that learns as it goes."""
-    learner = _Learner(name, config or LearningConfig(policy=name), seed)
+    learner = Learner(name, config or LearningConfig(policy=name), seed)
     ids = {key: n for n, key in enumerate(sorted(sim.items), 1)}
     rng = np.random.default_rng(seed)
     trace = Trace(name)
@@ -96,7 +103,7 @@ def run(
 
 
 def _observe(
-    learner: _Learner,
+    learner: Learner,
     sim: Simulator,
     query: Query,
     relevance: dict[str, float],
