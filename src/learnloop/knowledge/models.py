@@ -26,7 +26,7 @@ class _Strict(Input):
     model_config = ConfigDict(strict=True)
 
 
-def _clean_tags(tags: list[str]) -> list[str]:
+def clean_tags(tags: list[str]) -> list[str]:
     seen: dict[str, None] = {}
     for tag in tags:
         tag = tag.strip()
@@ -49,7 +49,7 @@ class ItemIn(_Strict):
     external_id: str | None = Field(default=None, min_length=1, max_length=300)
     status: Status = "active"
 
-    _tags = field_validator("tags")(_clean_tags)
+    _tags = field_validator("tags")(clean_tags)
 
     def content_hash(self) -> str:
         return content_hash(self.kind, self.title, self.body, self.tags, self.attrs)
@@ -67,7 +67,7 @@ class ItemPatch(_Strict):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str] | None) -> list[str] | None:
-        return None if tags is None else _clean_tags(tags)
+        return None if tags is None else clean_tags(tags)
 
 
 class Item(BaseModel):

@@ -7,8 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from learnloop.knowledge.models import MAX_TAGS, MAX_TITLE, Kind
-from learnloop.knowledge.models import _clean_tags as clean_tags  # the items' own tag rule
+from learnloop.knowledge.models import (
+    MAX_TAGS,
+    MAX_TITLE,
+    Kind,
+    clean_tags,  # the items' own tag rule
+)
 from learnloop.validation import Input
 
 Source = Literal["feedback", "correction", "transcript", "report", "manual"]
