@@ -9,9 +9,11 @@ import re
 from pathlib import Path
 from typing import Any, get_args
 
+import psycopg
 import pytest
 
 from learnloop import LearnLoop
+from learnloop.errors import Conflict, InvalidInput
 from learnloop.events.conversations_models import Channel, Role
 from learnloop.events.models import EventType, FeedbackKind, Priority
 from learnloop.events.tracking_models import ReportStatus
@@ -140,3 +142,20 @@ def test_the_pure_learning_algorithms_touch_no_database() -> None:
         if module.startswith(("psycopg", "learnloop.db", "learnloop._sql"))
     }
     assert not wrong, sorted(wrong)
+
+
+def test_driver_errors_leave_the_database_boundary_as_the_library_s_own(
+    ll: LearnLoop, tenant: str
+) -> None:
+    """A rule only the schema knows: a value out of a column's range is the caller's to fix
+    (InvalidInput, 422); a clash with a stored row is a Conflict (409); neither a 500."""
+    with pytest.raises(InvalidInput, match="a value does not fit the database"):
+        with ll.db.connection() as conn:
+            conn.execute("SELECT 2147483648::integer")
+    with pytest.raises(Conflict, match="clashes with what is stored") as raised:
+        with ll.db.connection() as conn:
+            conn.execute(
+                "INSERT INTO tenants (tenant_id, name) VALUES (%(t)s, 'again')", {"t": tenant}
+            )
+    assert raised.value.status_code == 409
+    assert isinstance(raised.value.__cause__, psycopg.IntegrityError)

@@ -5,16 +5,22 @@
     ├── DatabaseError              the database failed or cannot be reached
     ├── EmbedderError              the embedding model or service failed
     │   └── EmbeddingMismatchError vectors in the store come from another model or dimension
+    ├── LLMError                   the language model service failed (HTTP 503)
     ├── InvalidInput               the caller sent something that breaks a rule (HTTP 422)
+    │   └── ImportRejected         a file with bad rows, nothing stored (its report attached)
     ├── NotFound                   the thing named does not exist in this tenant (HTTP 404)
     ├── Conflict                   the request clashes with what is stored (HTTP 409)
     └── AuthError                  missing, unknown or revoked API key (HTTP 401)
 
 Lower-level errors (psycopg, httpx, torch) are translated at the adapter boundary and
-raised ``from`` the original, so a caller only ever catches ``LearnLoopError``.
+raised ``from`` the original, so a caller only ever catches ``LearnLoopError``: the
+database's once, in ``db.database.Database.connection`` (OperationalError -> DatabaseError,
+DataError -> InvalidInput, IntegrityError -> Conflict).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class LearnLoopError(Exception):
@@ -63,6 +69,23 @@ class InvalidInput(LearnLoopError):
 
     status_code = 422
     code = "invalid_input"
+
+
+class ImportRejected(InvalidInput):
+    """The file has bad rows and nothing was stored; fix them or use skip_bad_rows."""
+
+    code = "import_rejected"
+
+    def __init__(self, message: str, report: Any) -> None:
+        self.report = report  # an ingest.ImportReport: every bad row, with its reason
+        super().__init__(message)
+
+
+class LLMError(LearnLoopError):
+    """The language model service failed or answered nothing usable; check LEARNLOOP_LLM_*."""
+
+    status_code = 503
+    code = "llm_unavailable"
 
 
 class NotFound(LearnLoopError):

@@ -9,14 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from learnloop.errors import LearnLoopError
+from learnloop.errors import LLMError
 
-
-class LLMError(LearnLoopError):
-    """The language model service failed or answered nothing usable; check LEARNLOOP_LLM_*."""
-
-    status_code = 503
-    code = "llm_unavailable"
+__all__ = ["LLMError"]  # defined with the other errors; imported from here by the adapters
 
 
 class Tokenizer(Protocol):

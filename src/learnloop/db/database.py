@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from learnloop.db.embedded import embedded_url
 from learnloop.db.migrate import migrate
-from learnloop.errors import ConfigurationError, DatabaseError, InvalidInput
+from learnloop.errors import ConfigurationError, Conflict, DatabaseError, InvalidInput
 from learnloop.ports import Connection
 from learnloop.settings import Settings
 
@@ -114,6 +114,11 @@ class Database:
             # hold (SQLSTATE class 22: out of range, overflow, bad text): the caller's to fix.
             reason = exc.diag.message_primary or str(exc)
             raise InvalidInput(f"a value does not fit the database: {reason}") from exc
+        except psycopg.IntegrityError as exc:
+            # A rule of the schema the checks before the write did not see (a unique key
+            # taken meanwhile, a row referred to that is gone): it clashes with what is stored.
+            reason = exc.diag.message_primary or str(exc)
+            raise Conflict(f"the change clashes with what is stored: {reason}") from exc
 
     def _checked(self, wait: float) -> Connection:
         """A connection from the pool that answers. The first broken one means PostgreSQL

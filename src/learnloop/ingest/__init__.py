@@ -1,10 +1,10 @@
 """Ingest: files (delimited text, spreadsheets, JSON, Markdown) into items, accounts and KPIs."""
 
+from learnloop.errors import ImportRejected
 from learnloop.ingest.accounts import Accounts
 from learnloop.ingest.models import (
     ImportCounts,
     ImportOptions,
-    ImportRejected,
     ImportReport,
     RowError,
     SavedMapping,

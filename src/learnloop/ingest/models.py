@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from learnloop.errors import InvalidInput
+from learnloop.errors import ImportRejected
 from learnloop.knowledge.models import Kind
 from learnloop.validation import Input
 
@@ -103,21 +103,17 @@ class SavedMapping(BaseModel):
     updated_at: datetime
 
 
-class ImportRejected(InvalidInput):
-    """The file has bad rows and nothing was stored; fix them or use skip_bad_rows."""
-
-    code = "import_rejected"
-
-    def __init__(self, report: ImportReport) -> None:
-        self.report = report
-        shown = "; ".join(_describe(e) for e in report.errors[:10])
-        more = len(report.errors) - 10
-        super().__init__(
-            f"{report.file_name}: {report.counts.bad_rows} bad rows of {report.counts.rows}, "
-            f"nothing stored (import {report.import_id}): {shown}"
-            + (f"; and {more} more" if more > 0 else "")
-            + "; fix them, or import with skip_bad_rows (--skip-bad-rows) to store the rest"
-        )
+def rejected(report: ImportReport) -> ImportRejected:
+    """The error for an import whose bad rows stopped it, naming the first ten."""
+    shown = "; ".join(_describe(e) for e in report.errors[:10])
+    more = len(report.errors) - 10
+    return ImportRejected(
+        f"{report.file_name}: {report.counts.bad_rows} bad rows of {report.counts.rows}, "
+        f"nothing stored (import {report.import_id}): {shown}"
+        + (f"; and {more} more" if more > 0 else "")
+        + "; fix them, or import with skip_bad_rows (--skip-bad-rows) to store the rest",
+        report,
+    )
 
 
 def _describe(error: RowError) -> str:

@@ -27,11 +27,11 @@ from learnloop.ingest.markdown import markdown_item
 from learnloop.ingest.models import (
     MAX_ERRORS_KEPT,
     ImportOptions,
-    ImportRejected,
     ImportReport,
     RowError,
     SavedMapping,
     SheetReport,
+    rejected,
 )
 from learnloop.ingest.readers import MARKDOWN, Source, decode, read
 from learnloop.ingest.tables import Table, to_table
@@ -149,7 +149,7 @@ class Imports:
         if plan.errors and not opts.skip_bad_rows:
             report.status = "failed"
             self._record_failure(tenant_id, report, started)
-            raise ImportRejected(report)
+            raise rejected(report)
         report.status = "partial" if plan.errors else "succeeded"
         with self.db.transaction() as conn:
             self._insert_record(conn, tenant_id, report, started)
