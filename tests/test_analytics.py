@@ -353,3 +353,41 @@ def test_imported_accounts_give_reports_their_segment(ll: LearnLoop, tenant: str
     })  # fmt: skip
     out = ll.analytics.playbooks(tenant, {"since": date(2025, 1, 1)})
     assert [(p.playbook, p.segment) for p in out.playbooks] == [("renewal", "mid-market")]
+
+
+def test_a_read_that_finds_a_refresh_running_is_served_by_it(ll: LearnLoop, tenant: str) -> None:
+    """The dashboard's panels load at once: the ones that lose the refresh lock wait for
+    the refresh that holds it and read what it wrote, not the rollups from before."""
+    import threading
+
+    from learnloop.analytics import Analytics
+
+    analytics = Analytics(ll.db, ll.items, max_staleness=0)
+    first = analytics.refresh(tenant)
+    assert first.refreshed
+    key = "SELECT pg_advisory_xact_lock(hashtext('learnloop.analytics'), hashtext(%(t)s))"
+    results: dict[str, Any] = {}
+    with ll.db.transaction() as running:  # a refresh in progress, holding the lock
+        running.execute(key, {"t": tenant})
+        worker = threading.Thread(
+            target=lambda: results.update(worker=analytics.refresh(tenant))
+        )  # the worker's refresh skips the tenant at once
+        worker.start()
+        worker.join(10)
+        assert results["worker"].refreshed is False and results["worker"].refreshed_at is None
+        reader = threading.Thread(
+            target=lambda: results.update(read=analytics.refresh(tenant, wait=True))
+        )
+        reader.start()
+        reader.join(1.0)
+        assert reader.is_alive()  # waiting for the running refresh, not reading old rollups
+        running.execute(
+            "UPDATE analytics_state SET refreshed_at = now() + interval '1 second'"
+            " WHERE tenant_id = %(t)s",
+            {"t": tenant},
+        )
+    reader.join(10)
+    assert not reader.is_alive()
+    served = results["read"]
+    assert served.refreshed is False  # it did not refresh a second time, it read the new one
+    assert served.refreshed_at is not None and served.refreshed_at > first.refreshed_at

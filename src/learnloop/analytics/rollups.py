@@ -29,14 +29,32 @@ SLACK = timedelta(minutes=1)
 BEGINNING = date(1970, 1, 1)
 
 
-def refresh(db: Store, tenant_id: str, *, full: bool = False) -> RefreshResult:
-    """Bring the tenant's rollups up to date (all of them when ``full``)."""
+def refresh(db: Store, tenant_id: str, *, full: bool = False, wait: bool = False) -> RefreshResult:
+    """Bring the tenant's rollups up to date (all of them when ``full``).
+
+    One refresh of a tenant runs at a time. When another is running, the worker
+    (``wait=False``) skips the tenant; a read (``wait=True``) waits for it and is served
+    by it, so the panels a dashboard loads at once all read the same rollups rather than
+    one fresh and the rest as they were before (the one that won the lock)."""
     params: dict[str, Any] = {"tenant_id": tenant_id}
     with db.transaction() as conn:
         if not _one(conn, "try_lock", params)["locked"]:
-            return RefreshResult(
-                tenant_id=tenant_id, refreshed=False, since=None, refreshed_at=None
-            )
+            if not wait:
+                return RefreshResult(
+                    tenant_id=tenant_id, refreshed=False, since=None, refreshed_at=None
+                )
+            before = conn.execute(Q["get_state"], params).fetchone()
+            conn.execute(Q["lock"], params)  # until the running refresh commits
+            after = conn.execute(Q["get_state"], params).fetchone()  # sees its commit
+            if after is not None and (
+                before is None or after["refreshed_at"] != before["refreshed_at"]
+            ):
+                return RefreshResult(
+                    tenant_id=tenant_id,
+                    refreshed=False,
+                    since=None,
+                    refreshed_at=after["refreshed_at"],
+                )
         conn.execute(Q["ensure_state"], params)
         state = conn.execute(Q["get_state"], params).fetchone()
         if state is None:

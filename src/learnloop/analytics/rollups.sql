@@ -3,6 +3,10 @@
 SELECT pg_try_advisory_xact_lock(hashtext('learnloop.analytics'), hashtext(%(tenant_id)s::text))
        AS locked;
 
+-- name: lock
+-- The same lock, waited for: a read that finds a refresh running is served by it.
+SELECT pg_advisory_xact_lock(hashtext('learnloop.analytics'), hashtext(%(tenant_id)s::text));
+
 -- name: ensure_state
 INSERT INTO analytics_state (tenant_id)
 SELECT tenant_id FROM tenants WHERE tenant_id = %(tenant_id)s::text

@@ -43,10 +43,11 @@ class Analytics:
         self.max_staleness = max_staleness
         self._fresh: dict[str, float] = {}
 
-    def refresh(self, tenant_id: str, *, full: bool = False) -> RefreshResult:
-        """Bring the tenant's rollups up to date (safe from many workers at once)."""
-        result = rollups.refresh(self.db, tenant_id, full=full)
-        if result.refreshed:
+    def refresh(self, tenant_id: str, *, full: bool = False, wait: bool = False) -> RefreshResult:
+        """Bring the tenant's rollups up to date (safe from many workers at once); with
+        ``wait``, a refresh already running serves this call instead (``rollups.refresh``)."""
+        result = rollups.refresh(self.db, tenant_id, full=full, wait=wait)
+        if result.refreshed or result.refreshed_at is not None:
             self._fresh[tenant_id] = time.monotonic()
         return result
 
@@ -124,5 +125,5 @@ class Analytics:
         if self.max_staleness is not None:
             last = self._fresh.get(tenant_id)
             if last is None or time.monotonic() - last >= self.max_staleness:
-                self.refresh(tenant_id)
+                self.refresh(tenant_id, wait=True)
         return parse(MetricsFilter, f or {})
