@@ -2,10 +2,10 @@
 
 >>> import learnloop
 >>> sorted(learnloop.__all__)[:3]
-['ApiKey', 'AuthError', 'Client']
+['ApiKey', 'AsyncClient', 'AuthError']
 """
 
-from learnloop.client import Client
+from learnloop.client import AsyncClient, Client
 from learnloop.context import LLMError
 from learnloop.errors import (
     AuthError,
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApiKey",
+    "AsyncClient",
     "AuthError",
     "Client",
     "ConfigurationError",

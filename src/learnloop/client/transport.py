@@ -14,6 +14,8 @@ import httpx
 from pydantic import BaseModel
 
 from learnloop import errors
+from learnloop.client import routes
+from learnloop.client.routes import Route
 from learnloop.context import LLMError
 from learnloop.service import LearnLoop
 
@@ -54,20 +56,44 @@ class HttpTransport:
             raise errors.LearnLoopError(
                 f"cannot reach learnloop at {self._http.base_url}: {exc}"
             ) from exc
-        if response.status_code == 204:
-            return None
-        data = response.json()
-        if response.is_error:
-            error = data.get("error", {}) if isinstance(data, dict) else {}
-            cls = _ERRORS.get(error.get("code", ""), errors.LearnLoopError)
-            raise cls(error.get("message") or f"learnloop answered {response.status_code}")
-        return data
+        return _answer(response)
 
     def close(self) -> None:
         self._http.close()
 
 
-_MESSAGES = ("/v1/conversations/", "/messages")  # POST /v1/conversations/{id}/messages
+class AsyncHttpTransport:
+    """HttpTransport over ``httpx.AsyncClient``: the same requests, errors and answers."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0):
+        headers = {"Authorization": f"Bearer {api_key}"}
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout
+        )
+
+    async def request(self, method: str, path: str, body: Json = None, params: Json = None) -> Json:
+        try:
+            response = await self._http.request(method, path, json=body, params=params)
+        except httpx.HTTPError as exc:
+            raise errors.LearnLoopError(
+                f"cannot reach learnloop at {self._http.base_url}: {exc}"
+            ) from exc
+        return _answer(response)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+def _answer(response: httpx.Response) -> Json:
+    """The JSON of a response, or the library error its error body names."""
+    if response.status_code == 204:
+        return None
+    data = response.json()
+    if response.is_error:
+        error = data.get("error", {}) if isinstance(data, dict) else {}
+        cls = _ERRORS.get(error.get("code", ""), errors.LearnLoopError)
+        raise cls(error.get("message") or f"learnloop answered {response.status_code}")
+    return data
 
 
 class LocalTransport:
@@ -76,33 +102,30 @@ class LocalTransport:
     def __init__(self, ll: LearnLoop, tenant_id: str):
         self.ll = ll
         self.tenant_id = tenant_id
-        self._routes: dict[tuple[str, str], Callable[[Json, Json], Any]] = {
-            ("POST", "/v1/items"): lambda b, _: _put_result(ll.items.put(tenant_id, b)),
-            ("POST", "/v1/search"): lambda b, _: {"hits": ll.search.search(tenant_id, **b)},
-            ("POST", "/v1/recommend"): lambda b, _: ll.recommender.recommend(tenant_id, b),
-            ("POST", "/v1/events"): lambda b, _: {
-                "results": ll.events.record(tenant_id, b["events"])
-            },
-            ("POST", "/v1/feedback"): lambda b, _: ll.feedback.add(tenant_id, b)[0],
-            ("POST", "/v1/corrections"): lambda b, _: ll.feedback.correct(tenant_id, b)[0],
-            ("POST", "/v1/executions"): lambda b, _: _execution_ack(
-                ll.tracking.execution(tenant_id, b)
-            ),
-            ("POST", "/v1/tool-creations"): lambda b, _: ll.tracking.tool_created(tenant_id, b),
-            ("POST", "/v1/reports"): lambda b, _: ll.tracking.report(tenant_id, b),
-            ("GET", "/v1/reports"): lambda _, p: ll.tracking.reports(tenant_id, **(p or {})),
-            ("POST", "/v1/transcripts"): lambda b, _: ll.conversations.transcript(tenant_id, b)[0],
-            ("POST", "/v1/context"): lambda b, _: ll.context.build(tenant_id, b),
-            ("POST", "/v1/answer"): lambda b, _: ll.context.answer(tenant_id, b),
-            ("POST", "/v1/tools/select"): lambda b, _: ll.tools.select(tenant_id, b),
-            ("POST", "/v1/playbooks/recommend"): lambda b, _: ll.playbooks.recommend(tenant_id, b),
+        self._routes: dict[Route, Callable[[Json, Json], Any]] = {
+            routes.ITEMS: lambda b, _: _put_result(ll.items.put(tenant_id, b)),
+            routes.SEARCH: lambda b, _: {"hits": ll.search.search(tenant_id, **b)},
+            routes.RECOMMEND: lambda b, _: ll.recommender.recommend(tenant_id, b),
+            routes.EVENTS: lambda b, _: {"results": ll.events.record(tenant_id, b["events"])},
+            routes.FEEDBACK: lambda b, _: ll.feedback.add(tenant_id, b)[0],
+            routes.CORRECTIONS: lambda b, _: ll.feedback.correct(tenant_id, b)[0],
+            routes.EXECUTIONS: lambda b, _: _execution_ack(ll.tracking.execution(tenant_id, b)),
+            routes.TOOL_CREATIONS: lambda b, _: ll.tracking.tool_created(tenant_id, b),
+            routes.REPORT: lambda b, _: ll.tracking.report(tenant_id, b),
+            routes.REPORTS: lambda _, p: ll.tracking.reports(tenant_id, **(p or {})),
+            routes.TRANSCRIPTS: lambda b, _: ll.conversations.transcript(tenant_id, b)[0],
+            routes.CONTEXT: lambda b, _: ll.context.build(tenant_id, b),
+            routes.ANSWER: lambda b, _: ll.context.answer(tenant_id, b),
+            routes.SELECT_TOOL: lambda b, _: ll.tools.select(tenant_id, b),
+            routes.PLAYBOOKS: lambda b, _: ll.playbooks.recommend(tenant_id, b),
         }
 
     def request(self, method: str, path: str, body: Json = None, params: Json = None) -> Json:
-        if method == "POST" and path.startswith(_MESSAGES[0]) and path.endswith(_MESSAGES[1]):
-            conversation_id = unquote(path[len(_MESSAGES[0]) : -len(_MESSAGES[1])])
+        head, _, tail = routes.MESSAGES.path.partition("{conversation_id}")
+        if method == routes.MESSAGES.method and path.startswith(head) and path.endswith(tail):
+            conversation_id = unquote(path[len(head) : -len(tail)])
             return _jsonable(self.ll.conversations.add(self.tenant_id, conversation_id, body))
-        route = self._routes.get((method, path))
+        route = self._routes.get(Route(method, path))
         if route is None:
             raise errors.NotFound(f"the in-process client has no {method} {path}")
         return _jsonable(route(body, params))
