@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -83,3 +85,14 @@ def test_the_in_process_async_client_gives_the_same_answers(ll: LearnLoop, tenan
             assert hits[0].item.title == "Opening hours"
 
     asyncio.run(main())
+
+
+def test_the_example_in_docs_clients_md_runs(
+    server_url: str, ll: LearnLoop, tenant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "clients.md").read_text()
+    example = re.findall(r"```python\n(.*?)```", text, re.DOTALL)[-1]
+    exec(example, {"URL": server_url, "API_KEY": ll.keys.create(tenant).key})
+    printed = capsys.readouterr().out
+    assert "refused:" in printed and "was not shown" in printed
+    assert printed.splitlines()[-1].startswith("Opening hours 1 ")
