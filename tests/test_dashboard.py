@@ -41,6 +41,15 @@ def test_page_and_assets_are_served_from_the_package(app_client: TestClient) -> 
     assert app_client.get("/dashboard", follow_redirects=False).status_code == 307
 
 
+def _click(browser: Any, selector: str) -> bool:
+    """Find and click in one try: the queue re-renders after each decision, so an element
+    found before may be gone (stale) by the time it is clicked; ``_wait`` tries again."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, selector).click()
+    return True
+
+
 def _wait(
     check: Callable[[], T | None], timeout: float = 20.0, explain: Callable[[], str] = str
 ) -> T:
@@ -146,11 +155,10 @@ def test_sign_in_see_real_charts_and_review_the_queue(
     body.send_keys("Billing > Details > Address")
     browser.find_element(By.CSS_SELECTOR, f'{card} [data-action="save"]').click()
     _wait(lambda: ll.proposals.get(tenant, keep.proposal_id).body == "Billing > Details > Address")
-    _wait(lambda: browser.find_element(By.CSS_SELECTOR, f'{card} [data-action="approve"]')).click()
+    _wait(lambda: _click(browser, f'{card} [data-action="approve"]'))
     _wait(lambda: ll.proposals.get(tenant, keep.proposal_id).status in ("approved", "applied"))
     drop_card = f'[data-proposal="{drop.proposal_id}"]'
-    _wait(lambda: browser.find_element(By.CSS_SELECTOR, f'{drop_card} [data-action="reject"]'))
-    browser.find_element(By.CSS_SELECTOR, f'{drop_card} [data-action="reject"]').click()
+    _wait(lambda: _click(browser, f'{drop_card} [data-action="reject"]'))
     _wait(lambda: ll.proposals.get(tenant, drop.proposal_id).status == "rejected")
     _wait(lambda: not browser.find_elements(By.CSS_SELECTOR, f"{card}, {drop_card}"))
 
