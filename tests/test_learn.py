@@ -5,6 +5,7 @@ evaluation, calibration and experiments."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,8 +13,9 @@ import pytest
 
 from learnloop import LearnLoop
 from learnloop.cli.demo import sample_items
-from learnloop.errors import Conflict, InvalidInput
-from learnloop.learn import Simulator, stats
+from learnloop.errors import Conflict, InvalidInput, NotFound
+from learnloop.learn import Simulator, offline, stats
+from learnloop.learn.policies import SimilarityPolicy, deterministic_first, eligible
 from learnloop.learn.simulate import Trace, play
 
 SAMPLES = sample_items()[:16]  # the infrastructure runbooks: embedding all 55 takes long
@@ -41,7 +43,6 @@ def knowledge(ll: LearnLoop) -> str:
     """A tenant with part of the sample knowledge base, simulated for 45 interactions:
     ranked by the similarity policy with contextual in shadow (so it trains), every
     outcome settled."""
-    import uuid
 
     tenant = ll.tenants.create(f"learn-{uuid.uuid4().hex[:8]}").tenant_id
     ll.items.put_many(tenant, SAMPLES)
@@ -103,9 +104,7 @@ def test_the_contextual_model_learns_from_settled_outcomes(ll: LearnLoop, knowle
     assert all(0 < r.propensity <= 1 for r in answer.recommendations)
 
 
-def test_shadow_mode_logs_what_it_would_show_and_reports_agreement(
-    ll: LearnLoop, knowledge: str
-):
+def test_shadow_mode_logs_what_it_would_show_and_reports_agreement(ll: LearnLoop, knowledge: str):
     report = ll.learning.shadow(knowledge)
     assert report["policy"] == "contextual"
     assert report["impressions"] >= 45
@@ -125,6 +124,104 @@ def test_offline_evaluation_estimates_the_logging_policy_at_its_logged_value(
     assert 0 < report["mrr"] <= 1 and 0 < report["ndcg_at_3"] <= 1
     other = ll.learning.evaluate(knowledge, "bayes")
     assert other["policy"] == "bayes" and other["effective_sample_size"] > 0
+
+
+class Reversed(SimilarityPolicy):
+    """A policy that disagrees with the baseline: the search's order reversed."""
+
+    name = "reversed"
+
+    def first(self, arms: Any, context: Any, query: str, rng: Any, threshold: Any = None) -> Any:
+        allowed = eligible(arms, threshold)
+        return deterministic_first(list(range(len(arms)))[::-1], allowed)
+
+
+def logged_by_similarity(ll: LearnLoop, tenant: str, n: int, seed: int) -> None:
+    """n impressions with every candidate over the threshold, their outcomes settled."""
+    ll.recommender.set_threshold(tenant, 0.0)
+    try:
+        simulate(ll, tenant, n, seed=seed)
+        drain(ll, now=datetime.now(UTC) + timedelta(seconds=31))
+    finally:
+        ll.recommender.set_threshold(tenant, 0.5)
+
+
+@pytest.fixture(scope="module")
+def evaluated(ll: LearnLoop) -> str:
+    """A tenant of its own for the offline evaluation tests (they log impressions)."""
+    tenant = ll.tenants.create(f"evaluated-{uuid.uuid4().hex[:8]}").tenant_id
+    ll.items.put_many(tenant, SAMPLES)
+    ll.learning.configure(tenant, {"rewards": {"wait_seconds": 30}})
+    return tenant
+
+
+def test_a_deterministic_log_flags_a_policy_it_does_not_support(ll: LearnLoop, evaluated: str):
+    """The similarity log gives a policy that disagrees with it no support: the report says
+    so instead of endorsing a number, and keeps every figure inside the reward range."""
+    logged_by_similarity(ll, evaluated, 30, seed=4)
+    with ll.db.connection() as conn:
+        report = offline.evaluate(conn, evaluated, Reversed(), limit=30)
+    assert report["verdict"] == "insufficient_evidence"
+    assert report["support"] < 0.05 and any("supports" in r for r in report["reasons"])
+    low, high = report["reward_range"]
+    for name, e in report["estimates"].items():
+        assert low <= e["low"] <= e["value"] <= e["high"] <= high, name
+
+
+def test_uniform_exploration_logs_what_gives_offline_evaluation_support(
+    ll: LearnLoop, evaluated: str
+):
+    ll.learning.configure(evaluated, {"uniform_exploration": 0.5})
+    try:
+        logged_by_similarity(ll, evaluated, 40, seed=9)
+    finally:
+        ll.learning.configure(evaluated, {"uniform_exploration": 0.0})
+    with ll.db.connection() as conn:
+        report = offline.evaluate(conn, evaluated, Reversed(), limit=40)
+        rows = conn.execute(
+            "SELECT impression_id, sum(first_propensity) AS total,"
+            " max(propensity) FILTER (WHERE rank = 1 AND shown) AS first,"
+            " max(first_propensity) FILTER (WHERE rank = 1 AND shown) AS logged_first,"
+            " count(*) FILTER (WHERE first_propensity > 0) AS supported"
+            " FROM impression_items WHERE tenant_id = %(t)s GROUP BY impression_id"
+            " ORDER BY impression_id DESC LIMIT 40",
+            {"t": evaluated},
+        ).fetchall()
+    assert report["support"] > 0.99 and not any("supports" in r for r in report["reasons"])
+    for r in rows:
+        assert r["total"] == pytest.approx(1.0, abs=1e-6)
+        assert r["first"] == pytest.approx(r["logged_first"])  # rank 1: P(displayed first)
+        assert r["supported"] == 10  # every candidate could have been displayed first
+
+
+def test_a_dry_run_logs_nothing_and_a_seed_repeats_the_ranking(ll: LearnLoop, evaluated: str):
+    knowledge = evaluated
+
+    def count() -> int:
+        with ll.db.connection() as conn:
+            sql = "SELECT count(*) AS n FROM impressions WHERE tenant_id = %(t)s"
+            return int(conn.execute(sql, {"t": knowledge}).fetchone()["n"])
+
+    before = count()
+    ll.learning.configure(knowledge, {"policy": "bayes", "exploration": 1.0})
+    ll.recommender.set_threshold(knowledge, 0.0)
+    try:
+        asked = {"query": "disk almost full", "dry_run": True, "seed": 11, "k": 5}
+        one = ll.recommender.recommend(knowledge, asked)
+        two = ll.recommender.recommend(knowledge, asked)
+        other = [
+            ll.recommender.recommend(knowledge, asked | {"seed": s}).recommendations
+            for s in range(12, 20)
+        ]
+    finally:
+        ll.learning.configure(knowledge, {"policy": "similarity", "exploration": 0.2})
+        ll.recommender.set_threshold(knowledge, 0.5)
+    assert one.dry_run and count() == before
+    with pytest.raises(NotFound):
+        ll.recommender.impression(knowledge, one.impression_id)
+    ids = [(r.item.item_id, r.propensity) for r in one.recommendations]
+    assert ids == [(r.item.item_id, r.propensity) for r in two.recommendations]
+    assert any([r.item.item_id for r in o] != [i for i, _ in ids] for o in other)
 
 
 def test_calibration_fits_on_outcomes_and_tunes_the_threshold(ll: LearnLoop, knowledge: str):
@@ -154,8 +251,9 @@ def test_calibration_fits_on_outcomes_and_tunes_the_threshold(ll: LearnLoop, kno
     )
     ll.recommender.set_threshold(knowledge, 0.5)
     with ll.db.connection() as conn:  # back to the baseline's confidence for the other tests
-        conn.execute("DELETE FROM learn_models WHERE tenant_id = %s AND name = 'calibration'",
-                     (knowledge,))
+        conn.execute(
+            "DELETE FROM learn_models WHERE tenant_id = %s AND name = 'calibration'", (knowledge,)
+        )
 
 
 def test_experiments_assign_by_user_and_report_results(ll: LearnLoop, knowledge: str):
@@ -205,7 +303,9 @@ def test_the_learning_api(api: Any):
     table = api.get("/v1/learning/thresholds").json()
     assert table["impressions"] == 0 and len(table["rows"]) == 20
     assert api.post("/v1/learning/threshold", json={"precision": 0.9}).json() == {
-        "threshold": None, "applied": False}
+        "threshold": None,
+        "applied": False,
+    }
     assert api.get("/v1/learning/shadow").status_code == 422  # no shadow policy chosen
     spec = {"name": "t1", "variants": [{"name": "control"}, {"name": "b", "threshold": 0.7}]}
     assert api.post("/v1/learning/experiments", json=spec).status_code == 201
@@ -231,7 +331,14 @@ def test_the_learning_commands(database_url: str, knowledge: str):
     assert "ips" in run("evaluate")
     changed = json.loads(run("learning", "set", "exploration=0.3", "rewards.clicked=0.25"))
     assert changed["exploration"] == 0.3 and changed["rewards"]["clicked"] == 0.25
-    started = run("experiments", "start", "cli-exp", "--variant", "control",
-                  "--variant", "strict:threshold=0.8,weight=2")
+    started = run(
+        "experiments",
+        "start",
+        "cli-exp",
+        "--variant",
+        "control",
+        "--variant",
+        "strict:threshold=0.8,weight=2",
+    )
     assert json.loads(started)["variants"][1] == {"name": "strict", "threshold": 0.8, "weight": 2}
     assert "stopped" in run("experiments", "stop", "cli-exp")

@@ -19,7 +19,7 @@ from learnloop.learn.bayes import BayesPolicy
 from learnloop.learn.config import LearningConfig, MemoryConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
 from learnloop.learn.memory import MemoryPolicy, Neighbour
-from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
+from learnloop.learn.policies import Arm, Policy, SimilarityPolicy, UniformExploration
 from learnloop.learn.simulate import Learner, run
 from learnloop.learn.simulator import Simulator
 from learnloop.learn.tally import Stat
@@ -103,6 +103,53 @@ def test_every_policy_is_deterministic_given_its_seed(policy: Policy):
     assert one == two
 
 
+# The favourite of bayes (item 5) and of the trained contextual model is held back by the
+# threshold: what is displayed is the policy's order without it.
+HELD_BACK = [
+    Arm(a.item_id, a.similarity, a.kind, 0.3 if a.item_id in (1, 5) else 0.8 - 0.03 * n)
+    for n, a in enumerate(ARMS)
+]
+THRESHOLD = 0.5
+REPLAYED = {
+    **POLICIES,
+    "uniform+similarity": lambda: UniformExploration(SimilarityPolicy(), 0.3),
+    "uniform+bayes": lambda: UniformExploration(POLICIES["bayes"](), 0.3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPLAYED))
+def test_logged_propensities_replay_as_the_policy_displays(name: str) -> None:
+    """Each logged propensity is the policy's own probability of displaying that arm at
+    the displayed rank, and ``firsts`` its probability of displaying it first, with the
+    threshold holding back the policy's favourite; ``first`` gives the same."""
+    policy = REPLAYED[name]()
+    rng = np.random.default_rng(5)
+    runs = 3000
+    places: Counter[tuple[int, int]] = Counter()
+    logged: dict[tuple[int, int], list[float]] = {}
+    firsts = np.zeros(len(ARMS))
+    for _ in range(runs):
+        ranking = policy.rank(HELD_BACK, CONTEXT, "reset password", rng, THRESHOLD)
+        confidences = ranking.confidences or [a.relevance for a in HELD_BACK]
+        shown = [n for n in ranking.order if confidences[n] >= THRESHOLD]  # type: ignore[operator]
+        assert all(HELD_BACK[n].item_id not in (1, 5) for n in shown) or name == "memory"
+        for place, arm in enumerate(shown[:3]):
+            places[arm, place] += 1
+            logged.setdefault((arm, place), []).append(ranking.propensities[arm])
+        assert ranking.firsts is not None and sum(ranking.firsts) == pytest.approx(1.0)
+        firsts += ranking.firsts
+    first_place = {arm: places[arm, 0] / runs for arm in range(len(ARMS))}
+    for arm in range(len(ARMS)):
+        assert firsts[arm] / runs == pytest.approx(first_place[arm], abs=0.03), arm
+    exact_places = name != "uniform+bayes"  # places after the first: see UniformExploration
+    for (arm, place), values in logged.items():
+        if place == 0 or exact_places:
+            assert float(np.mean(values)) == pytest.approx(places[arm, place] / runs, abs=0.04)
+    again = policy.first(HELD_BACK, CONTEXT, "reset password", rng, THRESHOLD)
+    for arm in range(len(ARMS)):
+        assert again[arm] == pytest.approx(first_place[arm], abs=0.04), arm
+
+
 def test_bayes_prefers_the_item_with_evidence_and_explores_the_others():
     greedy = BayesPolicy(STATS, LearningConfig(exploration=0.0))
     ranking = greedy.rank(ARMS, CONTEXT, "q", np.random.default_rng(0))
@@ -159,8 +206,10 @@ def test_the_simulator_clicks_follow_quality_and_position():
 @pytest.fixture(scope="module")
 def learned() -> dict[str, tuple[float, float]]:
     """Mean value of the last 500 of 2,500 interactions, and the oracle's, per policy."""
-    traces = {name: run(name, Simulator.synthetic(seed=11), 2500, seed=11)
-              for name in ("similarity", "bayes", "contextual")}
+    traces = {
+        name: run(name, Simulator.synthetic(seed=11), 2500, seed=11)
+        for name in ("similarity", "bayes", "contextual")
+    }
     return {name: (t.mean(500), t.oracle_mean(500)) for name, t in traces.items()}
 
 
@@ -192,10 +241,15 @@ def test_off_policy_estimates_of_bernoulli_ts_from_the_random_log_match_its_clic
         pos = row["position"]
         target = [shown[item, pos] / per_position[pos] for item in items]
         logged = items.index(row["item_id"])
-        log.append(evaluation.Logged(
-            [int(i) for i in items], logged, float(row["propensity_score"]),
-            float(row["click"]), target,
-        ))
+        log.append(
+            evaluation.Logged(
+                [int(i) for i in items],
+                logged,
+                float(row["propensity_score"]),
+                float(row["click"]),
+                target,
+            )
+        )
     clicks = [float(r["click"]) for r in bts_log]
     on_policy = float(np.mean(clicks))
     half = 1.96 * math.sqrt(on_policy * (1 - on_policy) / len(clicks))
@@ -211,12 +265,67 @@ def test_ips_is_unbiased_and_dr_tighter_on_a_known_bandit():
     log = []
     for _ in range(5000):
         arm = int(rng.integers(3))
-        log.append(evaluation.Logged([1, 2, 3], arm, 1 / 3, float(rng.random() < means[arm]),
-                                     target))
+        log.append(
+            evaluation.Logged([1, 2, 3], arm, 1 / 3, float(rng.random() < means[arm]), target)
+        )
     truth = float(np.dot(target, means))
     found = evaluation.estimates(log)
     assert all(e.contains(truth) for e in found.values())
     assert found["dr"].high - found["dr"].low < found["ips"].high - found["ips"].low
+
+
+def bandit_log(
+    logging: list[float], target: list[float], means: list[float], n: int = 4000, seed: int = 0
+) -> list[evaluation.Logged]:
+    """Decisions of a logging policy over three arms with known mean rewards."""
+    rng = np.random.default_rng(seed)
+    log = []
+    for _ in range(n):
+        arm = int(rng.choice(3, p=logging))
+        reward = float(rng.random() < means[arm])
+        log.append(evaluation.Logged([1, 2, 3], arm, logging[arm], reward, target, logging))
+    return log
+
+
+def test_a_deterministic_log_cannot_endorse_a_policy_it_never_tried():
+    log = bandit_log([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.9, 0.1])
+    found = evaluation.assess(log)
+    assert found.support == 0.0 and found.verdict == "insufficient_evidence"
+    assert "supports 0%" in found.reasons[0]
+    # without the logged distribution, only the logged action counts as supported
+    blind = [evaluation.Logged(x.items, x.logged, x.propensity, x.reward, x.target) for x in log]
+    assert evaluation.assess(blind).verdict == "insufficient_evidence"
+
+
+def test_estimates_stay_in_the_reward_range_and_say_when_they_were_clamped():
+    # rare logged actions with high rewards: raw IPS far above 1
+    log = bandit_log([0.9, 0.05, 0.05], [0.0, 0.5, 0.5], [0.0, 1.0, 1.0], n=300, seed=3)
+    assert evaluation.ips(log).value > 1.0 or evaluation.ips(log).high > 1.0
+    found = evaluation.assess(log, (-0.1, 1.0))
+    for name, e in found.estimates.items():
+        assert -0.1 <= e.low <= e.value <= e.high <= 1.0, name
+    assert any(e.clamped for e in found.estimates.values())
+    nothing = evaluation.snips(bandit_log([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1, 1, 1]), (-0.1, 1))
+    assert (nothing.low, nothing.high) == (-0.1, 1)  # no weight at all: the whole range
+
+
+@pytest.mark.parametrize(
+    ("target", "verdict"), [([0.0, 0.0, 1.0], "better"), ([1.0, 0.0, 0.0], "worse")]
+)
+def test_with_support_the_verdict_follows_the_paired_difference(target: list[float], verdict: str):
+    means = [0.2, 0.5, 0.8]
+    found = evaluation.assess(bandit_log([1 / 3, 1 / 3, 1 / 3], target, means))
+    assert found.support == pytest.approx(1.0) and found.verdict == verdict
+    assert found.estimates["snips"].contains(float(np.dot(target, means)))
+    assert found.difference.contains(float(np.dot(target, means)) - 0.5)
+
+
+def test_clipping_bounds_the_weights_and_is_reported():
+    log = bandit_log([0.98, 0.01, 0.01], [0.0, 1.0, 0.0], [0.5, 0.5, 0.5], n=3000)
+    found = evaluation.assess(log, max_weight=20)
+    assert found.clipped_share > 0
+    assert float(evaluation.weights(log, 20).max()) == 20
+    assert found.effective_sample_size < 100  # few impressions carry the weight
 
 
 def test_calibration_is_monotone_and_reliable_on_its_own_data():

@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 
 from learnloop.learn.config import LearningConfig
-from learnloop.learn.policies import Arm, Ranking, mc_first, mc_propensities
+from learnloop.learn.policies import (
+    Arm,
+    Ranking,
+    deterministic_first,
+    displayed_order,
+    eligible,
+    mc_first,
+    mc_propensities,
+)
 from learnloop.learn.policies import relevance as arm_relevance
 from learnloop.learn.tally import OVERALL, Stat, StatKey, segments
 
@@ -72,17 +80,22 @@ class BayesPolicy:
         context: Mapping[str, Any],
         query: str,
         rng: np.random.Generator,
+        threshold: float | None = None,
     ) -> Ranking:
         if not arms:
-            return Ranking([], [], [])
+            return Ranking([], [], [], firsts=[])
         draw = self._sampler(arms, context)
-        explore = self.config.exploration
+        allowed = eligible(arms, threshold)
         scores = draw(rng, 1)[0]
         order = [int(n) for n in np.argsort(-scores, kind="stable")]
-        if explore == 0:
-            return Ranking(order, [float(s) for s in scores], [1.0] * len(arms))
-        propensities = mc_propensities(draw, order, len(arms), rng, self.samples)
-        return Ranking(order, [float(s) for s in scores], propensities)
+        if self.config.exploration == 0:
+            ones = np.where(allowed, 1.0, 0.0).tolist()
+            return Ranking(
+                order, [float(s) for s in scores], ones, firsts=deterministic_first(order, allowed)
+            )
+        shown = displayed_order(scores, allowed)
+        propensities, firsts = mc_propensities(draw, shown, len(arms), rng, self.samples, allowed)
+        return Ranking(order, [float(s) for s in scores], propensities, firsts=firsts)
 
     def _sampler(self, arms: Sequence[Arm], context: Mapping[str, Any]) -> Draw:
         """Draws of the arms' scores: posterior samples with probability ``exploration``,
@@ -104,11 +117,13 @@ class BayesPolicy:
         context: Mapping[str, Any],
         query: str,
         rng: np.random.Generator,
+        threshold: float | None = None,
         samples: int = 1000,
     ) -> list[float]:
         if not arms:
             return []
-        return mc_first(self._sampler(arms, context), len(arms), rng, samples)
+        allowed = eligible(arms, threshold)
+        return mc_first(self._sampler(arms, context), len(arms), rng, samples, allowed)
 
 
 def _updated(mean: float, strength: float, stat: Stat | None) -> tuple[float, float]:

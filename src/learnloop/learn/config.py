@@ -77,6 +77,15 @@ class LearningConfig(Input):
     epsilon: float = Field(
         default=0.02, ge=0, le=1, description="contextual: chance the first item is uniform"
     )
+    uniform_exploration: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description=(
+            "any policy: share of impressions whose first item is drawn uniformly from the"
+            " candidates the threshold lets through, so offline evaluation has support"
+        ),
+    )
     position_bias: float = Field(
         default=1.0, ge=0, le=3, description="rank r is looked at with probability 1/r**this"
     )

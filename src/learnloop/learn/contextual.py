@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import vowpalwabbit
 
-from learnloop.learn.policies import Arm, Ranking
+from learnloop.learn.policies import Arm, Ranking, eligible
 from learnloop.learn.policies import relevance as arm_relevance
 
 LEARNING_RATE = 2.0  # VW's default 0.5 learns about half as fast on the simulator
@@ -106,14 +106,17 @@ class ContextualPolicy:
         context: Mapping[str, Any],
         query: str,
         rng: np.random.Generator,
+        threshold: float | None = None,
     ) -> Ranking:
         if not arms:
-            return Ranking([], [], [])
+            return Ranking([], [], [], firsts=[])
         pmf = self.pmf(arms, context, query)
         base = sorted(range(len(arms)), key=lambda n: -pmf[n])  # stable: search order on ties
         first = int(rng.choice(len(arms), p=np.asarray(pmf) / sum(pmf)))
         order = [first, *(n for n in base if n != first)]
-        return Ranking(order, pmf, _propensities(pmf, base, order))
+        allowed = eligible(arms, threshold)
+        propensities, firsts = _propensities(pmf, base, order, allowed.tolist())
+        return Ranking(order, pmf, propensities, firsts=firsts)
 
     def first(
         self,
@@ -121,12 +124,13 @@ class ContextualPolicy:
         context: Mapping[str, Any],
         query: str,
         rng: np.random.Generator,
+        threshold: float | None = None,
     ) -> list[float]:
         if not arms:
             return []
         pmf = self.pmf(arms, context, query)
-        total = sum(pmf)
-        return [p / total for p in pmf]
+        base = sorted(range(len(arms)), key=lambda n: -pmf[n])
+        return _firsts(pmf, base, eligible(arms, threshold).tolist())
 
     def learn(self, examples: Sequence[Example]) -> None:
         with self._lock:
@@ -152,19 +156,34 @@ def _token(text: str) -> str:
     return _TOKEN.sub("_", text.lower())
 
 
-def _propensities(pmf: Sequence[float], base: Sequence[int], order: Sequence[int]) -> list[float]:
-    """P(each arm lands at its rank in ``order``): the first is drawn from pmf, the rest
-    follow ``base`` (pmf order); so arm j is at its base place + 1 when the first drawn comes
-    after it in ``base``, at its base place when it comes before, and first when drawn."""
+def _displayed(drawn: int, base: Sequence[int], allowed: Sequence[bool]) -> list[int]:
+    """The arms displayed, in order, when ``drawn`` is drawn first and the rest follow base."""
+    return [n for n in (drawn, *(b for b in base if b != drawn)) if allowed[n]]
+
+
+def _propensities(
+    pmf: Sequence[float], base: Sequence[int], order: Sequence[int], allowed: Sequence[bool]
+) -> tuple[list[float], list[float]]:
+    """P(each allowed arm at its displayed place) and P(each arm displayed first), exactly:
+    the first is drawn from pmf and the rest follow ``base`` (pmf order), so summing over
+    which arm is drawn gives both. Held-back arms get 0."""
     total = sum(pmf)
-    place = {arm: n for n, arm in enumerate(base)}
-    got = {arm: n for n, arm in enumerate(order)}
-    result = []
-    for arm in range(len(pmf)):
-        if got[arm] == 0:
-            result.append(pmf[arm] / total)
-        elif got[arm] == place[arm]:  # the first came before it in base
-            result.append(sum(pmf[a] for a in base[: place[arm]]) / total)
-        else:
-            result.append(sum(pmf[a] for a in base[place[arm] + 1 :]) / total)
+    shown = [n for n in order if allowed[n]]
+    place = {arm: n for n, arm in enumerate(shown)}
+    result = [0.0] * len(pmf)
+    for drawn, mass in enumerate(pmf):
+        for n, arm in enumerate(_displayed(drawn, base, allowed)):
+            if place.get(arm) == n:
+                result[arm] += mass / total
+    return result, _firsts(pmf, base, allowed)
+
+
+def _firsts(pmf: Sequence[float], base: Sequence[int], allowed: Sequence[bool]) -> list[float]:
+    """P(each arm displayed first): drawn first and allowed, or the first allowed arm in
+    base when the arm drawn is held back."""
+    total = sum(pmf)
+    result = [p / total if allowed[n] else 0.0 for n, p in enumerate(pmf)]
+    top = next((n for n in base if allowed[n]), None)
+    if top is not None:
+        result[top] += sum(p for n, p in enumerate(pmf) if not allowed[n]) / total
     return result

@@ -1,19 +1,37 @@
 """Offline evaluation of a policy on logged impressions: IPS, self-normalised IPS and
-doubly robust estimates with 95% confidence intervals, and ranking metrics.
+doubly robust estimates with 95% intervals, the evidence behind them, and a verdict.
 
-The value of a policy is the expected reward of the first item it shows. Each logged
-impression gives the item first shown (``logged``), the probability the logging policy
-had of showing it first (its logged propensity) and its reward; the target policy gives
-its probability of showing each candidate first (``target``). Then, with
-``w = target[logged] / propensity``:
+The value of a policy is the expected reward of the item it displays first (0 when it
+displays nothing). Each logged impression gives the item displayed first (``logged``;
+None: nothing was displayed), the probability the logging policy had of displaying it
+first (``propensity``), its reward, and, where the log keeps them, the logging policy's
+probability of displaying each candidate first (``logging``); the target policy gives its
+own (``target``; the rest of its mass is on displaying nothing). Then, with
+``w = target[logged] / propensity`` clipped at ``max_weight``:
 
 - IPS: mean of ``w * reward``; interval from the normal approximation;
 - SNIPS: ``sum(w * reward) / sum(w)``; interval by the delta method;
 - DR: mean of ``sum_a target[a] * q(a) + w * (reward - q(logged))``, where ``q`` is the
-  direct model: the mean logged reward of each item (0 for an item never seen first).
+  direct model: each item's mean reward when displayed first, shrunk toward the log's
+  mean reward (worth ``SHRINK`` impressions), so an item never displayed first counts as
+  an average one rather than as worthless.
 
-A deterministic logging policy (propensity 1) can only evaluate policies that agree with
-it: disagreeing impressions get weight 0, which is why learned policies explore.
+What makes an estimate untrustworthy is measured, not assumed (``assess``):
+
+- support: the share of the target's mass on actions the logging policy could take (a
+  candidate with a positive logged probability of being displayed first). A deterministic
+  logging policy supports only policies that agree with it; where the log does not keep
+  ``logging``, only the logged action counts as supported (a lower bound);
+- the effective sample size ``(sum w)^2 / sum w^2`` of the unclipped weights;
+- the share of impressions whose weight was clipped: clipping trades variance for a bias
+  toward lower IPS and DR values, stated with the estimate;
+- every value and interval is kept inside the reward range (SNIPS is there by
+  construction; IPS and DR are clamped, and say so).
+
+The verdict is ``insufficient_evidence`` when support, effective sample size or the
+number of impressions is below its floor; otherwise the DR difference from the logging
+policy's own value (paired, per impression) says ``better``, ``worse`` or
+``no_clear_difference`` by its 95% interval.
 """
 
 from __future__ import annotations
@@ -21,24 +39,50 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 Z95 = 1.959964
 MIN_PROPENSITY = 1e-3
+MAX_WEIGHT = 50.0  # weights above this are clipped (the bias is stated)
+MIN_SUPPORT = 0.95  # the target's mass the log must support
+MIN_EFFECTIVE = 30.0  # effective sample size below which no estimate is endorsed
+MIN_IMPRESSIONS = 30
+TIE = 1e-9  # a difference within this of 0 is none (rounding)
+SHRINK = 2.0  # impressions the log's mean reward is worth in the direct model
+Verdict = Literal["insufficient_evidence", "better", "worse", "no_clear_difference"]
 
 
 @dataclass(frozen=True)
 class Logged:
-    """One logged decision: the candidates' item ids, the one first shown, its propensity
-    and reward, and the target policy's probability of showing each candidate first."""
+    """One logged decision: the candidates' item ids, the one displayed first (an index into
+    ``items``; None: nothing displayed), its propensity and reward, the target policy's
+    probability of displaying each candidate first, and the logging policy's (None: not
+    kept)."""
 
     items: Sequence[int]
-    logged: int  # index into items
+    logged: int | None
     propensity: float
     reward: float
     target: Sequence[float]
+    logging: Sequence[float] | None = None
+
+    def target_of_logged(self) -> float:
+        if self.logged is None:
+            return max(0.0, 1.0 - float(sum(self.target)))
+        return float(self.target[self.logged])
+
+    def supported(self) -> float:
+        """The target's mass on actions the logging policy could take."""
+        if self.logging is None:
+            return self.target_of_logged() if self.propensity > 0 else 0.0
+        mass = sum(t for t, p in zip(self.target, self.logging, strict=True) if p > 0)
+        nothing = max(0.0, 1.0 - float(sum(self.logging)))
+        if nothing > 1e-9 or self.logged is None:
+            mass += max(0.0, 1.0 - float(sum(self.target)))
+        return float(min(mass, 1.0))
 
 
 @dataclass(frozen=True)
@@ -47,62 +91,184 @@ class Estimate:
     low: float
     high: float
     n: int
+    clamped: bool = False  # the value or the interval was pulled into the reward range
 
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
 
 
-def _weights(log: Sequence[Logged]) -> tuple[np.ndarray, np.ndarray]:
-    w = np.array([x.target[x.logged] / max(x.propensity, MIN_PROPENSITY) for x in log])
-    r = np.array([x.reward for x in log])
-    return w, r
+@dataclass(frozen=True)
+class Assessment:
+    """The estimates with the evidence behind them and what they allow one to say."""
+
+    estimates: dict[str, Estimate]
+    logged_value: float
+    difference: Estimate  # DR value minus the logging policy's value, paired
+    support: float
+    effective_sample_size: float
+    clipped_share: float
+    verdict: Verdict
+    reasons: list[str] = field(default_factory=list)
+    reward_range: tuple[float, float] = (0.0, 1.0)
 
 
-def _interval(samples: np.ndarray) -> Estimate:
+def weights(log: Sequence[Logged], max_weight: float = math.inf) -> np.ndarray:
+    w = np.array([x.target_of_logged() / max(x.propensity, MIN_PROPENSITY) for x in log])
+    clipped: np.ndarray = np.minimum(w, max_weight)
+    return clipped
+
+
+def _rewards(log: Sequence[Logged]) -> np.ndarray:
+    return np.array([x.reward for x in log], dtype=float)
+
+
+def _interval(samples: np.ndarray, bounds: tuple[float, float] | None = None) -> Estimate:
     n = len(samples)
     mean = float(samples.mean()) if n else 0.0
     se = float(samples.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-    return Estimate(mean, mean - Z95 * se, mean + Z95 * se, n)
+    return _bounded(Estimate(mean, mean - Z95 * se, mean + Z95 * se, n), bounds)
 
 
-def ips(log: Sequence[Logged]) -> Estimate:
-    w, r = _weights(log)
-    return _interval(w * r)
+def _bounded(e: Estimate, bounds: tuple[float, float] | None) -> Estimate:
+    if bounds is None:
+        return e
+    lo, hi = bounds
+    value, low, high = min(max(e.value, lo), hi), max(e.low, lo), min(e.high, hi)
+    clamped = (value, low, high) != (e.value, e.low, e.high)
+    return Estimate(value, min(low, value), max(high, value), e.n, clamped)
 
 
-def snips(log: Sequence[Logged]) -> Estimate:
-    w, r = _weights(log)
+def ips(
+    log: Sequence[Logged],
+    bounds: tuple[float, float] | None = None,
+    max_weight: float = math.inf,
+) -> Estimate:
+    return _interval(weights(log, max_weight) * _rewards(log), bounds)
+
+
+def snips(
+    log: Sequence[Logged],
+    bounds: tuple[float, float] | None = None,
+    max_weight: float = math.inf,
+) -> Estimate:
+    w, r = weights(log, max_weight), _rewards(log)
     n, total = len(log), float(w.sum())
-    if n < 2 or total == 0:
-        return Estimate(0.0, -math.inf, math.inf, n)
+    if n < 2 or total == 0:  # no weight on anything logged: the log says nothing
+        lo, hi = bounds if bounds is not None else (-math.inf, math.inf)
+        return Estimate(0.0 if bounds is None else min(max(0.0, lo), hi), lo, hi, n)
     value = float((w * r).sum()) / total
     influence = w * (r - value) / (total / n)  # delta method
     se = float(influence.std(ddof=1) / math.sqrt(n))
-    return Estimate(value, value - Z95 * se, value + Z95 * se, n)
+    return _bounded(Estimate(value, value - Z95 * se, value + Z95 * se, n), bounds)
 
 
-def direct_model(log: Sequence[Logged]) -> dict[int, float]:
-    """The mean reward of each item when it was shown first."""
+def direct_model(log: Sequence[Logged]) -> tuple[dict[int, float], float]:
+    """Each item's mean reward when displayed first, shrunk toward the log's mean reward
+    (``SHRINK`` impressions' worth), and that mean, for items never displayed first."""
+    pooled = float(np.mean([x.reward for x in log])) if log else 0.0
     sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for x in log:
+        if x.logged is None:
+            continue
         found = sums[x.items[x.logged]]
         found[0] += x.reward
         found[1] += 1
-    return {item: total / count for item, (total, count) in sums.items()}
+    model = {
+        item: (total + SHRINK * pooled) / (count + SHRINK) for item, (total, count) in sums.items()
+    }
+    return model, pooled
 
 
-def doubly_robust(log: Sequence[Logged], q: dict[int, float] | None = None) -> Estimate:
-    q = direct_model(log) if q is None else q
-    w, r = _weights(log)
+def _dr_terms(log: Sequence[Logged], max_weight: float) -> np.ndarray:
+    q, default = direct_model(log)
+    w, r = weights(log, max_weight), _rewards(log)
     direct = np.array(
-        [sum(p * q.get(i, 0.0) for i, p in zip(x.items, x.target, strict=True)) for x in log]
+        [sum(p * q.get(i, default) for i, p in zip(x.items, x.target, strict=True)) for x in log]
     )
-    q_logged = np.array([q.get(x.items[x.logged], 0.0) for x in log])
-    return _interval(direct + w * (r - q_logged))
+    q_logged = np.array(
+        [0.0 if x.logged is None else q.get(x.items[x.logged], default) for x in log]
+    )
+    terms: np.ndarray = direct + w * (r - q_logged)  # nothing displayed: 0, modelled as 0
+    return terms
 
 
-def estimates(log: Sequence[Logged]) -> dict[str, Estimate]:
-    return {"ips": ips(log), "snips": snips(log), "dr": doubly_robust(log)}
+def doubly_robust(
+    log: Sequence[Logged],
+    bounds: tuple[float, float] | None = None,
+    max_weight: float = math.inf,
+) -> Estimate:
+    return _interval(_dr_terms(log, max_weight), bounds)
+
+
+def estimates(
+    log: Sequence[Logged],
+    bounds: tuple[float, float] | None = None,
+    max_weight: float = math.inf,
+) -> dict[str, Estimate]:
+    return {
+        "ips": ips(log, bounds, max_weight),
+        "snips": snips(log, bounds, max_weight),
+        "dr": doubly_robust(log, bounds, max_weight),
+    }
+
+
+def effective_sample_size(log: Sequence[Logged]) -> float:
+    """How many impressions the weighted estimate is worth: (sum w)^2 / sum w^2."""
+    w = weights(log)
+    squares = float((w * w).sum())
+    return float(w.sum() ** 2 / squares) if squares else 0.0
+
+
+def assess(
+    log: Sequence[Logged],
+    reward_range: tuple[float, float] = (0.0, 1.0),
+    *,
+    max_weight: float = MAX_WEIGHT,
+    min_support: float = MIN_SUPPORT,
+    min_effective: float = MIN_EFFECTIVE,
+    min_impressions: int = MIN_IMPRESSIONS,
+) -> Assessment:
+    """The estimates of the target's value on ``log``, clipped and kept in the reward range,
+    with the evidence behind them and a verdict against the logging policy."""
+    lo, hi = reward_range
+    n = len(log)
+    found = estimates(log, reward_range, max_weight) if n else {}
+    rewards = _rewards(log)
+    logged_value = float(rewards.mean()) if n else 0.0
+    width = hi - lo
+    if n:
+        difference = _interval(_dr_terms(log, max_weight) - rewards, (-width, width))
+    else:
+        difference = Estimate(0.0, -width, width, 0)
+    support = float(np.mean([x.supported() for x in log])) if n else 0.0
+    ess = effective_sample_size(log) if n else 0.0
+    raw = weights(log)
+    clipped = float(np.mean(raw > max_weight)) if n else 0.0
+    reasons = []
+    if n < min_impressions:
+        reasons.append(f"{n} impressions; at least {min_impressions} are needed")
+    if support < min_support:
+        reasons.append(
+            f"the log supports {support:.0%} of the target's choices; at least"
+            f" {min_support:.0%} is needed (explore more: learning uniform_exploration)"
+        )
+    if ess < min_effective:
+        reasons.append(
+            f"the weights leave an effective sample size of {ess:.1f}; at least"
+            f" {min_effective:.0f} is needed"
+        )
+    verdict: Verdict
+    if reasons:
+        verdict = "insufficient_evidence"
+    elif difference.low > TIE:
+        verdict = "better"
+    elif difference.high < -TIE:
+        verdict = "worse"
+    else:
+        verdict = "no_clear_difference"
+    return Assessment(
+        found, logged_value, difference, support, ess, clipped, verdict, reasons, reward_range
+    )
 
 
 def reciprocal_rank(order: Sequence[int], relevant: set[int]) -> float:

@@ -43,7 +43,15 @@ import numpy as np
 
 from learnloop.learn.config import MemoryConfig as MemorySettings
 from learnloop.learn.config import examine
-from learnloop.learn.policies import Arm, Ranking, mc_first, mc_propensities
+from learnloop.learn.policies import (
+    Arm,
+    Ranking,
+    deterministic_first,
+    displayed_order,
+    eligible,
+    mc_first,
+    mc_propensities,
+)
 
 
 @dataclass(frozen=True)
@@ -103,21 +111,26 @@ class MemoryPolicy:
         context: Mapping[str, Any],
         query: str,
         rng: np.random.Generator,
+        threshold: float | None = None,
     ) -> Ranking:
         if not arms:
-            return Ranking([], [], [], [])
+            return Ranking([], [], [], [], firsts=[])
         alpha, beta = self.posteriors(arms)
         means = alpha / (alpha + beta)
         confidences = self.confidences(arms)
+        allowed = eligible(arms, threshold, confidences)
         rate = self.settings.exploration
         if rate == 0.0 or not self.evidence:
             order = _order(means)
-            return Ranking(order, confidences, [1.0] * len(arms), confidences)
+            ones = np.where(allowed, 1.0, 0.0).tolist()
+            firsts = deterministic_first(order, allowed)
+            return Ranking(order, confidences, ones, confidences, firsts)
         draw = _sampler(alpha, beta, means, rate)
         scores = draw(rng, 1)[0]
         order = _order(scores)
-        propensities = mc_propensities(draw, order, len(arms), rng, self.samples)
-        return Ranking(order, [float(v) for v in scores], propensities, confidences)
+        shown = displayed_order(scores, allowed)
+        propensities, firsts = mc_propensities(draw, shown, len(arms), rng, self.samples, allowed)
+        return Ranking(order, [float(v) for v in scores], propensities, confidences, firsts)
 
     def first(
         self,
@@ -125,14 +138,16 @@ class MemoryPolicy:
         context: Mapping[str, Any],
         query: str,
         rng: np.random.Generator,
+        threshold: float | None = None,
         samples: int = 1000,
     ) -> list[float]:
         if not arms:
             return []
         alpha, beta = self.posteriors(arms)
         means = alpha / (alpha + beta)
+        allowed = eligible(arms, threshold, self.confidences(arms))
         rate = self.settings.exploration if self.evidence else 0.0
-        return mc_first(_sampler(alpha, beta, means, rate), len(arms), rng, samples)
+        return mc_first(_sampler(alpha, beta, means, rate), len(arms), rng, samples, allowed)
 
     def suggested(self, known: Sequence[int]) -> list[int]:
         """Items that helped near questions but are not among the candidates, best first:

@@ -8,7 +8,7 @@ import numpy as np
 
 from learnloop._sql import load_queries
 from learnloop.learn import evaluation, registry
-from learnloop.learn.config import LearningConfig
+from learnloop.learn.config import PRIORITY, LearningConfig
 from learnloop.learn.policies import Arm, Policy
 from learnloop.ports import Connection
 
@@ -27,66 +27,98 @@ def evaluate(
     *,
     limit: int = 10_000,
     seed: int = 0,
+    config: LearningConfig | None = None,
 ) -> dict[str, Any]:
-    """IPS, SNIPS and DR estimates of ``policy``'s value on the latest ``limit``
-    impressions, with the logged value, MRR and NDCG@3 against the logged rewards."""
+    """IPS, SNIPS and DR estimates of ``policy``'s value on the latest ``limit`` settled
+    impressions, with the evidence behind them (support, effective sample size, clipped
+    weights), a verdict against the logging policy, and MRR and NDCG@3 against the logged
+    rewards (``learnloop.learn.evaluation.assess``)."""
     rng = np.random.default_rng(seed)
     rows = conn.execute(Q["evaluation_log"], {"tenant_id": tenant_id, "limit": limit}).fetchall()
     found = [one for row in rows if (one := _one(row, policy, rng)) is not None]
     log = [one[0] for one in found]
-    return _report(policy.name, log, [one[1] for one in found], [one[2] for one in found])
+    bounds = reward_range(config or LearningConfig())
+    ranked = [one for one in found if one[1] is not None]
+    return _report(
+        policy.name,
+        evaluation.assess(log, bounds),
+        [one[1] for one in ranked],  # type: ignore[misc]
+        [one[2] for one in ranked],  # type: ignore[misc]
+    )
+
+
+def reward_range(config: LearningConfig) -> tuple[float, float]:
+    """The least and the most one impression can earn: its rewards, and 0 for nothing."""
+    values = [config.rewards.of(kind) for kind in (*PRIORITY, "no_outcome")]
+    return min(0.0, *values), max(0.0, *values)
 
 
 def _one(
     row: dict[str, Any], policy: Policy, rng: np.random.Generator
-) -> tuple[evaluation.Logged, float, float] | None:
-    """One impression as a logged decision, and the policy's MRR and NDCG@3 on it."""
+) -> tuple[evaluation.Logged, float | None, float | None] | None:
+    """One impression as a logged decision, and the policy's MRR and NDCG@3 on it (None
+    where nothing was displayed); None while the first item's reward is not settled."""
     candidates = row["candidates"]
     first = next((n for n, c in enumerate(candidates) if c["shown"] and c["rank"] == 1), None)
-    if first is None:
+    if first is not None and not candidates[first]["settled"]:
         return None
-    arms = [Arm(c["item_id"], c["similarity"], c["kind"]) for c in candidates]
+    arms = [Arm(c["item_id"], c["similarity"], c["kind"], c["relevance"]) for c in candidates]
     context, query = row["context"], row["query"]
-    target = policy.first(arms, context, query, rng)
+    threshold = float(row["threshold"])
+    target = policy.first(arms, context, query, rng, threshold)
+    firsts = [c["first_propensity"] for c in candidates]
+    logging = None if any(f is None for f in firsts) else [float(f) for f in firsts]
+    if first is None:
+        nothing = 1.0 if logging is None else max(0.0, 1.0 - sum(logging))
+        logged = evaluation.Logged([a.item_id for a in arms], None, nothing, 0.0, target, logging)
+        return logged, None, None
     chosen = candidates[first]
+    propensity = chosen["propensity"] if logging is None else logging[first]
     logged = evaluation.Logged(
-        [a.item_id for a in arms], first, chosen["propensity"], chosen["reward"], target
+        [a.item_id for a in arms], first, propensity, chosen["reward"], target, logging
     )
-    order = [arms[n].item_id for n in policy.rank(arms, context, query, rng).order]
+    order = [arms[n].item_id for n in policy.rank(arms, context, query, rng, threshold).order]
     gains = {c["item_id"]: max(c["reward"], 0.0) for c in candidates if c["shown"]}
     relevant = {item for item, gain in gains.items() if gain > 0}
     return logged, evaluation.reciprocal_rank(order, relevant), evaluation.ndcg(order, gains)
 
 
 def _report(
-    name: str, log: list[evaluation.Logged], mrr: list[float], ndcg: list[float]
+    name: str, found: evaluation.Assessment, mrr: list[float], ndcg: list[float]
 ) -> dict[str, Any]:
-    found = evaluation.estimates(log) if log else {}
-    logged = float(np.mean([x.reward for x in log])) if log else None
+    e = found.estimates
     return {
         "policy": name,
-        "impressions": len(log),
-        "logged_value": logged,
-        "estimates": {
-            key: {"value": e.value, "low": e.low, "high": e.high} for key, e in found.items()
-        },
-        "effective_sample_size": _ess(log),
+        "impressions": found.difference.n,
+        "logged_value": found.logged_value if found.difference.n else None,
+        "verdict": found.verdict,
+        "reasons": found.reasons,
+        "estimates": {key: _estimate(value) for key, value in e.items()},
+        "difference": _estimate(found.difference),
+        "support": found.support,
+        "effective_sample_size": found.effective_sample_size,
+        "clipped_share": found.clipped_share,
+        "bias": (
+            f"weights above {evaluation.MAX_WEIGHT:g} are clipped to it"
+            f" ({found.clipped_share:.1%} of impressions): IPS and DR lean low by what they"
+            " cut; every value and interval is kept inside the reward range"
+        ),
+        "reward_range": list(found.reward_range),
         "mrr": float(np.mean(mrr)) if mrr else None,
         "ndcg_at_3": float(np.mean(ndcg)) if ndcg else None,
     }
 
 
-def _ess(log: list[evaluation.Logged]) -> float:
-    """How many impressions the weighted estimate is worth: (sum w)^2 / sum w^2."""
-    w = np.array([x.target[x.logged] / max(x.propensity, evaluation.MIN_PROPENSITY) for x in log])
-    squares = float((w * w).sum())
-    return float(w.sum() ** 2 / squares) if squares else 0.0
+def _estimate(e: evaluation.Estimate) -> dict[str, Any]:
+    return {"value": e.value, "low": e.low, "high": e.high, "clamped": e.clamped}
 
 
 def shadow_report(
     conn: Connection, tenant_id: str, name: str, config: LearningConfig, limit: int = 10_000
 ) -> dict[str, Any]:
-    """How often the shadow policy agreed with the live one, and its estimated value."""
+    """How often the shadow policy agreed with the live one, and its estimated value with
+    the evidence behind it: where the log does not support it, the verdict says so
+    (``insufficient_evidence``) instead of endorsing a number."""
     params = {"tenant_id": tenant_id, "policy": name, "limit": limit}
     rows = conn.execute(Q["shadow_log"], params).fetchall()
     first = [bool(r["item_ids"]) and r["item_ids"][0] == r["live_first"] for r in rows]
@@ -94,7 +126,8 @@ def shadow_report(
         len(set(r["item_ids"]) & set(r["live_shown"] or [])) / max(len(r["item_ids"]), 1)
         for r in rows
     ]
-    estimate = evaluate(conn, tenant_id, target_policy(conn, tenant_id, name, config), limit=limit)
+    target = target_policy(conn, tenant_id, name, config)
+    estimate = evaluate(conn, tenant_id, target, limit=limit, config=config)
     return {
         "policy": name,
         "impressions": len(rows),

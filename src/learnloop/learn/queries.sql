@@ -151,11 +151,14 @@ SELECT updated_at, examples FROM learn_models
 WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
 
 -- name: evaluation_log
--- The latest impressions with every candidate, its features and the reward it earned.
-SELECT i.impression_id, i.query, i.context, i.policy,
+-- The latest impressions with every candidate, its features, its logged probability of
+-- being displayed first and the reward it earned (settled: its wait is over).
+SELECT i.impression_id, i.query, i.context, i.policy, i.threshold,
        jsonb_agg(jsonb_build_object(
            'item_id', c.item_id, 'rank', c.rank, 'similarity', c.similarity, 'kind', k.kind,
-           'propensity', c.propensity, 'shown', c.shown, 'reward', coalesce(o.reward, 0))
+           'relevance', c.relevance, 'first_propensity', c.first_propensity,
+           'propensity', c.propensity, 'shown', c.shown, 'reward', coalesce(o.reward, 0),
+           'settled', coalesce(o.settled, false))
            ORDER BY c.rank) AS candidates
 FROM impressions AS i
 JOIN impression_items AS c ON c.tenant_id = i.tenant_id AND c.impression_id = i.impression_id
@@ -166,7 +169,7 @@ WHERE i.tenant_id = %(tenant_id)s
   AND i.impression_id IN (
       SELECT impression_id FROM impressions WHERE tenant_id = %(tenant_id)s
       ORDER BY created_at DESC LIMIT %(limit)s)
-GROUP BY i.impression_id, i.query, i.context, i.policy;
+GROUP BY i.impression_id, i.query, i.context, i.policy, i.threshold;
 
 -- name: all_stats
 SELECT dimension, value, item_id, trials, exposure, reward, positive

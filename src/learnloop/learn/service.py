@@ -80,7 +80,7 @@ class Learning:
         name = parse(PolicyChoice, {"policy": policy or config.policy}).policy
         with self.db.connection() as conn:
             target = offline.target_policy(conn, tenant_id, name, config)
-            return offline.evaluate(conn, tenant_id, target, limit=limit, seed=seed)
+            return offline.evaluate(conn, tenant_id, target, limit=limit, seed=seed, config=config)
 
     def shadow(self, tenant_id: str, *, limit: int = 10_000) -> dict[str, Any]:
         """Agreement and estimated value of the tenant's shadow policy."""

@@ -39,6 +39,20 @@ class RecommendRequest(Input):
         max_length=200,
         description="the same key again returns the first answer and logs nothing new",
     )
+    dry_run: bool = Field(
+        default=False,
+        description=(
+            "answer without logging: no impression is stored, so nothing is learned from it"
+            " and offline evaluation never sees it; events naming its id teach nothing"
+        ),
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="seed of the policy's randomness: the same seed, candidates and state give"
+        " the same ranking (for replay and tests); none: fresh randomness",
+    )
 
 
 class Recommendation(BaseModel):
@@ -61,6 +75,7 @@ class RecommendResponse(BaseModel):
     policy_version: str
     created_at: datetime
     replayed: bool = Field(default=False, description="true when the idempotency key was seen")
+    dry_run: bool = Field(default=False, description="true when nothing was logged")
 
 
 class Candidate(BaseModel):

@@ -31,6 +31,7 @@ class Ranked:
     shown: bool
     score: float | None = None  # the policy's score; None: the search's fused score
     relevance: float | None = None  # the baseline's confidence, before the policy's
+    first: float | None = None  # P(displayed first) under the policy; None: not known
 
 
 def decide_ranked(
@@ -47,8 +48,9 @@ def decide_ranked(
 
     The first k candidates of the policy's order whose confidence reaches the threshold
     are shown (under single_solution only the first), ranked 1, 2, ... in that order; the
-    others follow in the policy's order. Each keeps the policy's score; a shown one the
-    policy's propensity (the probability it put the item at that rank), the others 0.
+    others follow in the policy's order. Each keeps the policy's score and its probability
+    of being displayed first; a shown one the policy's propensity (the probability it is
+    displayed at that rank: the ranking was made with the same threshold), the others 0.
     """
     eligible = [n for n in ranking.order if confidences[n] >= threshold][:k]
     chosen = _strategy([confidences[n] for n in eligible], single_confidence)
@@ -64,6 +66,7 @@ def decide_ranked(
             n in shown,
             ranking.scores[n],
             base[n],
+            ranking.firsts[n] if ranking.firsts is not None else None,
         )
         for place, n in enumerate(order, 1)
     ]
@@ -81,8 +84,9 @@ def decide(hits: list[SearchHit], *, k: int, threshold: float) -> tuple[str, lis
     eligible = [n for n, value in enumerate(sure) if value >= threshold][:k]
     chosen = _strategy([sure[n] for n in eligible])
     shown = set(eligible[:1] if chosen == "single_solution" else eligible)
+    top = eligible[0] if eligible else None
     ranked = [
-        Ranked(hit, n + 1, sure[n], 1.0 if n in shown else 0.0, n in shown)
+        Ranked(hit, n + 1, sure[n], 1.0 if n in shown else 0.0, n in shown, first=float(n == top))
         for n, hit in enumerate(hits)
     ]
     return chosen, ranked

@@ -16,7 +16,7 @@ from learnloop.knowledge import Items, Search
 from learnloop.knowledge.models import Item, SearchHit
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.live import Policies, Question
-from learnloop.learn.policies import Arm, Policy
+from learnloop.learn.policies import Arm, Policy, explored
 from learnloop.ports import Connection, Store
 from learnloop.recommend import confidence as baseline
 from learnloop.recommend import policy
@@ -61,6 +61,7 @@ class Recommender:
         kept) and without exploration (``explore`` False: the policy's best guess).
         """
         req = parse(RecommendRequest, request)
+        log = log and not req.dry_run
         if log and req.idempotency_key and (seen := self._by_key(tenant_id, req.idempotency_key)):
             return self._replay(tenant_id, seen)
         hits = _demote_deprecated(
@@ -88,8 +89,9 @@ class Recommender:
                 relevances = setup.calibrate(baseline.confidences(hits))
                 arms = _arms(hits, relevances)
             shadow = self._shadow(conn, tenant_id, setup, config, arms, context, question)
-        rng = np.random.default_rng()
-        ranking = live.rank(arms, context, req.query, rng)
+        live = explored(live, config.uniform_exploration)
+        rng = np.random.default_rng(req.seed)
+        ranking = live.rank(arms, context, req.query, rng, setup.threshold)
         confidences = ranking.confidences or relevances
         chosen, ranked = policy.decide_ranked(
             hits,
@@ -102,7 +104,8 @@ class Recommender:
         )
         impression_id = uuid7()
         if not log:
-            return _response(impression_id, chosen, ranked, setup, live, datetime.now(UTC))
+            answer = _response(impression_id, chosen, ranked, setup, live, datetime.now(UTC))
+            return answer.model_copy(update={"dry_run": True})
         with self.db.transaction() as conn:
             params = _impression_params(tenant_id, impression_id, req, chosen, setup, live)
             row = conn.execute(Q["insert_impression"], params).fetchone()
@@ -110,7 +113,17 @@ class Recommender:
                 _log_candidates(conn, tenant_id, impression_id, ranked)
                 _log_question(conn, tenant_id, impression_id, question)
                 if shadow is not None:
-                    _log_shadow(conn, tenant_id, impression_id, shadow, arms, context, req, rng)
+                    _log_shadow(
+                        conn,
+                        tenant_id,
+                        impression_id,
+                        shadow,
+                        arms,
+                        context,
+                        req,
+                        rng,
+                        setup.threshold,
+                    )
         if row is None:  # the same key committed meanwhile: answer as it was answered
             assert req.idempotency_key is not None
             return self._replay(tenant_id, self._by_key(tenant_id, req.idempotency_key))
@@ -255,7 +268,9 @@ def _response(
 def _greedy(config: LearningConfig) -> LearningConfig:
     """The same settings with every exploration switched off."""
     memory = config.memory.model_copy(update={"exploration": 0.0})
-    return config.model_copy(update={"exploration": 0.0, "epsilon": 0.0, "memory": memory})
+    return config.model_copy(
+        update={"exploration": 0.0, "epsilon": 0.0, "uniform_exploration": 0.0, "memory": memory}
+    )
 
 
 def _arms(hits: list[SearchHit], relevances: list[float]) -> list[Arm]:
@@ -345,6 +360,7 @@ def _log_candidates(
             "propensities": [r.propensity for r in ranked],
             "shown": [r.shown for r in ranked],
             "relevances": [r.relevance for r in ranked],
+            "firsts": [None if r.first is None else min(max(r.first, 0.0), 1.0) for r in ranked],
         },
     )
 
@@ -358,10 +374,12 @@ def _log_shadow(
     context: dict[str, Any],
     req: RecommendRequest,
     rng: np.random.Generator,
+    threshold: float,
 ) -> None:
-    """What the shadow policy would have shown first: its top k, with their propensities."""
-    ranking = shadow.rank(arms, context, req.query, rng)
-    top = ranking.order[: req.k]
+    """What the shadow policy would have shown: its first k that the threshold lets
+    through, with their propensities at those places."""
+    ranking = shadow.rank(arms, context, req.query, rng, threshold)
+    top = [n for n in ranking.order if ranking.propensities[n] > 0][: req.k]
     params = {
         "tenant_id": tenant_id,
         "impression_id": impression_id,
