@@ -22,6 +22,7 @@ from learnloop.api.routes_learning import router as learning_router
 from learnloop.api.routes_proposals import router as proposals_router
 from learnloop.api.routes_tracking import router as tracking_router
 from learnloop.api.routes_widget import router as widget_router
+from learnloop.api.security import SecurityHeaders
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
 from learnloop.worker import run_in_loop
@@ -83,4 +84,6 @@ def create_app(
         max_bytes=settings.max_request_bytes,
         timeout=settings.request_body_timeout_seconds,
     )
+    # Outermost of ours, so the limits' 413 and 408 carry the headers too.
+    app.add_middleware(SecurityHeaders)
     return app
