@@ -59,6 +59,23 @@ def test_pages_carry_security_headers(app_client: TestClient) -> None:
     assert widget.headers["x-content-type-options"] == "nosniff"
 
 
+def test_an_unexpected_error_carries_them_too(ll: LearnLoop) -> None:
+    """Starlette answers an unhandled error outside the middleware; its 500 has them too."""
+    from learnloop.api import create_app
+
+    app = create_app(ll)
+
+    def broken() -> None:
+        raise RuntimeError("a route that fails")
+
+    app.add_api_route("/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/broken")
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
 def _click(browser: Any, selector: str) -> bool:
     """Find and click in one try: the queue re-renders after each decision, so an element
     found before may be gone (stale) by the time it is clicked; ``_wait`` tries again."""
