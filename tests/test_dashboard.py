@@ -41,6 +41,41 @@ def test_page_and_assets_are_served_from_the_package(app_client: TestClient) -> 
     assert app_client.get("/dashboard", follow_redirects=False).status_code == 307
 
 
+def test_pages_carry_security_headers(app_client: TestClient) -> None:
+    """A policy with no inline script and no framing on the page; the widget keeps CORS."""
+    for path in ("/dashboard/", "/dashboard/app.js", "/v1/analytics/metrics"):
+        headers = app_client.get(path).headers
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        directives = (d.partition(" ") for d in headers["content-security-policy"].split("; "))
+        policy = {name: value for name, _, value in directives}
+        assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+        assert policy["frame-ancestors"] == "'none'"
+        assert policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+        assert "unsafe" not in headers["content-security-policy"]
+    widget = app_client.get("/v1/widget.js")
+    assert widget.headers["access-control-allow-origin"] == "*"
+    assert widget.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_unexpected_error_carries_them_too(ll: LearnLoop) -> None:
+    """Starlette answers an unhandled error outside the middleware; its 500 has them too."""
+    from learnloop.api import create_app
+
+    app = create_app(ll)
+
+    def broken() -> None:
+        raise RuntimeError("a route that fails")
+
+    app.add_api_route("/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/broken")
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
 def _click(browser: Any, selector: str) -> bool:
     """Find and click in one try: the queue re-renders after each decision, so an element
     found before may be gone (stale) by the time it is clicked; ``_wait`` tries again."""
@@ -76,6 +111,8 @@ def browser(tmp_path: Path) -> Iterator[Any]:
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
         options.add_argument(flag)
+    # The console, where the browser reports what the page's Content-Security-Policy refused.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
         yield driver
@@ -141,6 +178,11 @@ def test_sign_in_see_real_charts_and_review_the_queue(
     assert int(browser.find_element(By.ID, "chart-rates").get_attribute("data-points") or 0) > 0
     clicked = browser.find_element(By.CSS_SELECTOR, '#funnel [data-step="clicked"]')
     assert clicked.get_attribute("data-value") == "3"
+    # 3 of 6 shown: the bar is half as wide as the shown one (its width is a style the
+    # script sets, which the page's CSP refuses where it is set as an inline style).
+    shown = browser.find_element(By.CSS_SELECTOR, '#funnel [data-step="shown"] .bar')
+    half = clicked.find_element(By.CSS_SELECTOR, ".bar").size["width"] / shown.size["width"]
+    assert 0.45 < half < 0.55, half
     assert "restart_service" in browser.find_element(By.ID, "tools").text
     assert "75.0%" in browser.find_element(By.ID, "tools").text
     assert "onboarding" in browser.find_element(By.ID, "playbooks").text
@@ -161,6 +203,9 @@ def test_sign_in_see_real_charts_and_review_the_queue(
     _wait(lambda: _click(browser, f'{drop_card} [data-action="reject"]'))
     _wait(lambda: ll.proposals.get(tenant, drop.proposal_id).status == "rejected")
     _wait(lambda: not browser.find_elements(By.CSS_SELECTOR, f"{card}, {drop_card}"))
+    console = [entry["message"] for entry in browser.get_log("browser")]
+    refused = [message for message in console if "Security Policy" in message]
+    assert not refused, refused
 
 
 def test_dashboard_reads_only_its_own_tenant(server_url: str, ll: LearnLoop, tenant: str) -> None:

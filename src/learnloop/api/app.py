@@ -1,4 +1,5 @@
-"""The HTTP API: FastAPI, with an OpenAPI schema at /openapi.json and docs at /docs."""
+"""The HTTP API: FastAPI, with an OpenAPI schema at /openapi.json and docs at /docs (served
+offline, see routes_docs)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from learnloop.api.routes_admin import router as admin_router
 from learnloop.api.routes_analytics import router as analytics_router
 from learnloop.api.routes_context import router as context_router
 from learnloop.api.routes_dashboard import router as dashboard_router
+from learnloop.api.routes_docs import router as docs_router
 from learnloop.api.routes_ingest import router as ingest_router
 from learnloop.api.routes_interactions import router as interactions_router
 from learnloop.api.routes_items import router as items_router
@@ -22,6 +24,7 @@ from learnloop.api.routes_learning import router as learning_router
 from learnloop.api.routes_proposals import router as proposals_router
 from learnloop.api.routes_tracking import router as tracking_router
 from learnloop.api.routes_widget import router as widget_router
+from learnloop.api.security import SecurityHeaders
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
 from learnloop.worker import run_in_loop
@@ -62,6 +65,11 @@ def create_app(
         version=VERSION,
         description="The continuous-learning layer for AI assistants and agents.",
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load their scripts from a CDN; routes_docs serves
+        # Swagger UI from the package instead.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         dependencies=[Depends(refuse_nul_parameters)],
     )
     if ll is not None:
@@ -77,10 +85,13 @@ def create_app(
     app.include_router(widget_router)
     app.include_router(analytics_router)
     app.include_router(dashboard_router)
+    app.include_router(docs_router)
     app.include_router(ingest_router)
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_request_bytes,
         timeout=settings.request_body_timeout_seconds,
     )
+    # Outermost of ours, so the limits' 413 and 408 carry the headers too.
+    app.add_middleware(SecurityHeaders)
     return app

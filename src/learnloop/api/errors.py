@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from learnloop.api import security
 from learnloop.api.limits import BodyRefused
 from learnloop.errors import LearnLoopError
 from learnloop.validation import describe_errors
@@ -91,4 +92,7 @@ async def _overflow(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path)
-    return error_response(500, "internal_error", "an unexpected error happened; it was logged")
+    response = error_response(500, "internal_error", "an unexpected error happened; it was logged")
+    # Starlette answers this one outside the app's middleware, so SecurityHeaders misses it.
+    response.headers.update(security.HEADERS)
+    return response

@@ -9,7 +9,8 @@ from learnloop.dashboard import ASSETS, asset
 from learnloop.errors import NotFound
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
-HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+# The security headers (CSP, X-Frame-Options, nosniff, ...) come from api.security.
+HEADERS = {"Cache-Control": "no-cache"}
 
 
 @router.get("/dashboard")

@@ -23,9 +23,13 @@ async function api(path, options = {}) {
   return data;
 }
 
+// A style is given as an object and set through node.style: the page's Content-Security-Policy
+// (style-src 'self') refuses style attributes, but not styles set from a script of its own.
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "style") Object.assign(node.style, value); else node.setAttribute(name, value);
+  }
   for (const child of children) node.append(child);
   return node;
 }
@@ -193,7 +197,7 @@ function lineChart(container, labels, series, options = {}) {
     });
   });
   const legend = el("div", { class: "legend" }, ...series.map((s, n) =>
-    el("span", {}, el("i", { style: `background:${COLORS[n % COLORS.length]}` }), s.name)));
+    el("span", {}, el("i", { style: { background: COLORS[n % COLORS.length] } }), s.name)));
   container.replaceChildren(values.length ? chart : el("p", { class: "empty" }, "no data in this range"), legend);
   container.dataset.points = String(points);
 }
@@ -202,7 +206,7 @@ function bars(container, rows) {
   const max = Math.max(1, ...rows.map((r) => r.value));
   container.replaceChildren(...rows.map((r) => el("div", { class: "row", "data-step": r.label, "data-value": r.value },
     el("span", {}, r.label),
-    el("div", { class: "bar", style: `width:${(100 * r.value) / max}%` }),
+    el("div", { class: "bar", style: { width: `${(100 * r.value) / max}%` } }),
     el("span", { class: "n" }, `${num(r.value)} ${r.note || ""}`))));
 }
 
