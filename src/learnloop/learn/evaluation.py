@@ -18,10 +18,11 @@ own (``target``; the rest of its mass is on displaying nothing). Then, with
 
 What makes an estimate untrustworthy is measured, not assumed (``assess``):
 
-- support: the share of the target's mass on actions the logging policy could take (a
-  candidate with a positive logged probability of being displayed first). A deterministic
-  logging policy supports only policies that agree with it; where the log does not keep
-  ``logging``, only the logged action counts as supported (a lower bound);
+- support: the share of the target's mass on actions the logging policy takes often
+  enough that their weight is not clipped (a logged probability of being displayed first
+  of at least the target's / ``max_weight``). A deterministic logging policy supports only
+  policies that agree with it, and a tiny exploration rate hardly more; where the log does
+  not keep ``logging``, only the logged action can count as supported (a lower bound);
 - the effective sample size ``(sum w)^2 / sum w^2`` of the unclipped weights;
 - the share of impressions whose weight was clipped: clipping trades variance for a bias
   toward lower IPS and DR values, stated with the estimate;
@@ -74,14 +75,22 @@ class Logged:
             return max(0.0, 1.0 - float(sum(self.target)))
         return float(self.target[self.logged])
 
-    def supported(self) -> float:
-        """The target's mass on actions the logging policy could take."""
+    def supported(self, max_weight: float = math.inf) -> float:
+        """The target's mass on actions the logging policy takes often enough: with a
+        probability of at least the target's divided by ``max_weight`` (so the weight of
+        that action is not clipped)."""
+        target_nothing = max(0.0, 1.0 - float(sum(self.target)))
         if self.logging is None:
-            return self.target_of_logged() if self.propensity > 0 else 0.0
-        mass = sum(t for t, p in zip(self.target, self.logging, strict=True) if p > 0)
+            mine = self.target_of_logged()
+            return mine if self.propensity * max_weight >= mine and self.propensity > 0 else 0.0
+        mass = sum(
+            t
+            for t, p in zip(self.target, self.logging, strict=True)
+            if t > 0 and p * max_weight >= t
+        )
         nothing = max(0.0, 1.0 - float(sum(self.logging)))
-        if nothing > 1e-9 or self.logged is None:
-            mass += max(0.0, 1.0 - float(sum(self.target)))
+        if target_nothing > 0 and nothing * max_weight >= target_nothing:
+            mass += target_nothing
         return float(min(mass, 1.0))
 
 
@@ -240,7 +249,7 @@ def assess(
         difference = _interval(_dr_terms(log, max_weight) - rewards, (-width, width))
     else:
         difference = Estimate(0.0, -width, width, 0)
-    support = float(np.mean([x.supported() for x in log])) if n else 0.0
+    support = float(np.mean([x.supported(max_weight) for x in log])) if n else 0.0
     ess = effective_sample_size(log) if n else 0.0
     raw = weights(log)
     clipped = float(np.mean(raw > max_weight)) if n else 0.0

@@ -78,9 +78,11 @@ def run(
     candidates: int = 10,
     seed: int = 0,
     config: LearningConfig | None = None,
+    learner: Learner | None = None,
 ) -> Trace:
-    """Run ``interactions`` simulated requests through a policy that learns as it goes."""
-    learner = Learner(name, config or LearningConfig(policy=name), seed)
+    """Run ``interactions`` simulated requests through a policy that learns as it goes
+    (in ``learner`` where one is given: what it learned stays there)."""
+    learner = learner or Learner(name, config or LearningConfig(policy=name), seed)
     ids = {key: n for n, key in enumerate(sorted(sim.items), 1)}
     rng = np.random.default_rng(seed)
     trace = Trace(name)
