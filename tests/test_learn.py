@@ -17,6 +17,7 @@ from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.learn import Simulator, offline, stats
 from learnloop.learn.policies import SimilarityPolicy, deterministic_first, eligible
 from learnloop.learn.simulate import Trace, play
+from learnloop.recommend.confidence import confidences as baseline_confidences
 
 SAMPLES = sample_items()[:16]  # the infrastructure runbooks: embedding all 55 takes long
 
@@ -246,8 +247,15 @@ def test_calibration_fits_on_outcomes_and_tunes_the_threshold(ll: LearnLoop, kno
             " WHERE tenant_id = %s AND impression_id = %s ORDER BY rank",
             (knowledge, answer.impression_id),
         ).fetchall()
-    assert [c.confidence for c in logged.candidates] == pytest.approx(
-        [fitted(r["relevance"]) for r in relevances]
+    # the curve is applied to the baseline's confidence of each candidate, in search order
+    hits = ll.recommender.search.search(
+        knowledge, "disk almost full", k=10, statuses=("active", "deprecated")
+    )
+    raw = baseline_confidences(hits)
+    assert [c.item_id for c in logged.candidates] == [h.item.item_id for h in hits]
+    assert [c.confidence for c in logged.candidates] == pytest.approx([fitted(x) for x in raw])
+    assert [r["relevance"] for r in relevances] == pytest.approx(
+        [c.confidence for c in logged.candidates]
     )
     ll.recommender.set_threshold(knowledge, 0.5)
     with ll.db.connection() as conn:  # back to the baseline's confidence for the other tests
