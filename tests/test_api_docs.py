@@ -8,17 +8,15 @@ import base64
 import hashlib
 import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from .conftest import CHROMEDRIVER, CHROMIUM
+
 needs_browser = pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)) and not os.environ.get("CI"),
     reason="needs Debian's chromium and chromium-driver; CI installs them",
@@ -70,26 +68,6 @@ def test_only_the_docs_files_are_served_and_redoc_is_off(app_client: TestClient)
     assert app_client.get("/docs/..%2Fcore.py").status_code == 404
     assert app_client.get("/redoc").status_code == 404
     assert app_client.get("/docs/oauth2-redirect").status_code == 404
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
 
 
 def _wait(check: Any, timeout: float = 20.0) -> Any:
