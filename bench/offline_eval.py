@@ -50,11 +50,14 @@ import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from learnloop.learn import evaluation
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* for --protocol banking77
+
+from learnloop.learn import evaluation  # noqa: E402
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.policies import (
     Arm,
@@ -213,6 +216,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=0.3)
     parser.add_argument("--json", default=None)
     parser.add_argument("--no-obp", action="store_true")
+    parser.add_argument(
+        "--protocol",
+        choices=("simulator", "banking77"),
+        default="simulator",
+        help="banking77: logs made through the store (bench/offline_eval_banking.py)",
+    )
+    parser.add_argument("--data-dir", default="/tmp/offline-eval-data", help="banking77 only")
     args = parser.parse_args(argv)
     results: list[dict[str, Any]] = []
     print(
@@ -220,7 +230,11 @@ def main(argv: list[str] | None = None) -> None:
         f" {'support':>7} {'ess':>7} {'ips':>17} {'snips':>17} {'dr':>17}"
         + ("" if args.no_obp else f" {'obp ipw':>8} {'snipw':>6} {'dr':>6}")
     )
-    for seed in range(args.seeds):
+    if args.protocol == "banking77":
+        from bench.offline_eval_banking import results as banking
+
+        results = banking(args, Reversed())
+    for seed in range(args.seeds if args.protocol == "simulator" else 0):
         sim = Simulator.synthetic(seed=100 + seed)
         world = World(sim, {key: n for n, key in enumerate(sorted(sim.items), 1)})
         made = policies(100 + seed, args.train)
@@ -268,6 +282,7 @@ def _result(
             k: {"value": e.value, "low": e.low, "high": e.high} for k, e in found.estimates.items()
         },
         "obp": theirs,
+        "bounds": [0.0, 1.0],  # the simulator's rewards: 0 or 1
     }
 
 
@@ -296,7 +311,7 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             r["estimates"][k]["low"] <= r["truth"] <= r["estimates"][k]["high"] for r in endorsed
         ]
         outside_range = sum(
-            not (0.0 <= r["estimates"][k][b] <= 1.0)
+            not (r["bounds"][0] <= r["estimates"][k][b] <= r["bounds"][1])
             for r in results
             for b in ("value", "low", "high")
         )

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from learnloop import LearnLoop
@@ -193,6 +194,35 @@ def test_uniform_exploration_logs_what_gives_offline_evaluation_support(
         assert r["total"] == pytest.approx(1.0, abs=1e-6)
         assert r["first"] == pytest.approx(r["logged_first"])  # rank 1: P(displayed first)
         assert r["supported"] == 10  # every candidate could have been displayed first
+
+
+def test_a_target_is_replayed_on_the_search_order_not_the_displayed_one(
+    ll: LearnLoop, evaluated: str
+):
+    """Offline evaluation hands the target the candidates as the search ranked them: on a
+    log where exploration displayed another item first, the similarity target still puts
+    the search's first candidate first, and gives the item displayed first no weight."""
+    ll.learning.configure(evaluated, {"uniform_exploration": 0.5})
+    try:
+        logged_by_similarity(ll, evaluated, 40, seed=10)
+    finally:
+        ll.learning.configure(evaluated, {"uniform_exploration": 0.0})
+    with ll.db.connection() as conn:
+        rows = conn.execute(
+            offline.Q["evaluation_log"], {"tenant_id": evaluated, "limit": 40}
+        ).fetchall()
+    moved = 0
+    for row in rows:
+        candidates = row["candidates"]
+        assert [c["search_position"] for c in candidates] == list(range(1, len(candidates) + 1))
+        decision = offline._one(row, SimilarityPolicy(), np.random.default_rng(0))
+        assert decision is not None
+        logged = decision[0]
+        assert logged.target[0] == 1.0  # the search's first candidate
+        if logged.logged != 0:  # exploration displayed another one first
+            moved += 1
+            assert logged.target[logged.logged] == 0.0
+    assert moved >= 5  # half the impressions explore: 10 candidates, 9 of 10 draws move it
 
 
 def test_a_dry_run_logs_nothing_and_a_seed_repeats_the_ranking(ll: LearnLoop, evaluated: str):

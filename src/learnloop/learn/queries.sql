@@ -152,14 +152,18 @@ WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
 
 -- name: evaluation_log
 -- The latest impressions with every candidate, its features, its logged probability of
--- being displayed first and the reward it earned (settled: its wait is over).
+-- being displayed first and the reward it earned (settled: its wait is over), in the
+-- search's order: a target policy ranks the candidates as the search gave them, not in
+-- the order the logging policy displayed them (rows logged before migration 0019 have no
+-- search position and keep the displayed order).
 SELECT i.impression_id, i.query, i.context, i.policy, i.threshold,
        jsonb_agg(jsonb_build_object(
            'item_id', c.item_id, 'rank', c.rank, 'similarity', c.similarity, 'kind', k.kind,
            'relevance', c.relevance, 'first_propensity', c.first_propensity,
+           'search_position', c.search_position,
            'propensity', c.propensity, 'shown', c.shown, 'reward', coalesce(o.reward, 0),
            'settled', coalesce(o.settled, false))
-           ORDER BY c.rank) AS candidates
+           ORDER BY coalesce(c.search_position, c.rank)) AS candidates
 FROM impressions AS i
 JOIN impression_items AS c ON c.tenant_id = i.tenant_id AND c.impression_id = i.impression_id
 JOIN items AS k ON k.tenant_id = c.tenant_id AND k.item_id = c.item_id

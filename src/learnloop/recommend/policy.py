@@ -32,6 +32,7 @@ class Ranked:
     score: float | None = None  # the policy's score; None: the search's fused score
     relevance: float | None = None  # the baseline's confidence, before the policy's
     first: float | None = None  # P(displayed first) under the policy; None: not known
+    position: int | None = None  # its place (1-based) in the search's list of candidates
 
 
 def decide_ranked(
@@ -67,6 +68,7 @@ def decide_ranked(
             ranking.scores[n],
             base[n],
             ranking.firsts[n] if ranking.firsts is not None else None,
+            n + 1,
         )
         for place, n in enumerate(order, 1)
     ]
@@ -86,7 +88,15 @@ def decide(hits: list[SearchHit], *, k: int, threshold: float) -> tuple[str, lis
     shown = set(eligible[:1] if chosen == "single_solution" else eligible)
     top = eligible[0] if eligible else None
     ranked = [
-        Ranked(hit, n + 1, sure[n], 1.0 if n in shown else 0.0, n in shown, first=float(n == top))
+        Ranked(
+            hit,
+            n + 1,
+            sure[n],
+            1.0 if n in shown else 0.0,
+            n in shown,
+            first=float(n == top),
+            position=n + 1,
+        )
         for n, hit in enumerate(hits)
     ]
     return chosen, ranked

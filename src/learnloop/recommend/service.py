@@ -361,6 +361,7 @@ def _log_candidates(
             "shown": [r.shown for r in ranked],
             "relevances": [r.relevance for r in ranked],
             "firsts": [None if r.first is None else min(max(r.first, 0.0), 1.0) for r in ranked],
+            "positions": [r.position for r in ranked],
         },
     )
 
