@@ -5,6 +5,7 @@ when the new policy's live value falls below the old one's interval."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -210,3 +211,25 @@ def test_the_autoswitch_api(api: TestClient):
     refused = api.patch("/v1/learning", json={"auto_switch": {"candidates": ["psychic"]}})
     assert refused.status_code == 422 and "candidates" in refused.json()["error"]["message"]
     assert api.get("/v1/learning/switches", params={"limit": 0}).status_code == 422
+
+
+def test_the_autoswitch_commands(
+    database_url: str, ll: LearnLoop, explored: tuple[str, dict[str, int]]
+):
+    from typer.testing import CliRunner
+
+    from learnloop.cli.main import app
+
+    tenant, _ = explored
+    env = {"DATABASE_URL": database_url, "LEARNLOOP_TENANT": tenant, "COLUMNS": "100"}
+
+    def run(*args: str) -> Any:
+        result = CliRunner().invoke(app, list(args), env=env)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    checked = run("learning", "autoswitch")
+    assert checked["policy"] == ll.learning.config(tenant).policy and not checked["applied"]
+    listed = run("learning", "switches", "--limit", "1")
+    assert len(listed) == 1 and listed[0]["action"] in ("switch", "rollback")
+    assert listed[0]["evidence"]["reason"]

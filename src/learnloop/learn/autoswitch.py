@@ -33,7 +33,7 @@ from learnloop._sql import load_queries
 from learnloop.learn import offline, registry
 from learnloop.learn.config import POLICIES, LearningConfig, PolicyName
 from learnloop.learn.evaluation import Z95
-from learnloop.ports import Connection
+from learnloop.ports import Connection, Store
 
 Q = load_queries("learnloop.learn")
 EVERY = 300.0  # seconds between the worker's checks
@@ -71,6 +71,12 @@ class Decision:
     reason: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     candidates: list[dict[str, Any]] = field(default_factory=list)
+
+
+def autoswitch_tenants(db: Store) -> list[str]:
+    """The tenants that asked for automatic policy switches."""
+    with db.connection() as conn:
+        return [r["tenant_id"] for r in conn.execute(Q["autoswitch_tenants"])]
 
 
 def live_rate(
