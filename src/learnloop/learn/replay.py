@@ -116,20 +116,25 @@ def nearest_earlier(
     {0: [], 1: [(0, 1.0)], 2: [(0, 0.0)]}
     """
     found: dict[int, list[tuple[int, float]]] = {}
-    position = np.arange(len(times))
-    for start in range(0, len(rows), BLOCK):
-        block = np.asarray(rows[start : start + BLOCK])
-        sims = vectors[block] @ vectors.T
-        earlier = (times[None, :] < times[block, None]) & (
+    ordered = sorted(rows)
+    for start in range(0, len(ordered), BLOCK):
+        block = np.asarray(ordered[start : start + BLOCK])
+        lo, hi = max(int(block[0]) - window, 0), int(block[-1])  # the columns any can see
+        if hi <= lo:
+            found.update({int(row): [] for row in block})
+            continue
+        sims = vectors[block] @ vectors[lo:hi].T
+        position = np.arange(lo, hi)
+        earlier = (times[None, lo:hi] < times[block, None]) & (
             position[None, :] >= block[:, None] - window
         )
         sims = np.where(earlier, sims, -np.inf)
-        top = min(k, len(times))
+        top = min(k, hi - lo)
         best = np.argpartition(-sims, top - 1, axis=1)[:, :top]
         for n, row in enumerate(block):
             chosen = best[n][np.argsort(-sims[n, best[n]], kind="stable")]
             found[int(row)] = [
-                (int(j), float(sims[n, j])) for j in chosen if np.isfinite(sims[n, j])
+                (lo + int(j), float(sims[n, j])) for j in chosen if np.isfinite(sims[n, j])
             ]
     return found
 
