@@ -129,7 +129,6 @@ def _fill(ll: LearnLoop, tenant: str) -> int:
 def _switched(ll: LearnLoop, tenant: str) -> None:
     """An automatic switch in the tenant's audit log, written as a check writes one."""
     from learnloop.learn import autoswitch
-    from learnloop.learn.config import LearningConfig
 
     estimate = {"value": 0.5, "low": 0.4, "high": 0.6, "clamped": False}
     evidence = {
@@ -144,7 +143,7 @@ def _switched(ll: LearnLoop, tenant: str) -> None:
     }
     decision = autoswitch.Decision("similarity", "switch", "memory", "test", evidence)
     with ll.db.transaction() as conn:
-        autoswitch.apply(conn, tenant, LearningConfig(), decision)
+        assert autoswitch.apply(conn, tenant, decision) is not None
     ll.learning.configure(tenant, {"policy": "similarity"})  # back to the baseline
 
 

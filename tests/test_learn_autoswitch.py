@@ -15,9 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from learnloop import LearnLoop
-from learnloop.learn import offline, registry, stats
+from learnloop.learn import autoswitch, offline, registry, stats
+from learnloop.learn.autoswitch import autoswitch_tenants
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.replay import MemoryReplay
+from learnloop.worker.app import PERIODIC
 
 FAQ = [
     ("pw", "Reset a forgotten password", "Use the reset link on the sign-in page."),
@@ -134,6 +136,11 @@ def test_no_switch_without_evidence(ll: LearnLoop):
     assert "memory: insufficient_evidence" in found["reason"]
     assert ll.learning.config(tenant).policy == "similarity"
     assert ll.learning.switches(tenant) == []
+    stale = autoswitch.Decision("bayes", "switch", "memory", "decided from bayes")
+    with ll.db.transaction() as conn:  # the live policy is not the one decided from
+        assert autoswitch.apply(conn, tenant, stale) is None
+    assert ll.learning.config(tenant).policy == "similarity"
+    assert ll.learning.switches(tenant) == []
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +167,17 @@ def test_a_clearly_better_policy_is_switched_to_and_audited(
     assert ll.learning.config(tenant).policy == "similarity" and ll.learning.switches(tenant) == []
 
     ll.learning.configure(tenant, {"auto_switch": {"enabled": True}})
-    made = ll.learning.autoswitch(tenant)
-    assert (made["action"], made["to"], made["applied"]) == ("switch", "memory", True)
+    assert tenant in autoswitch_tenants(ll.db)
+    check = next(p for p in PERIODIC if p.name.startswith("learning: automatic policy"))
+    assert check.run(ll)  # the worker's periodic check makes it
     assert ll.learning.config(tenant).policy == "memory"
-    evidence = made["switch"]["evidence"]
+    made = ll.learning.switches(tenant)[0]
+    assert (made["action"], made["from_policy"], made["to_policy"]) == (
+        "switch",
+        "similarity",
+        "memory",
+    )
+    evidence = made["evidence"]
     offline_report = evidence["offline"]
     assert offline_report["verdict"] == "better" and offline_report["difference"]["low"] > 0
     assert offline_report["support"] >= 0.95 and offline_report["effective_sample_size"] >= 30

@@ -251,25 +251,17 @@ def _rolled_back_since(history: list[dict[str, Any]], since: datetime) -> set[st
     }
 
 
-def apply(
-    conn: Connection, tenant_id: str, config: LearningConfig, decision: Decision
-) -> dict[str, Any]:
+def apply(conn: Connection, tenant_id: str, decision: Decision) -> dict[str, Any] | None:
     """Make the decision's switch or rollback (in the caller's transaction): the tenant's
-    policy changes and the audit row is written; the row."""
+    policy changes and the audit row is written; the row. None, with nothing written, when
+    the live policy is no longer the one the decision was made from."""
     assert decision.action is not None and decision.to is not None
-    changed = config.model_copy(update={"policy": decision.to})
-    params = {"tenant_id": tenant_id, "config": Jsonb(changed.model_dump())}
-    conn.execute(Q["set_learning_config"], params)
+    params = {"tenant_id": tenant_id, "from_policy": decision.policy, "to_policy": decision.to}
+    if conn.execute(Q["switch_policy"], params).fetchone() is None:
+        return None
     evidence = decision.evidence | {"reason": decision.reason, "candidates": decision.candidates}
     row = conn.execute(
-        Q["insert_switch"],
-        {
-            "tenant_id": tenant_id,
-            "action": decision.action,
-            "from_policy": decision.policy,
-            "to_policy": decision.to,
-            "evidence": Jsonb(evidence),
-        },
+        Q["insert_switch"], params | {"action": decision.action, "evidence": Jsonb(evidence)}
     ).fetchone()
     assert row is not None
     return row

@@ -319,3 +319,14 @@ FROM learn_policy_switches
 WHERE tenant_id = %(tenant_id)s
 ORDER BY switch_id DESC
 LIMIT %(limit)s;
+
+-- name: switch_policy
+-- The tenant's live policy changed by an automatic switch, only while it is still the one
+-- the check decided from (a change made meanwhile wins: nothing is written).
+UPDATE tenants
+SET settings = settings || jsonb_build_object('learning',
+        coalesce(settings -> 'learning', '{}'::jsonb)
+        || jsonb_build_object('policy', %(to_policy)s::text))
+WHERE tenant_id = %(tenant_id)s
+  AND coalesce(settings #>> '{learning,policy}', 'similarity') = %(from_policy)s
+RETURNING tenant_id;

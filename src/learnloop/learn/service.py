@@ -98,33 +98,22 @@ class Learning:
         with self.db.transaction() as conn:
             locked = conn.execute(Q["autoswitch_lock"], {"tenant_id": tenant_id}).fetchone()
             if not locked or not locked["locked"]:
-                return {
-                    "policy": None,
-                    "action": None,
-                    "applied": False,
-                    "reason": "another check of this tenant is running",
-                }
+                busy = autoswitch.Decision("", reason="another check of this tenant is running")
+                return _switch_answer(busy, None)
             row = conn.execute(Q["learning_config"], {"tenant_id": tenant_id}).fetchone()
             config = LearningConfig.of(row["config"] if row else None)
             decision = autoswitch.check(conn, tenant_id, config)
-            enabled = config.auto_switch.enabled
-            made = (
-                autoswitch.apply(conn, tenant_id, config, decision)
-                if (enabled and decision.action)
-                else None
-            )
-        reason = decision.reason
-        if decision.action and not enabled:
-            reason += "; auto_switch is off, so nothing changed (auto_switch.enabled=true)"
-        return {
-            "policy": decision.policy,
-            "action": decision.action,
-            "to": decision.to,
-            "applied": made is not None,
-            "reason": reason,
-            "candidates": decision.candidates,
-            "switch": made,
-        }
+            if decision.action is None:
+                return _switch_answer(decision, None)
+            if not config.auto_switch.enabled:
+                decision.reason += (
+                    "; auto_switch is off, so nothing changed (auto_switch.enabled=true)"
+                )
+                return _switch_answer(decision, None)
+            made = autoswitch.apply(conn, tenant_id, decision)
+            if made is None:
+                decision.reason += "; the live policy changed meanwhile, so nothing changed"
+            return _switch_answer(decision, made)
 
     def switches(self, tenant_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """The tenant's automatic switches and rollbacks with their evidence, latest first."""
@@ -314,6 +303,18 @@ class Learning:
         with self.db.connection() as conn:
             state = live.load_model(conn, tenant_id, "calibration")
         return None if state is None else Calibration.from_bytes(state)
+
+
+def _switch_answer(decision: autoswitch.Decision, made: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "policy": decision.policy or None,
+        "action": decision.action,
+        "to": decision.to,
+        "applied": made is not None,
+        "reason": decision.reason,
+        "candidates": decision.candidates,
+        "switch": made,
+    }
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
