@@ -126,6 +126,27 @@ def _fill(ll: LearnLoop, tenant: str) -> int:
     return 6
 
 
+def _switched(ll: LearnLoop, tenant: str) -> None:
+    """An automatic switch in the tenant's audit log, written as a check writes one."""
+    from learnloop.learn import autoswitch
+
+    estimate = {"value": 0.5, "low": 0.4, "high": 0.6, "clamped": False}
+    evidence = {
+        "offline": {
+            "impressions": 150,
+            "estimates": {"dr": estimate},
+            "difference": {"value": 0.2, "low": 0.1, "high": 0.3, "clamped": False},
+            "support": 0.99,
+            "effective_sample_size": 120.0,
+        },
+        "live_before": {"value": 0.3, "low": 0.25, "high": 0.35, "impressions": 150},
+    }
+    decision = autoswitch.Decision("similarity", "switch", "memory", "test", evidence)
+    with ll.db.transaction() as conn:
+        assert autoswitch.apply(conn, tenant, decision) is not None
+    ll.learning.configure(tenant, {"policy": "similarity"})  # back to the baseline
+
+
 @needs_browser
 def test_sign_in_see_real_charts_and_review_the_queue(
     ll: LearnLoop, tenant: str, server_url: str, browser: Any
@@ -137,6 +158,7 @@ def test_sign_in_see_real_charts_and_review_the_queue(
                                      "rationale": "asked twice"})  # fmt: skip
     drop = ll.proposals.add(tenant, {"title": "Old answer", "body": "Call us"})
     key = ll.keys.create(tenant, "dashboard").key
+    _switched(ll, tenant)
 
     browser.get(f"{server_url}/dashboard/")
     browser.find_element(By.ID, "key").send_keys("ll_wrong_key_000000000000000000000")
@@ -167,6 +189,9 @@ def test_sign_in_see_real_charts_and_review_the_queue(
     rows = browser.find_element(By.ID, "policies").text.splitlines()[1:]
     assert [row.split()[1] for row in rows] == [str(impressions)]  # one policy, every impression
     assert "Reset a password" in browser.find_element(By.ID, "items-top").text
+    switches = browser.find_element(By.ID, "switches").text
+    assert "switch" in switches and "similarity → memory" in switches, switches
+    assert "difference 0.200 [0.100, 0.300]" in switches and "ESS 120" in switches
 
     card = f'[data-proposal="{keep.proposal_id}"]'
     _wait(lambda: browser.find_element(By.CSS_SELECTOR, card))

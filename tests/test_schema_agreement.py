@@ -19,6 +19,7 @@ from learnloop.events.models import EventType, FeedbackKind, Priority
 from learnloop.events.tracking_models import ReportStatus
 from learnloop.ingest.models import ImportReport
 from learnloop.knowledge.models import Kind, Status
+from learnloop.learn.autoswitch import Action as SwitchAction
 from learnloop.proposals.models import AuditEntry, ProposalStatus, Source
 from learnloop.recommend.models import Strategy
 from learnloop.tools.models import DecidedBy, Stage
@@ -48,6 +49,7 @@ LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("imports", "status"): _field_values(ImportReport, "status"),
     ("tool_selections", "decided_by"): get_args(DecidedBy),
     ("tool_selection_candidates", "stage"): get_args(Stage),
+    ("learn_policy_switches", "action"): get_args(SwitchAction),
 }
 
 

@@ -64,6 +64,22 @@ def evaluate(
     return ll.learning.evaluate(tenant, policy, limit=limit)
 
 
+@router.post("/autoswitch")
+def autoswitch(ll: LL, tenant: TenantId) -> dict[str, Any]:
+    """Check now for an automatic switch or rollback of the live policy (the worker checks
+    every 5 minutes): each candidate's offline verdict, and the switch made, if any. Only
+    tenants with ``auto_switch.enabled`` are switched; the others are told what would be."""
+    return ll.learning.autoswitch(tenant)
+
+
+@router.get("/switches")
+def switches(
+    ll: LL, tenant: TenantId, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    """The audit log of automatic switches and rollbacks, with their evidence, latest first."""
+    return ll.learning.switches(tenant, limit=limit)
+
+
 @router.get("/shadow")
 def shadow(ll: LL, tenant: TenantId) -> dict[str, Any]:
     """How often the shadow policy agreed with the live one, and its estimated value."""

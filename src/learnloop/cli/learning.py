@@ -23,7 +23,8 @@ experiments_app = typer.Typer(
 def evaluate(
     ctx: typer.Context,
     policy: Annotated[
-        str | None, typer.Option(help="similarity, bayes or contextual (default: the live one).")
+        str | None,
+        typer.Option(help="similarity, bayes, contextual or memory (default: the live one)."),
     ] = None,
     limit: Annotated[int, typer.Option(help="Evaluate on this many latest impressions.")] = 10_000,
     json_out: JsonOut = False,
@@ -130,6 +131,26 @@ def shadow(ctx: typer.Context) -> None:
     """Agreement and estimated value of the shadow policy beside the live one."""
     with opened() as ll:
         print_json(ll.learning.shadow(tenant_of(ctx)))
+
+
+@learning_app.command("autoswitch")
+def autoswitch(ctx: typer.Context) -> None:
+    """Check now for an automatic switch or rollback of the live policy, and make it when
+    the tenant turned auto_switch on (the worker checks every 5 minutes)."""
+    with opened() as ll:
+        print_json(ll.learning.autoswitch(tenant_of(ctx)))
+
+
+@learning_app.command("switches")
+def switches(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="At most this many, latest first.")] = 20,
+) -> None:
+    """The audit log of automatic switches and rollbacks, with their evidence."""
+    if limit < 1:
+        raise typer.BadParameter("use 1 or more", param_hint="--limit")
+    with opened() as ll:
+        print_json(ll.learning.switches(tenant_of(ctx), limit=limit))
 
 
 @learning_app.command("calibrate")

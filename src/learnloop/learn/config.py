@@ -58,6 +58,33 @@ class MemoryConfig(Input):
     position_bias: float = Field(default=1.0, ge=0, le=3)
 
 
+class AutoSwitchConfig(Input):
+    """Switching the live policy automatically (``learnloop.learn.autoswitch``): off unless
+    the tenant turns it on."""
+
+    enabled: bool = Field(
+        default=False,
+        description="switch to a candidate whose offline estimate beats the live policy",
+    )
+    candidates: list[PolicyName] = Field(
+        default_factory=list,
+        max_length=len(POLICIES),
+        description="the policies tried; empty: every policy but the live one",
+    )
+    window: int = Field(
+        default=10_000, ge=1, le=100_000, description="latest impressions of the live policy"
+    )
+    rollback_after: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="settled impressions of a new policy before its live rate is judged",
+    )
+    cooldown_hours: float = Field(
+        default=168.0, ge=0, le=8760, description="a policy rolled back is not tried for this"
+    )
+
+
 class LearningConfig(Input):
     """A tenant's learning settings (``learnloop learning set`` / ``PUT /v1/learning``)."""
 
@@ -91,6 +118,7 @@ class LearningConfig(Input):
     )
     prior_strength: float = Field(default=4.0, gt=0, le=1000)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    auto_switch: AutoSwitchConfig = Field(default_factory=AutoSwitchConfig)
 
     @classmethod
     def of(cls, stored: dict[str, Any] | None) -> LearningConfig:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -28,14 +29,21 @@ def evaluate(
     limit: int = 10_000,
     seed: int = 0,
     config: LearningConfig | None = None,
+    logged_by: str | None = None,
 ) -> dict[str, Any]:
     """IPS, SNIPS and DR estimates of ``policy``'s value on the latest ``limit`` settled
-    impressions, with the evidence behind them (support, effective sample size, clipped
-    weights), a verdict against the logging policy, and MRR and NDCG@3 against the logged
-    rewards (``learnloop.learn.evaluation.assess``)."""
+    impressions (those the policy ``logged_by`` logged, where it is named), with the
+    evidence behind them (support, effective sample size, clipped weights), a verdict
+    against the logging policy, and MRR and NDCG@3 against the logged rewards
+    (``learnloop.learn.evaluation.assess``). A policy that is ``Replayed`` (the memory
+    policy) is prepared with the window's impressions and ranks each as it would have then.
+    """
     rng = np.random.default_rng(seed)
-    rows = conn.execute(Q["evaluation_log"], {"tenant_id": tenant_id, "limit": limit}).fetchall()
-    found = [one for row in rows if (one := _one(row, policy, rng)) is not None]
+    params = {"tenant_id": tenant_id, "limit": limit, "logged_by": logged_by}
+    rows = conn.execute(Q["evaluation_log"], params).fetchall()
+    if isinstance(policy, Replayed):
+        policy.prepare(conn, tenant_id, [str(row["impression_id"]) for row in rows])
+    found = [one for row in rows if (one := _one(row, _at(policy, row), rng)) is not None]
     log = [one[0] for one in found]
     bounds = reward_range(config or LearningConfig())
     ranked = [one for one in found if one[1] is not None]
@@ -47,10 +55,31 @@ def evaluate(
     )
 
 
+@runtime_checkable
+class Replayed(Protocol):
+    """A policy whose ranking depends on what was logged before each impression: prepared
+    with the impressions of the window, then asked for the policy as it stood at each."""
+
+    def prepare(self, conn: Connection, tenant_id: str, impression_ids: Sequence[str]) -> None: ...
+
+    def at(self, impression_id: str) -> Policy: ...
+
+
+def _at(policy: Policy, row: dict[str, Any]) -> Policy:
+    return policy.at(str(row["impression_id"])) if isinstance(policy, Replayed) else policy
+
+
 def reward_range(config: LearningConfig) -> tuple[float, float]:
     """The least and the most one impression can earn: its rewards, and 0 for nothing."""
     values = [config.rewards.of(kind) for kind in (*PRIORITY, "no_outcome")]
     return min(0.0, *values), max(0.0, *values)
+
+
+def arms_of(row: dict[str, Any]) -> list[Arm]:
+    """The candidates of one logged impression (``evaluation_log``), in their logged order."""
+    return [
+        Arm(c["item_id"], c["similarity"], c["kind"], c["relevance"]) for c in row["candidates"]
+    ]
 
 
 def _one(
@@ -62,7 +91,7 @@ def _one(
     first = next((n for n, c in enumerate(candidates) if c["shown"] and c["rank"] == 1), None)
     if first is not None and not candidates[first]["settled"]:
         return None
-    arms = [Arm(c["item_id"], c["similarity"], c["kind"], c["relevance"]) for c in candidates]
+    arms = arms_of(row)
     context, query = row["context"], row["query"]
     threshold = float(row["threshold"])
     target = policy.first(arms, context, query, rng, threshold)

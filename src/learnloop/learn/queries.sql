@@ -151,11 +151,11 @@ SELECT updated_at, examples FROM learn_models
 WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
 
 -- name: evaluation_log
--- The latest impressions with every candidate, its features, its logged probability of
--- being displayed first and the reward it earned (settled: its wait is over), in the
--- search's order: a target policy ranks the candidates as the search gave them, not in
--- the order the logging policy displayed them (rows logged before migration 0019 have no
--- search position and keep the displayed order).
+-- The latest impressions (those a policy logged, where one is named) with every candidate,
+-- its features, its logged probability of being displayed first and the reward it earned
+-- (settled: its wait is over), in the search's order: a target policy ranks the
+-- candidates as the search gave them, not in the order the logging policy displayed them
+-- (rows logged before migration 0019 have no search position and keep the displayed order).
 SELECT i.impression_id, i.query, i.context, i.policy, i.threshold,
        jsonb_agg(jsonb_build_object(
            'item_id', c.item_id, 'rank', c.rank, 'similarity', c.similarity, 'kind', k.kind,
@@ -172,6 +172,7 @@ LEFT JOIN learn_outcomes AS o ON o.tenant_id = c.tenant_id
 WHERE i.tenant_id = %(tenant_id)s
   AND i.impression_id IN (
       SELECT impression_id FROM impressions WHERE tenant_id = %(tenant_id)s
+        AND (%(logged_by)s::text IS NULL OR policy = %(logged_by)s)
       ORDER BY created_at DESC LIMIT %(limit)s)
 GROUP BY i.impression_id, i.query, i.context, i.policy, i.threshold;
 
@@ -264,3 +265,71 @@ RETURNING tenant_id;
 -- name: tenant_confidence_threshold
 SELECT coalesce((settings ->> 'confidence_threshold')::real, 0.5) AS threshold
 FROM tenants WHERE tenant_id = %(tenant_id)s;
+
+-- name: replay_vectors
+-- The question vectors of the impressions named (offline evaluation of the memory policy).
+SELECT impression_id, embedder, query_vector, created_at FROM impression_vectors
+WHERE tenant_id = %(tenant_id)s AND impression_id = ANY(%(impression_ids)s::uuid[]);
+
+-- name: replay_vectors_before
+-- The question vectors of one embedder logged before a time, the newest first: the memory
+-- the oldest impressions of an evaluation window had.
+SELECT impression_id, embedder, query_vector, created_at FROM impression_vectors
+WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s AND created_at < %(before)s
+ORDER BY created_at DESC
+LIMIT %(window)s;
+
+-- name: autoswitch_lock
+-- One automatic-switch check of a tenant at a time; another one returns at once.
+SELECT pg_try_advisory_xact_lock(hashtext('learnloop-autoswitch'), hashtext(%(tenant_id)s))
+    AS locked;
+
+-- name: autoswitch_tenants
+-- The tenants that asked for automatic policy switches.
+SELECT tenant_id FROM tenants
+WHERE coalesce((settings #>> '{learning,auto_switch,enabled}')::boolean, false)
+ORDER BY tenant_id;
+
+-- name: live_rate
+-- The settled value of a policy's latest impressions in a time range: the reward of the
+-- item displayed first (0 where nothing was displayed), its count, sum and sum of squares.
+-- Impressions whose first item still waits for its outcome are left out.
+SELECT count(*) AS n, coalesce(sum(reward), 0) AS total,
+       coalesce(sum(reward * reward), 0) AS squares
+FROM (
+    SELECT coalesce(o.reward, 0) AS reward
+    FROM impressions AS i
+    LEFT JOIN impression_items AS c ON c.tenant_id = i.tenant_id
+     AND c.impression_id = i.impression_id AND c.rank = 1 AND c.shown
+    LEFT JOIN learn_outcomes AS o ON o.tenant_id = c.tenant_id
+     AND o.impression_id = c.impression_id AND o.item_id = c.item_id
+    WHERE i.tenant_id = %(tenant_id)s AND i.policy = %(policy)s
+      AND (%(since)s::timestamptz IS NULL OR i.created_at > %(since)s::timestamptz)
+      AND (c.item_id IS NULL OR coalesce(o.settled, false))
+    ORDER BY i.created_at DESC
+    LIMIT %(limit)s
+) AS latest;
+
+-- name: insert_switch
+INSERT INTO learn_policy_switches (tenant_id, action, from_policy, to_policy, evidence)
+VALUES (%(tenant_id)s, %(action)s, %(from_policy)s, %(to_policy)s, %(evidence)s)
+RETURNING switch_id, action, from_policy, to_policy, evidence, created_at;
+
+-- name: list_switches
+-- The tenant's automatic switches and rollbacks, the latest first.
+SELECT switch_id, action, from_policy, to_policy, evidence, created_at
+FROM learn_policy_switches
+WHERE tenant_id = %(tenant_id)s
+ORDER BY switch_id DESC
+LIMIT %(limit)s;
+
+-- name: switch_policy
+-- The tenant's live policy changed by an automatic switch, only while it is still the one
+-- the check decided from (a change made meanwhile wins: nothing is written).
+UPDATE tenants
+SET settings = settings || jsonb_build_object('learning',
+        coalesce(settings -> 'learning', '{}'::jsonb)
+        || jsonb_build_object('policy', %(to_policy)s::text))
+WHERE tenant_id = %(tenant_id)s
+  AND coalesce(settings #>> '{learning,policy}', 'similarity') = %(from_policy)s
+RETURNING tenant_id;

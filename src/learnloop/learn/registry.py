@@ -23,6 +23,7 @@ from learnloop.learn.config import LearningConfig, PolicyName
 from learnloop.learn.contextual import ContextualPolicy
 from learnloop.learn.memory import MemoryPolicy
 from learnloop.learn.policies import Arm, Policy, SimilarityPolicy
+from learnloop.learn.replay import MemoryReplay
 from learnloop.learn.tally import Stat, StatKey
 from learnloop.ports import Connection
 
@@ -131,13 +132,9 @@ ENTRIES: dict[PolicyName, Entry] = {
             "memory",
             "the settled outcomes of the nearest past questions, read as a cascade",
             live=_memory_live,
-            offline=None,
+            # each logged impression replayed with the memory it had (learn/replay.py)
+            offline=lambda conn, tenant_id, config: MemoryReplay(config.memory),
             simulated=None,
-            not_offline=(
-                "offline evaluation of the memory policy is not available yet: its evidence"
-                " is read per question (the nearest past questions' outcomes), which the"
-                " evaluation log does not replay"
-            ),
             not_calibrated=(
                 "the memory policy's confidence is already fitted to this tenant's outcomes,"
                 " question by question; recalibrating its prior made out-of-scope questions"

@@ -10,7 +10,16 @@ from psycopg.types.json import Jsonb
 
 from learnloop._sql import load_queries
 from learnloop.errors import Conflict, InvalidInput, NotFound
-from learnloop.learn import calibration, experiments, live, memory, offline, registry, stats
+from learnloop.learn import (
+    autoswitch,
+    calibration,
+    experiments,
+    live,
+    memory,
+    offline,
+    registry,
+    stats,
+)
 from learnloop.learn.calibration import Calibration
 from learnloop.learn.config import LearningConfig, PolicyName
 from learnloop.learn.experiments import ExperimentIn
@@ -81,6 +90,37 @@ class Learning:
         with self.db.connection() as conn:
             target = offline.target_policy(conn, tenant_id, name, config)
             return offline.evaluate(conn, tenant_id, target, limit=limit, seed=seed, config=config)
+
+    def autoswitch(self, tenant_id: str) -> dict[str, Any]:
+        """Check the tenant's evidence for an automatic switch or rollback of its live
+        policy (``learn.autoswitch``), and make it where ``auto_switch.enabled``."""
+        self.config(tenant_id)  # NotFound for a tenant that is not there
+        with self.db.transaction() as conn:
+            locked = conn.execute(Q["autoswitch_lock"], {"tenant_id": tenant_id}).fetchone()
+            if not locked or not locked["locked"]:
+                busy = autoswitch.Decision("", reason="another check of this tenant is running")
+                return _switch_answer(busy, None)
+            row = conn.execute(Q["learning_config"], {"tenant_id": tenant_id}).fetchone()
+            config = LearningConfig.of(row["config"] if row else None)
+            decision = autoswitch.check(conn, tenant_id, config)
+            if decision.action is None:
+                return _switch_answer(decision, None)
+            if not config.auto_switch.enabled:
+                decision.reason += (
+                    "; auto_switch is off, so nothing changed (auto_switch.enabled=true)"
+                )
+                return _switch_answer(decision, None)
+            made = autoswitch.apply(conn, tenant_id, decision)
+            if made is None:
+                decision.reason += "; the live policy changed meanwhile, so nothing changed"
+            return _switch_answer(decision, made)
+
+    def switches(self, tenant_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The tenant's automatic switches and rollbacks with their evidence, latest first."""
+        self.config(tenant_id)
+        with self.db.connection() as conn:
+            params = {"tenant_id": tenant_id, "limit": limit}
+            return conn.execute(Q["list_switches"], params).fetchall()
 
     def shadow(self, tenant_id: str, *, limit: int = 10_000) -> dict[str, Any]:
         """Agreement and estimated value of the tenant's shadow policy."""
@@ -263,6 +303,18 @@ class Learning:
         with self.db.connection() as conn:
             state = live.load_model(conn, tenant_id, "calibration")
         return None if state is None else Calibration.from_bytes(state)
+
+
+def _switch_answer(decision: autoswitch.Decision, made: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "policy": decision.policy or None,
+        "action": decision.action,
+        "to": decision.to,
+        "applied": made is not None,
+        "reason": decision.reason,
+        "candidates": decision.candidates,
+        "switch": made,
+    }
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

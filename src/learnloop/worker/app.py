@@ -25,7 +25,8 @@ import procrastinate
 from procrastinate.jobs import Status
 
 from learnloop.analytics.rollups import refresh, tenants_with_activity
-from learnloop.learn import stats
+from learnloop.learn import autoswitch, stats
+from learnloop.learn.autoswitch import autoswitch_tenants
 from learnloop.proposals.apply import apply_tenant, approved_tenants
 from learnloop.proposals.duplicates import embed_pending
 from learnloop.proposals.service import refresh_views
@@ -61,6 +62,18 @@ def _statistics(ll: LearnLoop) -> int:
         done = stats.update(ll.db, limit=STATS_BATCH)
         total += done
     return total
+
+
+def _autoswitch(ll: LearnLoop) -> int:
+    """Each tenant that asked for automatic policy switches, checked on its own: one that
+    fails is logged, the others are still checked. The switches and rollbacks made."""
+    done = 0
+    for tenant in autoswitch_tenants(ll.db):
+        try:
+            done += ll.learning.autoswitch(tenant)["applied"]
+        except Exception:
+            log.exception("tenant %s: the automatic policy switch check failed", tenant)
+    return done
 
 
 def _embed_proposals(ll: LearnLoop) -> int:
@@ -99,6 +112,7 @@ def _refresh_rollups(ll: LearnLoop) -> int:
 PERIODIC: list[Periodic] = [
     Periodic("queue embedding jobs for changes without one", 5.0, _queue_embedding),
     Periodic("outcome statistics: events processed", 1.0, _statistics),
+    Periodic("learning: automatic policy switches and rollbacks", autoswitch.EVERY, _autoswitch),
     Periodic("learning queue: proposals embedded and checked for duplicates", 1.0,
              _embed_proposals),
     Periodic("learning queue: approved proposals applied", 1.0, _apply_proposals),

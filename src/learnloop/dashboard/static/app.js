@@ -99,6 +99,8 @@ const PANELS = [
     draw: drawPlaybooks },
   { name: "policies", nodes: ["policies"], path: (q) => `/v1/analytics/policies?${q}`,
     draw: drawPolicies },
+  { name: "switches", nodes: ["switches"], path: () => "/v1/learning/switches?limit=20",
+    draw: drawSwitches },
 ];
 
 function panelError(node, name, error) {
@@ -248,6 +250,26 @@ function drawPolicies(policies) {
   table($("policies"), ["policy", "impressions", "CTR", "success", "first choice", "MRR"],
     policies.map((p) => [p.policy, num(p.impressions), pct(p.click_through_rate), pct(p.success_rate),
       pct(p.first_choice_accuracy), p.mean_reciprocal_rank === null ? "–" : p.mean_reciprocal_rank.toFixed(3)]));
+}
+
+// Automatic policy switches and rollbacks, each with the evidence it was made on.
+function drawSwitches(switches) {
+  const interval = (e) => `${e.value.toFixed(3)} [${e.low.toFixed(3)}, ${e.high.toFixed(3)}]`;
+  const evidence = (s) => {
+    const e = s.evidence;
+    if (s.action === "rollback") {
+      return `live ${interval(e.live_since)} on ${num(e.live_since.impressions)} impressions, ` +
+        `below ${e.live_before.low.toFixed(3)}`;
+    }
+    const o = e.offline;
+    return `DR ${interval(o.estimates.dr)}, difference ${interval(o.difference)}, ` +
+      `support ${pct(o.support)}, ESS ${o.effective_sample_size.toFixed(0)}`;
+  };
+  table($("switches"), ["when", "action", "from → to", "impressions", "evidence"],
+    switches.map((s) => [s.created_at.slice(0, 16).replace("T", " "), s.action,
+      `${s.from_policy} → ${s.to_policy}`,
+      num(s.action === "rollback" ? s.evidence.live_since.impressions : s.evidence.offline.impressions),
+      evidence(s)]));
 }
 
 function drawTools(report) {
