@@ -57,7 +57,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* for --protocol banking77
 
-from learnloop.learn import evaluation  # noqa: E402
+from learnloop.learn import evaluation
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.policies import (
     Arm,

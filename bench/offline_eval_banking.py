@@ -156,7 +156,6 @@ def _decisions(
     """The log's decisions as the target sees them, the target's true value on them, and
     the tenant's reward range; None where learnloop cannot evaluate the target offline."""
     config = ll.learning.config(tenant)
-    rng = np.random.default_rng(1)
     with ll.db.connection() as conn:
         if target_name == "reversed":
             target = reversed_policy
@@ -171,21 +170,16 @@ def _decisions(
                 "SELECT item_id, external_id FROM items WHERE tenant_id = %(t)s", {"t": tenant}
             )
         }
-        rows = conn.execute(
-            offline.Q["evaluation_log"], {"tenant_id": tenant, "limit": limit}
-        ).fetchall()
+        found = offline.replay(conn, tenant, target, limit=limit, seed=1)
     labels = {q.text: q.label for q in _questions()}
     log: list[evaluation.Logged] = []
     right: list[float] = []
     wrong: list[float] = []
     cases: list[tuple[evaluation.Logged, str]] = []
-    for row in rows:
-        one = offline._one(row, target, rng)  # the replay learnloop's evaluate does
-        if one is None:
-            continue
-        decision = one[0]
+    for one in found:  # the replay learnloop's evaluate estimates from
+        decision = one.logged
         log.append(decision)
-        label = labels[row["query"]]
+        label = labels[one.row["query"]]
         cases.append((decision, label))
         if decision.logged is not None:
             shown = intents[decision.items[decision.logged]]

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 
 from learnloop import LearnLoop
@@ -208,16 +207,13 @@ def test_a_target_is_replayed_on_the_search_order_not_the_displayed_one(
     finally:
         ll.learning.configure(evaluated, {"uniform_exploration": 0.0})
     with ll.db.connection() as conn:
-        rows = conn.execute(
-            offline.Q["evaluation_log"], {"tenant_id": evaluated, "limit": 40}
-        ).fetchall()
+        found = offline.replay(conn, evaluated, SimilarityPolicy(), limit=40)
+    assert len(found) == 40
     moved = 0
-    for row in rows:
-        candidates = row["candidates"]
+    for decision in found:
+        candidates = decision.row["candidates"]
         assert [c["search_position"] for c in candidates] == list(range(1, len(candidates) + 1))
-        decision = offline._one(row, SimilarityPolicy(), np.random.default_rng(0))
-        assert decision is not None
-        logged = decision[0]
+        logged = decision.logged
         assert logged.target[0] == 1.0  # the search's first candidate
         if logged.logged != 0:  # exploration displayed another one first
             moved += 1

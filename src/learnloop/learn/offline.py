@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -38,21 +39,49 @@ def evaluate(
     (``learnloop.learn.evaluation.assess``). A policy that is ``Replayed`` (the memory
     policy) is prepared with the window's impressions and ranks each as it would have then.
     """
+    found = replay(conn, tenant_id, policy, limit=limit, seed=seed, logged_by=logged_by)
+    log = [d.logged for d in found]
+    bounds = reward_range(config or LearningConfig())
+    ranked = [d for d in found if d.reciprocal_rank is not None]
+    return _report(
+        policy.name,
+        evaluation.assess(log, bounds),
+        [d.reciprocal_rank for d in ranked],  # type: ignore[misc]
+        [d.ndcg for d in ranked],  # type: ignore[misc]
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One settled impression of the log as the target sees it: the logged row
+    (``evaluation_log``), the decision with the target's probabilities, and the target's
+    reciprocal rank and NDCG@3 against the logged rewards (None: nothing was displayed)."""
+
+    row: dict[str, Any]
+    logged: evaluation.Logged
+    reciprocal_rank: float | None
+    ndcg: float | None
+
+
+def replay(
+    conn: Connection,
+    tenant_id: str,
+    policy: Policy,
+    *,
+    limit: int = 10_000,
+    seed: int = 0,
+    logged_by: str | None = None,
+) -> list[Decision]:
+    """The latest ``limit`` settled impressions, each replayed by ``policy`` on its logged
+    candidates in the search's order (what ``evaluate`` estimates from)."""
     rng = np.random.default_rng(seed)
     params = {"tenant_id": tenant_id, "limit": limit, "logged_by": logged_by}
     rows = conn.execute(Q["evaluation_log"], params).fetchall()
     if isinstance(policy, Replayed):
         policy.prepare(conn, tenant_id, [str(row["impression_id"]) for row in rows])
-    found = [one for row in rows if (one := _one(row, _at(policy, row), rng)) is not None]
-    log = [one[0] for one in found]
-    bounds = reward_range(config or LearningConfig())
-    ranked = [one for one in found if one[1] is not None]
-    return _report(
-        policy.name,
-        evaluation.assess(log, bounds),
-        [one[1] for one in ranked],  # type: ignore[misc]
-        [one[2] for one in ranked],  # type: ignore[misc]
-    )
+    return [
+        Decision(row, *one) for row in rows if (one := _one(row, _at(policy, row), rng)) is not None
+    ]
 
 
 @runtime_checkable
