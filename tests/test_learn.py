@@ -14,7 +14,7 @@ import pytest
 from learnloop import LearnLoop
 from learnloop.cli.demo import sample_items
 from learnloop.errors import Conflict, InvalidInput, NotFound
-from learnloop.learn import Simulator, offline, stats
+from learnloop.learn import Simulator, calibration, offline, stats
 from learnloop.learn.policies import SimilarityPolicy, deterministic_first, eligible
 from learnloop.learn.simulate import Trace, play
 from learnloop.recommend.confidence import confidences as baseline_confidences
@@ -262,6 +262,68 @@ def test_calibration_fits_on_outcomes_and_tunes_the_threshold(ll: LearnLoop, kno
         conn.execute(
             "DELETE FROM learn_models WHERE tenant_id = %s AND name = 'calibration'", (knowledge,)
         )
+
+
+def _logged_candidates(ll: LearnLoop, tenant: str) -> list[dict[str, Any]]:
+    with ll.db.connection() as conn:
+        return conn.execute(
+            "SELECT c.impression_id::text, i.query, c.rank, c.item_id, c.relevance,"
+            " c.baseline_confidence FROM impression_items AS c JOIN impressions AS i"
+            " USING (tenant_id, impression_id) WHERE c.tenant_id = %s",
+            (tenant,),
+        ).fetchall()
+
+
+def _searched_baseline(ll: LearnLoop, tenant: str, query: str) -> dict[int, float]:
+    """Each candidate's baseline confidence for a query, worked out again from the search."""
+    hits = ll.recommender.search.search(tenant, query, k=10, statuses=("active", "deprecated"))
+    return {h.item.item_id: c for h, c in zip(hits, baseline_confidences(hits), strict=True)}
+
+
+def test_a_refit_is_made_on_the_baseline_confidence_not_the_calibrated_one(ll: LearnLoop):
+    """After a first curve, recommendations log the confidence it gives (relevance) and the
+    baseline's before it; the next fit is made on the latter, the one the curve is applied
+    to, so it is the fit of the same outcomes on the baseline's confidence."""
+    tenant = ll.tenants.create(f"refit-{uuid.uuid4().hex[:8]}").tenant_id
+    ll.items.put_many(tenant, SAMPLES)
+    ll.learning.configure(tenant, {"rewards": {"wait_seconds": 30}})
+    ll.recommender.set_threshold(tenant, 0.1)
+    options = {"min_outcomes": 20, "min_per_bin": 5.0}
+    simulate(ll, tenant, 45, seed=1)
+    drain(ll, now=datetime.now(UTC) + timedelta(seconds=31))
+    first = ll.learning.calibrate(tenant, "isotonic", **options)  # type: ignore[arg-type]
+    assert first is not None
+    simulate(ll, tenant, 45, seed=2)
+    drain(ll, now=datetime.now(UTC) + timedelta(seconds=31))
+
+    rows = _logged_candidates(ll, tenant)
+    raw = {q: _searched_baseline(ll, tenant, q) for q in {r["query"] for r in rows}}
+    by_rank = {(r["impression_id"], r["rank"]): raw[r["query"]][r["item_id"]] for r in rows}
+    assert [r["baseline_confidence"] for r in rows] == pytest.approx(list(by_rank.values()))
+    after = [r for r in rows if r["relevance"] != pytest.approx(r["baseline_confidence"])]
+    assert len(after) >= 45  # the curve moved them: the two columns tell the fits apart
+    assert [r["relevance"] for r in after] == pytest.approx(
+        [first(r["baseline_confidence"]) for r in after]
+    )
+
+    judged = ll.learning._judged(tenant, 50_000)
+    expected = calibration.fit(
+        [by_rank[(j.impression_id, j.rank)] for j in judged],
+        [j.helped for j in judged],
+        weights=[j.weight for j in judged],
+        **options,  # type: ignore[arg-type]
+    )
+    report = ll.learning.fit_report(tenant, "isotonic", **options)  # type: ignore[arg-type]
+    assert expected is not None and report["calibration"] == expected
+    second = ll.learning.calibrate(tenant, "isotonic", **options)  # type: ignore[arg-type]
+    assert second == expected, report
+    assert ll.learning.calibrate(tenant, "isotonic", **options) == second  # same evidence
+    answer = ll.recommender.recommend(tenant, {"query": "disk almost full"})
+    logged = ll.recommender.impression(tenant, answer.impression_id)
+    shown = _searched_baseline(ll, tenant, "disk almost full")
+    assert [c.confidence for c in logged.candidates] == pytest.approx(
+        [second(shown[c.item_id]) for c in logged.candidates]
+    )
 
 
 def test_experiments_assign_by_user_and_report_results(ll: LearnLoop, knowledge: str):
