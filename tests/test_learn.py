@@ -5,8 +5,10 @@ evaluation, calibration and experiments."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from learnloop.learn.policies import SimilarityPolicy, deterministic_first, elig
 from learnloop.learn.simulate import Trace, play
 from learnloop.recommend.confidence import confidences as baseline_confidences
 
+SRC = Path(__file__).resolve().parents[1] / "src" / "learnloop"
 SAMPLES = sample_items()[:16]  # the infrastructure runbooks: embedding all 55 takes long
 
 
@@ -318,12 +321,57 @@ def test_a_refit_is_made_on_the_baseline_confidence_not_the_calibrated_one(ll: L
     second = ll.learning.calibrate(tenant, "isotonic", **options)  # type: ignore[arg-type]
     assert second == expected, report
     assert ll.learning.calibrate(tenant, "isotonic", **options) == second  # same evidence
-    answer = ll.recommender.recommend(tenant, {"query": "disk almost full"})
-    logged = ll.recommender.impression(tenant, answer.impression_id)
-    shown = _searched_baseline(ll, tenant, "disk almost full")
-    assert [c.confidence for c in logged.candidates] == pytest.approx(
-        [second(shown[c.item_id]) for c in logged.candidates]
+    # the threshold's trade-offs are those of the confidence the new curve gives
+    firsts = [j for j in ll.learning._judged(tenant, 50_000) if j.rank == 1]
+    now = [second(j.baseline) for j in firsts]
+    table = ll.learning.thresholds(tenant)["rows"]
+    grid = [row["threshold"] for row in table]
+    assert table == calibration.tradeoffs(now, [j.helped for j in firsts], grid)
+    logged = [j.confidence for j in firsts]  # the first curve's or none: not the one in use
+    assert table != calibration.tradeoffs(logged, [j.helped for j in firsts], grid)
+    assert ll.learning.tune_threshold(tenant, 0.5) == calibration.threshold_for(
+        now, [j.helped for j in firsts], 0.5
     )
+    answer = ll.recommender.recommend(tenant, {"query": "disk almost full"})
+    candidates = ll.recommender.impression(tenant, answer.impression_id).candidates
+    shown = _searched_baseline(ll, tenant, "disk almost full")
+    assert [c.confidence for c in candidates] == pytest.approx(
+        [second(shown[c.item_id]) for c in candidates]
+    )
+
+
+def test_rows_logged_before_the_baseline_column_keep_it_only_where_no_curve_was_stored(
+    ll: LearnLoop,
+):
+    """Migration 0016's rule for candidates logged before it: their relevance was the raw
+    baseline confidence unless the tenant had a stored curve; those of a tenant with one
+    stay NULL, and calibration leaves them out."""
+    migration = SRC / "db" / "migrations" / "0016_baseline_confidence.sql"
+    found = re.search(r"^UPDATE .*?;", migration.read_text(), re.MULTILINE | re.DOTALL)
+    assert found is not None
+    backfill = found.group(0)
+    tenants = [ll.tenants.create(f"legacy-{uuid.uuid4().hex[:8]}").tenant_id for _ in "ab"]
+    for tenant in tenants:
+        ll.items.put_many(tenant, SAMPLES[:3])
+        ll.recommender.recommend(tenant, {"query": "disk almost full"})
+    plain, curved = tenants
+    read = "SELECT relevance, baseline_confidence FROM impression_items WHERE tenant_id = %s"
+    with ll.db.connection() as conn, conn.transaction(force_rollback=True):
+        for tenant in tenants:
+            conn.execute(
+                "UPDATE impression_items SET baseline_confidence = NULL WHERE tenant_id = %s",
+                (tenant,),
+            )
+        curve = calibration.Calibration("isotonic", [0.0, 1.0], [0.2, 0.8], 2, "relevance")
+        conn.execute(
+            "INSERT INTO learn_models (tenant_id, name, state) VALUES (%s, 'calibration', %s)",
+            (curved, curve.to_bytes()),
+        )
+        conn.execute(backfill)
+        kept = conn.execute(read, (plain,)).fetchall()
+        left = conn.execute(read, (curved,)).fetchall()
+    assert kept and all(r["baseline_confidence"] == r["relevance"] for r in kept)
+    assert left and all(r["baseline_confidence"] is None for r in left)
 
 
 def test_experiments_assign_by_user_and_report_results(ll: LearnLoop, knowledge: str):
