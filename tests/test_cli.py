@@ -14,6 +14,7 @@ import re
 import traceback
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from typer.testing import CliRunner, Result
 from learnloop.cli.demo import sample_items
 from learnloop.cli.main import app
 from learnloop.errors import AuthError, NotFound
+from learnloop.learn import Simulator, stats
+from learnloop.learn.simulate import play
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
 
@@ -579,6 +582,37 @@ def test_tenants_create_and_list(cli: Cli, ll: LearnLoop) -> None:
     assert cli.fails("tenants", "create", new) == f"error: tenant '{new}' already exists"
     assert len(ll.keys.list(new)) == 1  # the failed create made no key
     assert ll.tenants.get(new).name == "Acme Inc."
+
+
+def test_learning_threshold_prints_the_tradeoffs_before_applying_one(
+    cli: Cli, ll: LearnLoop, tenant: str
+) -> None:
+    runbooks = sample_items()[:16]
+    ll.items.put_many(tenant, runbooks)
+    ll.learning.configure(tenant, {"rewards": {"wait_seconds": 30}})
+    ll.recommender.set_threshold(tenant, 0.1)
+    play(
+        Simulator.from_knowledge(runbooks, seed=3),
+        30,
+        recommend=lambda r: ll.recommender.recommend(tenant, r),
+        record=lambda e: ll.events.record(tenant, e),
+    )
+    while stats.update(ll.db, now=datetime.now(UTC) + timedelta(seconds=31)) > 0:
+        pass
+    table = ll.learning.thresholds(tenant)
+    found = ll.learning.tune_threshold(tenant, 0.5)
+    assert table["impressions"] >= 20 and found is not None
+    lines = cli.ok("learning", "threshold", "--precision", "0.5", "--apply").splitlines()
+    assert lines[0] == f"first items of {table['impressions']} impressions; threshold now 0.10"
+    assert lines[1] == "threshold  right  wrong  nothing shown"
+    printed = [line.split() for line in lines[2:-1]]
+    assert printed == [
+        [f"{r['threshold']:.2f}", f"{r['right']:.1%}", f"{r['wrong']:.1%}", f"{r['nothing']:.1%}"]
+        for r in table["rows"]
+    ]
+    assert len(printed) == 20 and {r["right"] for r in table["rows"]} != {0.0}
+    assert lines[-1] == f"threshold {found:.3f} applied"  # after the table
+    assert ll.recommender.threshold(tenant) == pytest.approx(found)
 
 
 def test_demo_fills_its_own_tenant_and_searches_it(cli: Cli, ll: LearnLoop, tenant: str) -> None:

@@ -5,8 +5,10 @@ evaluation, calibration and experiments."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +16,12 @@ import pytest
 from learnloop import LearnLoop
 from learnloop.cli.demo import sample_items
 from learnloop.errors import Conflict, InvalidInput, NotFound
-from learnloop.learn import Simulator, offline, stats
+from learnloop.learn import Simulator, calibration, offline, stats
 from learnloop.learn.policies import SimilarityPolicy, deterministic_first, eligible
 from learnloop.learn.simulate import Trace, play
 from learnloop.recommend.confidence import confidences as baseline_confidences
 
+SRC = Path(__file__).resolve().parents[1] / "src" / "learnloop"
 SAMPLES = sample_items()[:16]  # the infrastructure runbooks: embedding all 55 takes long
 
 
@@ -288,6 +291,113 @@ def test_calibration_fits_on_outcomes_and_tunes_the_threshold(ll: LearnLoop, kno
         conn.execute(
             "DELETE FROM learn_models WHERE tenant_id = %s AND name = 'calibration'", (knowledge,)
         )
+
+
+def _logged_candidates(ll: LearnLoop, tenant: str) -> list[dict[str, Any]]:
+    with ll.db.connection() as conn:
+        return conn.execute(
+            "SELECT c.impression_id::text, i.query, c.rank, c.item_id, c.relevance,"
+            " c.baseline_confidence FROM impression_items AS c JOIN impressions AS i"
+            " USING (tenant_id, impression_id) WHERE c.tenant_id = %s",
+            (tenant,),
+        ).fetchall()
+
+
+def _searched_baseline(ll: LearnLoop, tenant: str, query: str) -> dict[int, float]:
+    """Each candidate's baseline confidence for a query, worked out again from the search."""
+    hits = ll.recommender.search.search(tenant, query, k=10, statuses=("active", "deprecated"))
+    return {h.item.item_id: c for h, c in zip(hits, baseline_confidences(hits), strict=True)}
+
+
+def test_a_refit_is_made_on_the_baseline_confidence_not_the_calibrated_one(ll: LearnLoop):
+    """After a first curve, recommendations log the confidence it gives (relevance) and the
+    baseline's before it; the next fit is made on the latter, the one the curve is applied
+    to, so it is the fit of the same outcomes on the baseline's confidence."""
+    tenant = ll.tenants.create(f"refit-{uuid.uuid4().hex[:8]}").tenant_id
+    ll.items.put_many(tenant, SAMPLES)
+    ll.learning.configure(tenant, {"rewards": {"wait_seconds": 30}})
+    ll.recommender.set_threshold(tenant, 0.1)
+    options = {"min_outcomes": 20, "min_per_bin": 5.0}
+    simulate(ll, tenant, 45, seed=1)
+    drain(ll, now=datetime.now(UTC) + timedelta(seconds=31))
+    first = ll.learning.calibrate(tenant, "isotonic", **options)  # type: ignore[arg-type]
+    assert first is not None
+    simulate(ll, tenant, 45, seed=2)
+    drain(ll, now=datetime.now(UTC) + timedelta(seconds=31))
+
+    rows = _logged_candidates(ll, tenant)
+    raw = {q: _searched_baseline(ll, tenant, q) for q in {r["query"] for r in rows}}
+    by_rank = {(r["impression_id"], r["rank"]): raw[r["query"]][r["item_id"]] for r in rows}
+    assert [r["baseline_confidence"] for r in rows] == pytest.approx(list(by_rank.values()))
+    after = [r for r in rows if r["relevance"] != pytest.approx(r["baseline_confidence"])]
+    assert len(after) >= 45  # the curve moved them: the two columns tell the fits apart
+    assert [r["relevance"] for r in after] == pytest.approx(
+        [first(r["baseline_confidence"]) for r in after]
+    )
+
+    judged = ll.learning._judged(tenant, 50_000)
+    expected = calibration.fit(
+        [by_rank[(j.impression_id, j.rank)] for j in judged],
+        [j.helped for j in judged],
+        weights=[j.weight for j in judged],
+        **options,  # type: ignore[arg-type]
+    )
+    report = ll.learning.fit_report(tenant, "isotonic", **options)  # type: ignore[arg-type]
+    assert expected is not None and report["calibration"] == expected
+    second = ll.learning.calibrate(tenant, "isotonic", **options)  # type: ignore[arg-type]
+    assert second == expected, report
+    assert ll.learning.calibrate(tenant, "isotonic", **options) == second  # same evidence
+    # the threshold's trade-offs are those of the confidence the new curve gives
+    firsts = [j for j in ll.learning._judged(tenant, 50_000) if j.rank == 1]
+    now = [second(j.baseline) for j in firsts]
+    table = ll.learning.thresholds(tenant)["rows"]
+    grid = [row["threshold"] for row in table]
+    assert table == calibration.tradeoffs(now, [j.helped for j in firsts], grid)
+    logged = [j.confidence for j in firsts]  # the first curve's or none: not the one in use
+    assert table != calibration.tradeoffs(logged, [j.helped for j in firsts], grid)
+    assert ll.learning.tune_threshold(tenant, 0.5) == calibration.threshold_for(
+        now, [j.helped for j in firsts], 0.5
+    )
+    answer = ll.recommender.recommend(tenant, {"query": "disk almost full"})
+    candidates = ll.recommender.impression(tenant, answer.impression_id).candidates
+    shown = _searched_baseline(ll, tenant, "disk almost full")
+    assert [c.confidence for c in candidates] == pytest.approx(
+        [second(shown[c.item_id]) for c in candidates]
+    )
+
+
+def test_rows_logged_before_the_baseline_column_keep_it_only_where_no_curve_was_stored(
+    ll: LearnLoop,
+):
+    """Migration 0016's rule for candidates logged before it: their relevance was the raw
+    baseline confidence unless the tenant had a stored curve; those of a tenant with one
+    stay NULL, and calibration leaves them out."""
+    migration = SRC / "db" / "migrations" / "0016_baseline_confidence.sql"
+    found = re.search(r"^UPDATE .*?;", migration.read_text(), re.MULTILINE | re.DOTALL)
+    assert found is not None
+    backfill = found.group(0)
+    tenants = [ll.tenants.create(f"legacy-{uuid.uuid4().hex[:8]}").tenant_id for _ in "ab"]
+    for tenant in tenants:
+        ll.items.put_many(tenant, SAMPLES[:3])
+        ll.recommender.recommend(tenant, {"query": "disk almost full"})
+    plain, curved = tenants
+    read = "SELECT relevance, baseline_confidence FROM impression_items WHERE tenant_id = %s"
+    with ll.db.connection() as conn, conn.transaction(force_rollback=True):
+        for tenant in tenants:
+            conn.execute(
+                "UPDATE impression_items SET baseline_confidence = NULL WHERE tenant_id = %s",
+                (tenant,),
+            )
+        curve = calibration.Calibration("isotonic", [0.0, 1.0], [0.2, 0.8], 2, "relevance")
+        conn.execute(
+            "INSERT INTO learn_models (tenant_id, name, state) VALUES (%s, 'calibration', %s)",
+            (curved, curve.to_bytes()),
+        )
+        conn.execute(backfill)
+        kept = conn.execute(read, (plain,)).fetchall()
+        left = conn.execute(read, (curved,)).fetchall()
+    assert kept and all(r["baseline_confidence"] == r["relevance"] for r in kept)
+    assert left and all(r["baseline_confidence"] is None for r in left)
 
 
 def test_experiments_assign_by_user_and_report_results(ll: LearnLoop, knowledge: str):

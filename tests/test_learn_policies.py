@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from learnloop.errors import InvalidInput
-from learnloop.learn import calibration, config, evaluation, experiments, registry
+from learnloop.learn import calibration, config, evaluation, experiments, memory, registry
 from learnloop.learn.bayes import BayesPolicy
 from learnloop.learn.config import LearningConfig, MemoryConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
@@ -339,6 +339,80 @@ def test_calibration_is_monotone_and_reliable_on_its_own_data():
         assert all(abs(b["predicted"] - b["observed"]) < 0.1 for b in bins if b["count"] > 100)
         assert calibration.Calibration.from_bytes(curve.to_bytes()) == curve
     assert calibration.fit([0.5] * 10, [True] * 10) is None
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt"])
+@pytest.mark.parametrize("seed", range(6))
+def test_calibration_never_falls_and_each_knot_stands_on_enough_weight(
+    method: calibration.Method, seed: int
+):
+    """Whatever the outcomes say, the curve's knots rise (or stay) with the baseline's
+    confidence, each on at least min_per_bin of weight; where they fall, isotonic goes
+    flat and Platt is refused with its reason."""
+    rng = np.random.default_rng(seed)
+    values = rng.beta(0.7, 0.7, 800)
+    slope = [-1.0, -0.3, 0.0, 0.3, 1.0, 2.0][seed]
+    helped = rng.random(800) < np.clip(0.5 + slope * (values - 0.5), 0.02, 0.98)
+    weights = rng.choice([0.25, 0.5, 1.0], 800)
+    found = calibration.attempt(
+        list(values), list(helped), method, weights=list(weights), min_per_bin=30
+    )
+    if isinstance(found, str):
+        assert method == "platt" and slope <= 0 and "would fall" in found
+        return
+    assert found.x == sorted(found.x) and found.y == sorted(found.y)
+    assert min(found.weights) >= 30 and sum(found.weights) == pytest.approx(weights.sum())
+    grid = np.linspace(0, 1, 101)
+    assert np.all(np.diff([found(v) for v in grid]) >= -1e-12)  # monotone between knots too
+    if slope < 0:
+        assert found.y[-1] - found.y[0] < 0.1  # no rise where the outcomes fall: nearly flat
+
+
+def test_too_little_evidence_gives_no_curve_and_says_why():
+    assert "too few" in str(calibration.attempt([0.5] * 199, [True, False] * 99 + [True]))
+    assert "too few" in str(calibration.attempt([0.5] * 300, [True] * 300))  # all alike
+    light = calibration.attempt([0.1, 0.9] * 150, [False, True] * 150, weights=[0.1] * 300)
+    assert isinstance(light, str) and "too little weight" in light  # 30 of weight in all
+
+
+def test_a_fit_that_would_hide_helpful_answers_is_refused():
+    """Outcomes where few items helped pull a curve below the threshold everywhere: it is
+    refused, since it would show less than FLOOR of the helpful items the baseline shows."""
+    rng = np.random.default_rng(4)
+    values = list(rng.uniform(0.55, 1.0, 1000))
+    helped = list(rng.random(1000) < 0.2)  # most outcomes did not help, at any confidence
+    weights = [1.0] * 1000
+    low = calibration.fit(values, helped, weights=weights)
+    assert low is not None and max(low.y) < 0.5
+    kept, before, after = calibration.keeps_answers(low, values, helped, weights, 0.5)
+    assert not kept and before == sum(helped) and after == 0
+    rising = list(rng.random(1000) < np.asarray(values))  # helps as often as it says
+    good = calibration.fit(values, rising, weights=weights)
+    assert good is not None
+    assert calibration.keeps_answers(good, values, rising, weights, 0.5)[0]
+
+
+def test_only_outcomes_that_say_something_are_judged():
+    """Read as a cascade: above an item that helped, items were read and passed over;
+    below it, they were not read and count for nothing; on a page where nothing helped an
+    item counts only by the chance its rank was read (position bias 1: 1 / rank)."""
+    helped_second = [Neighbour("a", 1.0, rank, rank, r) for rank, r in [(1, 0), (2, 1), (3, 0)]]
+    assert memory.judge(helped_second, 1.0) == [(1, 0.0, 1.0), (2, 1.0, 0.0)]
+    nothing = [Neighbour("b", 1.0, rank, rank, 0.0) for rank in (1, 2, 4)]
+    assert memory.judge(nothing, 1.0) == [(1, 0.0, 1.0), (2, 0.0, 0.5), (4, 0.0, 0.25)]
+
+
+def test_the_tradeoff_table_accounts_for_every_impression_at_every_threshold():
+    rng = np.random.default_rng(5)
+    first = list(rng.random(500))
+    helped = list(rng.random(500) < np.asarray(first))
+    rows = calibration.tradeoffs(first, helped, [0.0, 0.25, 0.5, 0.75, 0.95])
+    assert all(r["right"] + r["wrong"] + r["nothing"] == pytest.approx(1, abs=0.002) for r in rows)
+    assert rows[0]["nothing"] == 0 and rows[0]["right"] == round(sum(helped) / 500, 3)
+    assert [r["nothing"] for r in rows] == sorted(r["nothing"] for r in rows)
+    assert [r["right"] for r in rows] == sorted((r["right"] for r in rows), reverse=True)
+    precision = [r["right"] / (r["right"] + r["wrong"]) for r in rows]
+    assert precision[-1] > precision[0] + 0.2  # a higher threshold: fewer wrong answers
 
 
 def test_experiment_assignment_is_deterministic_and_follows_weights():

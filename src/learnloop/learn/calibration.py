@@ -3,9 +3,11 @@
 The baseline's confidence comes from all the search's evidence
 (``learnloop.recommend.confidence``). A tenant can recalibrate it on its own outcomes: a
 curve from the baseline's confidence (``relevance``) to the observed rate of helping,
-isotonic (monotone, no shape assumed) or Platt (a logistic curve), kept by the store as a
-``Calibration`` (knots of a piecewise-linear curve). So confidence stays a monotone
-function of the relevance evidence. What keeps a fit from collapsing:
+isotonic (monotone, no shape assumed) or Platt (a logistic curve; refused where it would
+fall), kept by the store as a ``Calibration`` (knots of a piecewise-linear curve, neither
+falling). So confidence stays a monotone function of the relevance evidence. The curve is
+fitted on, and applied to, the baseline's confidence before any curve (the store logs it
+apart from the calibrated one). What keeps a fit from collapsing:
 
 - only outcomes that say something count, each weighted by the chance the item was read
   (``learnloop.learn.memory`` reads an impression as a cascade: items above one that
@@ -13,7 +15,7 @@ function of the relevance evidence. What keeps a fit from collapsing:
 - at least ``MIN_OUTCOMES`` of them, and every knot of the curve stands on at least
   ``MIN_PER_BIN`` of weight;
 - ``keeps_answers``: a fit that would show less than ``FLOOR`` of the helpful items the
-  uncalibrated confidence shows at the tenant's threshold is refused.
+  baseline's (uncalibrated) confidence shows at the tenant's threshold is refused.
 
 ``confidence`` below, the older logistic curve of cosine similarity, is still what an arm
 without search evidence gets.
@@ -25,7 +27,7 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -55,13 +57,16 @@ def confidence(similarity: float | None) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
-    """A fitted curve: P(helps) at similarity ``x[n]`` is ``y[n]``, linear in between."""
+    """A fitted curve: P(helps) at similarity ``x[n]`` is ``y[n]``, linear in between;
+    ``weights[n]``: the weight of the outcomes knot ``n`` stands on (empty in curves stored
+    before it was kept)."""
 
     method: str
     x: list[float]
     y: list[float]
     outcomes: int
     input: str = "similarity"  # what x is: "relevance" (the baseline's confidence) now
+    weights: list[float] = field(default_factory=list)
 
     def __call__(self, similarity: float | None) -> float:
         if similarity is None:
@@ -86,7 +91,7 @@ def fit(
     min_per_bin: float = MIN_PER_BIN,
 ) -> Calibration | None:
     """The curve from the baseline's confidence to the rate of helping, fitted on weighted
-    outcomes; None while there are fewer than ``min_outcomes`` or all are alike.
+    outcomes; None where ``attempt`` gives a reason not to fit.
 
     >>> import numpy as np
     >>> x = np.linspace(0, 1, 400); y = np.random.default_rng(0).random(400) < x
@@ -94,29 +99,78 @@ def fit(
     >>> round(curve(0.1), 1), round(curve(0.9), 1), curve.input
     (0.1, 0.9, 'relevance')
     """
+    found = attempt(
+        values, helped, method, weights=weights, min_outcomes=min_outcomes, min_per_bin=min_per_bin
+    )
+    return None if isinstance(found, str) else found
+
+
+def attempt(
+    values: Sequence[float],
+    helped: Sequence[bool],
+    method: Method = "isotonic",
+    *,
+    weights: Sequence[float] | None = None,
+    min_outcomes: int = MIN_OUTCOMES,
+    min_per_bin: float = MIN_PER_BIN,
+) -> Calibration | str:
+    """As ``fit``, with the reason instead of None: fewer than ``min_outcomes`` outcomes,
+    all alike, too little weight for two knots of ``min_per_bin``, or a Platt curve that
+    would fall as the baseline's confidence rises.
+
+    >>> attempt([0.2, 0.8] * 150, [True, False] * 150, "platt", min_outcomes=10)
+    'the outcomes help less as the baseline confidence rises: a Platt curve would fall'
+    """
     if len(values) < min_outcomes or len(set(helped)) < 2:
-        return None
+        return (
+            f"too few outcomes that say something ({len(values)}; {min_outcomes} needed,"
+            " some that helped and some that did not)"
+        )
     x = np.asarray(values, dtype=float)
     y = np.asarray(helped, dtype=float)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
     keep = w > 0
     x, y, w = x[keep], y[keep], w[keep]
     if len(x) == 0 or w.sum() < min_per_bin * 2:
-        return None
+        return f"too little weight ({w.sum():.1f}) for two knots of {min_per_bin:g} each"
     centers, rates, mass = _bins(x, y, w, min_per_bin)
-    if method == "platt":
-        from sklearn.linear_model import LogisticRegression
-
-        model = LogisticRegression().fit(x[:, None], y, sample_weight=w)
-        values_at = model.predict_proba(centers[:, None])[:, 1]
-    else:
-        from sklearn.isotonic import IsotonicRegression
-
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        values_at = iso.fit(centers, rates, sample_weight=mass).predict(centers)
+    values_at = _platt(x, y, w, centers) if method == "platt" else _isotonic(centers, rates, mass)
+    if values_at is None:
+        return "the outcomes help less as the baseline confidence rises: a Platt curve would fall"
     return Calibration(
-        method, [float(v) for v in centers], [float(v) for v in values_at], len(x), "relevance"
+        method,
+        [float(v) for v in centers],
+        [float(v) for v in values_at],
+        len(x),
+        "relevance",
+        [float(v) for v in mass],
     )
+
+
+def _isotonic(
+    centers: np.ndarray[Any, Any], rates: np.ndarray[Any, Any], mass: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    fitted: np.ndarray[Any, Any] = iso.fit(centers, rates, sample_weight=mass).predict(centers)
+    return fitted
+
+
+def _platt(
+    x: np.ndarray[Any, Any],
+    y: np.ndarray[Any, Any],
+    w: np.ndarray[Any, Any],
+    centers: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any] | None:
+    """The logistic curve's values at the knots; None where its slope is negative."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(x[:, None], y, sample_weight=w)
+    if model.coef_[0][0] < 0:
+        return None
+    fitted: np.ndarray[Any, Any] = model.predict_proba(centers[:, None])[:, 1]
+    return fitted
 
 
 def _bins(
@@ -151,7 +205,12 @@ def keeps_answers(
     floor: float = FLOOR,
 ) -> tuple[bool, float, float]:
     """Whether the curve still shows at least ``floor`` of the helpful items that the
-    uncalibrated confidence shows at ``threshold``; and both weighted counts."""
+    uncalibrated confidence (``values``) shows at ``threshold``; and both weighted counts.
+
+    >>> low = Calibration("isotonic", [0.0, 1.0], [0.0, 0.4], 2, "relevance")
+    >>> keeps_answers(low, [0.6, 0.9, 0.2], [True, True, False], [1.0, 1.0, 1.0], 0.5)
+    (False, 2.0, 0.0)
+    """
     before = after = 0.0
     for value, good, weight in zip(values, helped, weights, strict=True):
         if good:

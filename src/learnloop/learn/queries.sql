@@ -210,13 +210,14 @@ WHERE o.tenant_id = %(tenant_id)s AND o.impression_id = ANY(%(impression_ids)s::
 
 -- name: calibration_data
 -- The latest outcomes of items shown, settled or rewarded: with the impression and rank
--- (to read each impression as a cascade), the baseline's confidence and the one shown.
-SELECT o.impression_id, c.rank, c.relevance, c.confidence, o.reward
+-- (to read each impression as a cascade), the baseline's confidence before any curve
+-- (NULL in rows logged before it was kept through a curve: left out) and the one shown.
+SELECT o.impression_id, c.rank, c.baseline_confidence AS baseline, c.confidence, o.reward
 FROM learn_outcomes AS o
 JOIN impression_items AS c ON c.tenant_id = o.tenant_id
  AND c.impression_id = o.impression_id AND c.item_id = o.item_id
 WHERE o.tenant_id = %(tenant_id)s AND (o.settled OR o.priority > 0) AND c.shown
-  AND c.relevance IS NOT NULL
+  AND c.baseline_confidence IS NOT NULL
 ORDER BY o.created_at DESC LIMIT %(limit)s;
 
 -- name: delete_model

@@ -33,11 +33,13 @@ HELPED = 0.5  # an outcome helped when its reward is at least this (succeeded, e
 
 @dataclass(frozen=True)
 class Judged:
-    """One outcome that says something: the item's rank, the baseline's confidence, the
-    confidence shown, whether it helped, and the chance it was read."""
+    """One outcome that says something: its impression, the item's rank, the baseline's
+    confidence before any calibration curve, the confidence shown, whether it helped, and
+    the chance it was read."""
 
+    impression_id: str
     rank: int
-    relevance: float
+    baseline: float
     confidence: float
     helped: bool
     weight: float
@@ -191,10 +193,10 @@ class Learning:
         if refused is not None:
             return {"calibration": None, "outcomes": 0, "kept": False, "reason": refused}
         judged = self._judged(tenant_id, limit)
-        values = [j.relevance for j in judged]
+        values = [j.baseline for j in judged]
         helped = [j.helped for j in judged]
         weights = [j.weight for j in judged]
-        fitted = calibration.fit(
+        fitted = calibration.attempt(
             values,
             helped,
             method,
@@ -202,13 +204,9 @@ class Learning:
             min_outcomes=min_outcomes,
             min_per_bin=min_per_bin,
         )
+        if isinstance(fitted, str):
+            return {"calibration": None, "outcomes": len(judged), "kept": False, "reason": fitted}
         report: dict[str, Any] = {"calibration": fitted, "outcomes": len(judged), "kept": False}
-        if fitted is None:
-            report["reason"] = (
-                f"too few outcomes that say something ({len(judged)}; {min_outcomes} needed,"
-                " some that helped and some that did not)"
-            )
-            return report
         threshold = self._threshold(tenant_id)
         ok, before, after = calibration.keeps_answers(fitted, values, helped, weights, threshold)
         report |= {
@@ -239,14 +237,15 @@ class Learning:
 
     def thresholds(self, tenant_id: str) -> dict[str, Any]:
         """The trade-off of candidate thresholds on the latest impressions' first items:
-        the share answered right, answered wrong and with nothing shown at each."""
+        the share answered right, answered wrong and with nothing shown at each, at the
+        confidence the tenant would show them now (``_confidence_now``)."""
         first = [j for j in self._judged(tenant_id, 50_000) if j.rank == 1]
         grid = [round(t, 2) for t in np.arange(0.0, 1.0, 0.05)]
         return {
             "impressions": len(first),
             "threshold": self._threshold(tenant_id),
             "rows": calibration.tradeoffs(
-                [j.confidence for j in first], [j.helped for j in first], grid
+                self._confidence_now(tenant_id, first), [j.helped for j in first], grid
             ),
         }
 
@@ -260,7 +259,7 @@ class Learning:
             raise InvalidInput(f"precision must be in (0, 1], not {precision}")
         first = [j for j in self._judged(tenant_id, 50_000) if j.rank == 1]
         threshold = calibration.threshold_for(
-            [j.confidence for j in first], [j.helped for j in first], precision
+            self._confidence_now(tenant_id, first), [j.helped for j in first], precision
         )
         if apply and threshold is not None:
             with self.db.connection() as conn:
@@ -288,10 +287,26 @@ class Learning:
                 if win + loss > 0:
                     judged.append(
                         Judged(
-                            r["rank"], r["relevance"], r["confidence"], win >= HELPED, win + loss
+                            impression,
+                            r["rank"],
+                            r["baseline"],
+                            r["confidence"],
+                            win >= HELPED,
+                            win + loss,
                         )
                     )
         return judged
+
+    def _confidence_now(self, tenant_id: str, judged: list[Judged]) -> list[float]:
+        """The confidence each judged item would be shown with now: the tenant's curve (if
+        any) applied to the baseline's confidence; the confidence logged where the policy
+        has its own (one that is not calibrated, such as memory's)."""
+        if registry.entry(self.config(tenant_id).policy).not_calibrated is not None:
+            return [j.confidence for j in judged]
+        curve = self._calibration(tenant_id)
+        if curve is None or curve.input != "relevance":
+            return [j.baseline for j in judged]
+        return [curve(j.baseline) for j in judged]
 
     def _threshold(self, tenant_id: str) -> float:
         with self.db.connection() as conn:

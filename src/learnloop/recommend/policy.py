@@ -33,6 +33,7 @@ class Ranked:
     relevance: float | None = None  # the baseline's confidence, before the policy's
     first: float | None = None  # P(displayed first) under the policy; None: not known
     position: int | None = None  # its place (1-based) in the search's list of candidates
+    baseline: float | None = None  # the baseline's confidence before the tenant's curve
 
 
 def decide_ranked(
@@ -44,6 +45,7 @@ def decide_ranked(
     threshold: float,
     single_confidence: float = SINGLE_CONFIDENCE,
     relevances: list[float] | None = None,
+    baselines: list[float] | None = None,
 ) -> tuple[str, list[Ranked]]:
     """The strategy, and every candidate in the policy's order with what is shown.
 
@@ -52,6 +54,8 @@ def decide_ranked(
     others follow in the policy's order. Each keeps the policy's score and its probability
     of being displayed first; a shown one the policy's propensity (the probability it is
     displayed at that rank: the ranking was made with the same threshold), the others 0.
+    ``relevances`` are the baseline's confidences the policy ranked on (after the tenant's
+    calibration curve), ``baselines`` the same before it (what calibration is fitted on).
     """
     eligible = [n for n in ranking.order if confidences[n] >= threshold][:k]
     chosen = _strategy([confidences[n] for n in eligible], single_confidence)
@@ -68,7 +72,8 @@ def decide_ranked(
             ranking.scores[n],
             base[n],
             ranking.firsts[n] if ranking.firsts is not None else None,
-            n + 1,
+            position=n + 1,
+            baseline=baselines[n] if baselines is not None else None,
         )
         for place, n in enumerate(order, 1)
     ]

@@ -18,12 +18,13 @@ RETURNING impression_id, created_at;
 -- queues the items shown for the learning statistics).
 INSERT INTO impression_items (tenant_id, impression_id, rank, item_id, item_version, score,
                               similarity, confidence, propensity, shown, relevance,
-                              first_propensity, search_position)
+                              first_propensity, baseline_confidence,
+                              search_position)
 SELECT %(tenant_id)s, %(impression_id)s, c.*
 FROM unnest(%(ranks)s::integer[], %(item_ids)s::bigint[], %(item_versions)s::integer[],
             %(scores)s::float8[], %(similarities)s::float8[], %(confidences)s::float8[],
             %(propensities)s::float8[], %(shown)s::boolean[], %(relevances)s::float8[],
-            %(firsts)s::float8[], %(positions)s::integer[]) AS c;
+            %(firsts)s::float8[], %(baselines)s::float8[], %(positions)s::integer[]) AS c;
 
 -- name: insert_query_vector
 -- The question's vector, for the memory policy's nearest past questions.

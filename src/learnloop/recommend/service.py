@@ -78,7 +78,8 @@ class Recommender:
         with self.db.connection() as conn:
             setup = _setup(conn, tenant_id, context)
             config = setup.config if explore else _greedy(setup.config)
-            relevances = setup.calibrate(baseline.confidences(hits))
+            raw = baseline.confidences(hits)  # logged: calibration is fitted on it
+            relevances = setup.calibrate(raw)
             arms = _arms(hits, relevances)
             live = self.policies.build(
                 conn, tenant_id, setup.policy, config, arms, context, question
@@ -86,7 +87,8 @@ class Recommender:
             extra = self._suggested(conn, tenant_id, live, hits, question, req)
             if extra:
                 hits = hits + extra
-                relevances = setup.calibrate(baseline.confidences(hits))
+                raw = baseline.confidences(hits)
+                relevances = setup.calibrate(raw)
                 arms = _arms(hits, relevances)
             shadow = self._shadow(conn, tenant_id, setup, config, arms, context, question)
         live = explored(live, config.uniform_exploration)
@@ -101,6 +103,7 @@ class Recommender:
             threshold=setup.threshold,
             single_confidence=setup.single_confidence,
             relevances=relevances,
+            baselines=raw,
         )
         impression_id = uuid7()
         if not log:
@@ -360,6 +363,7 @@ def _log_candidates(
             "propensities": [r.propensity for r in ranked],
             "shown": [r.shown for r in ranked],
             "relevances": [r.relevance for r in ranked],
+            "baselines": [r.baseline for r in ranked],
             "firsts": [None if r.first is None else min(max(r.first, 0.0), 1.0) for r in ranked],
             "positions": [r.position for r in ranked],
         },
