@@ -2,7 +2,10 @@
 policy's true on-policy value, and does it say when it cannot know?
 
     .venv/bin/python bench/offline_eval.py [--seeds 5] [--log 3000] [--train 2000]
-        [--threshold 0.3] [--json PATH] [--no-obp]
+        [--threshold 0.3] [--json PATH] [--no-obp] [--protocol simulator|banking77]
+
+``--protocol banking77`` runs the same comparison on banking77 questions through the store
+(``bench/offline_eval_banking.py`` says how); the rest of this docstring is the simulator.
 
 In memory, on learnloop's simulator (``learn.simulator.Simulator.synthetic``: 40 items in
 tag groups, users in segments, a hidden quality per query and item) with the policies'
