@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
-from learnloop.errors import InvalidInput
-from learnloop.tenants.scopes import check_rate, check_scopes
+from learnloop.tenants.scopes import check_rate
 
 tenants_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -79,14 +78,10 @@ def create_key(
     ] = None,
 ) -> None:
     """Create an API key for the tenant; the key is printed once and stored hashed."""
-    try:
-        limit = check_rate(rate, burst)
-        scopes = check_scopes(scope or ["admin"])
-    except InvalidInput as exc:
-        raise typer.BadParameter(exc.message) from exc
     with opened() as ll:
+        limit = check_rate(rate, burst)
         ll.tenants.get(tenant_of(ctx))
-        key = ll.keys.create(tenant_of(ctx), name, scopes, limit)
+        key = ll.keys.create(tenant_of(ctx), name, scope or ["admin"], limit)
     scopes_text = ", ".join(key.scopes)
     console.print(f"key {key.key_id} ({scopes_text}) created (shown once):", highlight=False)
     typer.echo(key.key)
@@ -100,17 +95,16 @@ def list_keys(ctx: typer.Context, json_out: JsonOut = False) -> None:
     if json_out:
         print_json(keys)
         return
-    table = Table("key id", "name", "scopes", "rate", "created", "last used", "revoked")
+    table = Table("key id", "name", "scopes", "created", "last used", "revoked")
     for key in keys:
-        rate = f"{key.rate_per_second:g}/s, {key.rate_burst}" if key.rate_per_second else ""
+        rate = f"; {key.rate_per_second:g}/s, {key.rate_burst}" if key.rate_per_second else ""
         table.add_row(
             key.key_id,
             key.name,
-            ", ".join(key.scopes),
-            rate,
-            f"{key.created_at:%Y-%m-%d %H:%M}",
-            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
-            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+            ",".join(key.scopes) + rate,
+            f"{key.created_at:%Y-%m-%d}",
+            f"{key.last_used_at:%Y-%m-%d}" if key.last_used_at else "",
+            f"{key.revoked_at:%Y-%m-%d}" if key.revoked_at else "",
         )
     console.print(table)
 
