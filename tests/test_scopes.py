@@ -294,6 +294,8 @@ def test_the_schema_documents_401_403_and_429() -> None:
     keys = schema["paths"]["/v1/keys"]["post"]
     assert {"401", "403", "429"} <= set(keys["responses"])
     assert "Retry-After" in keys["responses"]["429"]["headers"]
+    ref = keys["responses"]["403"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.rsplit("/", 1)[1] in schema["components"]["schemas"]
     assert "`admin` scope" in keys["description"]
     assert "403" not in schema["paths"]["/v1/keys/current"]["get"]["responses"]
     assert "429" in schema["paths"]["/v1/beacon"]["post"]["responses"]
