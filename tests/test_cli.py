@@ -31,6 +31,7 @@ from learnloop.learn import Simulator, stats
 from learnloop.learn.simulate import play
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
+from learnloop.tenants import RateLimit
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -508,15 +509,15 @@ def test_keys_create_list_and_revoke(
     key = lines[-1]
     assert API_KEY.fullmatch(key), lines
     key_id = key.split("_")[1]
-    assert lines[0] == f"key {key_id} created (shown once):"
+    assert lines[0] == f"key {key_id} (admin) created (shown once):"
     assert ll.keys.authenticate(key) == tenant
 
     listed = cli.json("keys", "list")
-    assert [(k["key_id"], k["name"], k["revoked_at"]) for k in listed] == [
-        (key_id, "support bot", None)
+    assert [(k["key_id"], k["name"], k["scopes"], k["revoked_at"]) for k in listed] == [
+        (key_id, "support bot", ["admin"], None)
     ]
     table = cli.ok("keys", "list")
-    assert [row[:2] for row in _rows(table)] == [[key_id, "support bot"]]
+    assert [row[:3] for row in _rows(table)] == [[key_id, "support bot", "admin"]]
     assert key not in table
     assert key not in json.dumps(listed)
     assert cli.json("keys", "list", tenant=other_tenant) == []
@@ -530,6 +531,35 @@ def test_keys_create_list_and_revoke(
     with pytest.raises(AuthError):
         ll.keys.authenticate(key)
     assert cli.json("keys", "list")[0]["revoked_at"] is not None
+
+
+def test_keys_create_takes_scopes_and_a_rate(cli: Cli, ll: LearnLoop, tenant: str) -> None:
+    args = (
+        "keys",
+        "create",
+        "--scope",
+        "read",
+        "--scope",
+        "beacon",
+        "--rate",
+        "5",
+        "--burst",
+        "10",
+    )
+    lines = cli.ok(*args).splitlines()
+    assert "(read, beacon) created" in lines[0]
+    grant = ll.keys.grant(lines[-1])
+    assert (sorted(grant.scopes), grant.rate) == (["beacon", "read"], RateLimit(5.0, 10))
+    listed = cli.json("keys", "list")
+    assert [(k["scopes"], k["rate_per_second"], k["rate_burst"]) for k in listed] == [
+        (["read", "beacon"], 5.0, 10)
+    ]
+    assert _rows(cli.ok("keys", "list"))[0][2].startswith("read,beacon;")
+    assert "scopes: use one or more of read, write, admin, beacon" in cli.fails(
+        "keys", "create", "--scope", "root"
+    )
+    assert "give both rate_per_second and rate_burst" in cli.fails("keys", "create", "--rate", "5")
+    assert len(ll.keys.list(tenant)) == 1
 
 
 def test_keys_create_for_a_tenant_that_does_not_exist_fails(cli: Cli, ll: LearnLoop) -> None:

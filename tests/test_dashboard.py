@@ -217,3 +217,23 @@ def test_dashboard_reads_only_its_own_tenant(server_url: str, ll: LearnLoop, ten
         f"{server_url}/v1/analytics/metrics", headers={"Authorization": f"Bearer {key}"}
     )
     assert answer.status_code == 200 and answer.json()["totals"]["counts"]["impressions"] == 0
+
+
+@needs_browser
+def test_a_read_only_key_sees_the_queue_but_cannot_review_it(
+    ll: LearnLoop, tenant: str, server_url: str, browser: Any
+) -> None:
+    """The demo's link signs in with a read key: the board loads, the review buttons are
+    disabled and say why."""
+    from selenium.webdriver.common.by import By
+
+    waiting = ll.proposals.add(tenant, {"title": "Invoice address", "body": "Billing"})
+    key = ll.keys.create(tenant, "dashboard", ["read"]).key
+    browser.get(f"{server_url}/dashboard/#key={key}")
+    card = f'[data-proposal="{waiting.proposal_id}"]'
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, card))
+    buttons = browser.find_elements(By.CSS_SELECTOR, f"{card} [data-action]")
+    assert len(buttons) == 3 and not any(b.is_enabled() for b in buttons)
+    note = browser.find_element(By.CSS_SELECTOR, "#review [data-read-only]").text
+    assert "read-only" in note and "write scope" in note
+    assert ll.proposals.get(tenant, waiting.proposal_id).status == "pending"

@@ -126,7 +126,11 @@ def test_beacon_refuses_what_is_not_a_known_impression(
         headers={"content-type": "text/plain"},
     )
     assert response.status_code == 202
-    assert response.json() == {"stored": 1, "refused": 3}
+    result = response.json()
+    assert (result["stored"], result["refused"]) == (1, 3)
+    assert [e["index"] for e in result["errors"]] == [1, 2, 3]
+    assert "type must be one of clicked, viewed" in result["errors"][0]["error"]
+    assert result["errors"][1]["error"] == "unknown impression not-a-uuid"
     assert response.headers["access-control-allow-origin"] == "*"
     bad = httpx.post(f"{server_url}/v1/beacon", content=b"{nope")
     assert bad.status_code == 422 and "not valid JSON" in bad.json()["error"]["message"]

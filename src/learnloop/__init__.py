@@ -14,9 +14,11 @@ from learnloop.errors import (
     DatabaseError,
     EmbedderError,
     EmbeddingMismatchError,
+    Forbidden,
     InvalidInput,
     LearnLoopError,
     NotFound,
+    RateLimited,
 )
 from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
 from learnloop.service import LearnLoop
@@ -35,6 +37,7 @@ __all__ = [
     "DatabaseError",
     "EmbedderError",
     "EmbeddingMismatchError",
+    "Forbidden",
     "InvalidInput",
     "Item",
     "ItemIn",
@@ -45,6 +48,7 @@ __all__ = [
     "LearnLoopError",
     "NewApiKey",
     "NotFound",
+    "RateLimited",
     "SearchHit",
     "Settings",
     "Tenant",

@@ -10,7 +10,9 @@
     │   └── ImportRejected         a file with bad rows, nothing stored (its report attached)
     ├── NotFound                   the thing named does not exist in this tenant (HTTP 404)
     ├── Conflict                   the request clashes with what is stored (HTTP 409)
-    └── AuthError                  missing, unknown or revoked API key (HTTP 401)
+    ├── AuthError                  missing, unknown or revoked API key (HTTP 401)
+    ├── Forbidden                  the API key lacks the scope the request needs (HTTP 403)
+    └── RateLimited                over a rate limit; retry after ``retry_after`` s (HTTP 429)
 
 Lower-level errors (psycopg, httpx, torch) are translated at the adapter boundary and
 raised ``from`` the original, so a caller only ever catches ``LearnLoopError``: the
@@ -107,3 +109,21 @@ class AuthError(LearnLoopError):
 
     status_code = 401
     code = "unauthorized"
+
+
+class Forbidden(LearnLoopError):
+    """This API key may not do that; use a key with the scope the message names."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimited(LearnLoopError):
+    """Too many requests; wait the seconds in Retry-After, then try again."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str | None = None, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -50,6 +50,25 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long another process may still accept a revoked key"
     )
+    key_rate_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        le=1e6,
+        description="Requests a second each API key may make on average (0: no limit); a key "
+        "made with its own rate keeps it",
+    )
+    key_rate_burst: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Requests a key may make at once (0: one second's worth)",
+    )
+    beacon_events_per_second: float = Field(
+        default=1.0, gt=0, le=1e6, description="Beacon events a second for one impression"
+    )
+    beacon_event_burst: int = Field(
+        default=60, ge=1, le=1_000_000, description="Beacon events at once for one impression"
+    )
     max_body_chars: int = 200_000
     max_request_bytes: int = 5 * 1024 * 1024
     request_body_timeout_seconds: float = Field(

@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
 
-from learnloop.api import errors
+from learnloop.api import errors, scopes_doc
 from learnloop.api.deps import refuse_nul_parameters
 from learnloop.api.limits import BodyLimits
+from learnloop.api.ratelimit import Limits
 from learnloop.api.routes_admin import router as admin_router
 from learnloop.api.routes_analytics import router as analytics_router
 from learnloop.api.routes_context import router as context_router
@@ -30,6 +31,22 @@ from learnloop.settings import Settings
 from learnloop.worker import run_in_loop
 
 VERSION = "0.1.0"
+ROUTERS = (
+    admin_router,
+    items_router,
+    interactions_router,
+    learning_router,
+    tracking_router,
+    context_router,
+    proposals_router,
+    widget_router,
+    analytics_router,
+    dashboard_router,
+    docs_router,
+    ingest_router,
+)
+for _router in ROUTERS:  # once, at import: the routers are shared by every app
+    scopes_doc.document(_router)
 
 
 def create_app(
@@ -74,19 +91,10 @@ def create_app(
     )
     if ll is not None:
         app.state.ll = ll
+    app.state.limits = Limits.from_settings(settings)
     errors.install(app)
-    app.include_router(admin_router)
-    app.include_router(items_router)
-    app.include_router(interactions_router)
-    app.include_router(learning_router)
-    app.include_router(tracking_router)
-    app.include_router(context_router)
-    app.include_router(proposals_router)
-    app.include_router(widget_router)
-    app.include_router(analytics_router)
-    app.include_router(dashboard_router)
-    app.include_router(docs_router)
-    app.include_router(ingest_router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_request_bytes,

@@ -1,4 +1,5 @@
-"""What every route needs: the LearnLoop instance and the caller's tenant.
+"""What every route needs: the LearnLoop instance and the caller's tenant, for the scope
+the route needs of its key.
 
 Both are ``async``, so FastAPI runs them on the event loop instead of handing each to the
 thread pool (a thread switch apiece, a fifth of a small request's time). A key that
@@ -12,8 +13,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.errors import AuthError, InvalidInput
+from learnloop.api.ratelimit import Limits
+from learnloop.errors import AuthError, Forbidden, InvalidInput
 from learnloop.service import LearnLoop
+from learnloop.tenants import KeyGrant, Scope
 from learnloop.validation import refuse_nul
 
 
@@ -33,12 +36,14 @@ async def refuse_nul_parameters(request: Request) -> None:
             raise InvalidInput(str(exc)) from exc
 
 
-async def get_tenant(
+async def get_grant(
+    request: Request,
     ll: Annotated[LearnLoop, Depends(get_ll)],
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
-) -> str:
-    """The tenant of the API key in 'Authorization: Bearer ...' or 'X-API-Key'."""
+) -> KeyGrant:
+    """What the API key in 'Authorization: Bearer ...' or 'X-API-Key' may do, once its
+    rate limit let the request through (429 otherwise)."""
     key = x_api_key
     if authorization:
         scheme, _, value = authorization.partition(" ")
@@ -47,11 +52,34 @@ async def get_tenant(
         key = value.strip()
     if not key:
         raise AuthError()
-    tenant = ll.keys.cached_tenant(key)
-    if tenant is None:
-        tenant = str(await run_in_threadpool(ll.keys.authenticate, key))
-    return tenant
+    grant = ll.keys.cached(key)
+    if grant is None:
+        grant = await run_in_threadpool(ll.keys.grant, key)
+    limits: Limits = request.app.state.limits
+    limits.throttle_key(grant)
+    return grant
+
+
+class RequireScope:
+    """A dependency: the caller's tenant, if its key has ``scope`` (403 otherwise)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, grant: Annotated[KeyGrant, Depends(get_grant)]) -> str:
+        if not grant.allows(self.scope):
+            raise Forbidden(
+                f"this API key may not do this: it needs the {self.scope!r} scope and has "
+                f"{', '.join(sorted(grant.scopes))}; use a key made with that scope"
+            )
+        return grant.tenant_id
 
 
 LL = Annotated[LearnLoop, Depends(get_ll)]
-TenantId = Annotated[str, Depends(get_tenant)]
+Grant = Annotated[KeyGrant, Depends(get_grant)]
+# The caller's tenant, for a route that needs that scope of its key: every route with a key
+# names one of these, so what each key may do is read off the route's signature.
+ReadTenant = Annotated[str, Depends(RequireScope("read"))]
+WriteTenant = Annotated[str, Depends(RequireScope("write"))]
+AdminTenant = Annotated[str, Depends(RequireScope("admin"))]
+BeaconTenant = Annotated[str, Depends(RequireScope("beacon"))]

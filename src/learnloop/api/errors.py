@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +14,7 @@ from starlette.routing import Match
 
 from learnloop.api import security
 from learnloop.api.limits import BodyRefused
-from learnloop.errors import LearnLoopError
+from learnloop.errors import LearnLoopError, RateLimited
 from learnloop.validation import describe_errors
 
 log = logging.getLogger("learnloop.api")
@@ -36,7 +37,15 @@ async def _learnloop_error(request: Request, exc: Any) -> JSONResponse:
     assert isinstance(exc, LearnLoopError)
     if exc.status_code >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_response(exc.status_code, exc.code, exc.message)
+    return learnloop_error_response(exc)
+
+
+def learnloop_error_response(exc: LearnLoopError) -> JSONResponse:
+    """The answer to a library error: its status, code and message (and Retry-After)."""
+    response = error_response(exc.status_code, exc.code, exc.message)
+    if isinstance(exc, RateLimited):  # whole seconds, as HTTP wants them; at least 1
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
 
 
 async def _validation_error(request: Request, exc: Any) -> JSONResponse:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from learnloop.api.deps import LL, TenantId
-from learnloop.tenants import ApiKey, NewApiKey, Tenant
+from learnloop.api.deps import LL, AdminTenant, Grant, ReadTenant
+from learnloop.tenants import ApiKey, NewApiKey, RateLimit, Scope, Tenant
+from learnloop.tenants.scopes import check_rate
 from learnloop.validation import Input
 
 router = APIRouter(tags=["admin"])
@@ -15,6 +16,31 @@ router = APIRouter(tags=["admin"])
 class KeyRequest(Input):
     model_config = ConfigDict(strict=True)
     name: str = Field(default="", max_length=200)
+    scopes: list[Scope] = Field(
+        default=["admin"],
+        min_length=1,
+        max_length=4,
+        description="What the key may do: read, write, admin, beacon (default: admin)",
+    )
+    rate_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e6,
+        description="The key's own rate limit, with rate_burst (default: the server's)",
+    )
+    rate_burst: int | None = Field(default=None, ge=1, le=1_000_000)
+
+    def rate(self) -> RateLimit | None:
+        return check_rate(self.rate_per_second, self.rate_burst)
+
+
+class CurrentKey(BaseModel):
+    """The key a request was sent with: its tenant, and every scope it has (those it was
+    made with, and those they imply)."""
+
+    tenant_id: str
+    key_id: str
+    scopes: list[str]
 
 
 class Health(BaseModel):
@@ -32,23 +58,31 @@ def health(ll: LL) -> Health:
 
 
 @router.get("/v1/tenant", response_model=Tenant)
-def whoami(ll: LL, tenant: TenantId) -> Tenant:
+def whoami(ll: LL, tenant: ReadTenant) -> Tenant:
     """The tenant the key belongs to."""
     return ll.tenants.get(tenant)
 
 
+@router.get("/v1/keys/current", response_model=CurrentKey)
+def current_key(grant: Grant) -> CurrentKey:
+    """What the key sent with this request may do (any key may ask)."""
+    scopes = sorted(grant.scopes)
+    return CurrentKey(tenant_id=grant.tenant_id, key_id=grant.key_id, scopes=scopes)
+
+
 @router.get("/v1/keys", response_model=list[ApiKey])
-def list_keys(ll: LL, tenant: TenantId) -> list[ApiKey]:
+def list_keys(ll: LL, tenant: AdminTenant) -> list[ApiKey]:
     return ll.keys.list(tenant)
 
 
 @router.post("/v1/keys", response_model=NewApiKey, status_code=201)
-def create_key(body: KeyRequest, ll: LL, tenant: TenantId) -> NewApiKey:
-    """A new key for this tenant; the key is shown in this answer only."""
-    return ll.keys.create(tenant, body.name)
+def create_key(body: KeyRequest, ll: LL, tenant: AdminTenant) -> NewApiKey:
+    """A new key for this tenant, with the scopes given; the key is shown in this answer
+    only."""
+    return ll.keys.create(tenant, body.name, body.scopes, body.rate())
 
 
 @router.delete("/v1/keys/{key_id}", response_model=ApiKey)
-def revoke_key(key_id: str, ll: LL, tenant: TenantId) -> ApiKey:
+def revoke_key(key_id: str, ll: LL, tenant: AdminTenant) -> ApiKey:
     """Revoke a key at once; requests with it fail from now on."""
     return ll.keys.revoke(tenant, key_id)

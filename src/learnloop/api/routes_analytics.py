@@ -22,7 +22,7 @@ from learnloop.analytics import (
     ToolReport,
 )
 from learnloop.analytics.models import LifecycleApplied, Period
-from learnloop.api.deps import LL, TenantId
+from learnloop.api.deps import LL, ReadTenant, WriteTenant
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
@@ -52,32 +52,32 @@ Filters = Annotated[dict[str, Any], Depends(_filters)]
 
 
 @router.get("/metrics", response_model=Metrics)
-def metrics(ll: LL, tenant: TenantId, filters: Filters, period: Period = "day") -> Metrics:
+def metrics(ll: LL, tenant: ReadTenant, filters: Filters, period: Period = "day") -> Metrics:
     """Recommendation, click-through, success and abandon rates, first-choice accuracy, MRR,
     time to decision and clicks per impression, by day or week, with totals."""
     return ll.analytics.metrics(tenant, filters, period)
 
 
 @router.get("/funnel", response_model=Funnel)
-def funnel(ll: LL, tenant: TenantId, filters: Filters) -> Funnel:
+def funnel(ll: LL, tenant: ReadTenant, filters: Filters) -> Funnel:
     """viewed -> clicked -> executed -> succeeded within the conversion window."""
     return ll.analytics.funnel(tenant, filters)
 
 
 @router.get("/strategies", response_model=list[StrategyShare])
-def strategies(ll: LL, tenant: TenantId, filters: Filters) -> list[StrategyShare]:
+def strategies(ll: LL, tenant: ReadTenant, filters: Filters) -> list[StrategyShare]:
     """The presentation-strategy mix."""
     return ll.analytics.strategies(tenant, filters)
 
 
 @router.get("/policies", response_model=list[PolicyResult])
-def policies(ll: LL, tenant: TenantId, filters: Filters) -> list[PolicyResult]:
+def policies(ll: LL, tenant: ReadTenant, filters: Filters) -> list[PolicyResult]:
     """Each ranking policy's impressions: click-through, success, first-choice accuracy."""
     return ll.analytics.policies(tenant, filters)
 
 
 @router.get("/experiments", response_model=list[ExperimentResult])
-def experiments(ll: LL, tenant: TenantId, filters: Filters) -> list[ExperimentResult]:
+def experiments(ll: LL, tenant: ReadTenant, filters: Filters) -> list[ExperimentResult]:
     """Each experiment's variants against its control."""
     return ll.analytics.experiments(tenant, filters)
 
@@ -85,7 +85,7 @@ def experiments(ll: LL, tenant: TenantId, filters: Filters) -> list[ExperimentRe
 @router.get("/items", response_model=ItemRanking)
 def items(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     filters: Filters,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     min_shown: Annotated[int, Query(ge=0, le=2**31 - 1)] = 5,
@@ -98,7 +98,7 @@ def items(
 @router.get("/tools", response_model=ToolReport)
 def tools(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     filters: Filters,
     min_runs: Annotated[int, Query(ge=1, le=2**31 - 1)] = 5,
 ) -> ToolReport:
@@ -107,24 +107,24 @@ def tools(
 
 
 @router.get("/playbooks", response_model=PlaybookReport)
-def playbooks(ll: LL, tenant: TenantId, filters: Filters) -> PlaybookReport:
+def playbooks(ll: LL, tenant: ReadTenant, filters: Filters) -> PlaybookReport:
     """Playbook effectiveness by account segment, from the playbook reports."""
     return ll.analytics.playbooks(tenant, filters)
 
 
 @router.post("/lifecycle/report", response_model=list[LifecycleFlag])
-def lifecycle_report(ll: LL, tenant: TenantId, rules: LifecycleRules) -> list[LifecycleFlag]:
+def lifecycle_report(ll: LL, tenant: ReadTenant, rules: LifecycleRules) -> list[LifecycleFlag]:
     """What the lifecycle rules flag to promote, deprecate or archive; nothing changes."""
     return ll.analytics.lifecycle(tenant, rules)
 
 
 @router.post("/lifecycle/apply", response_model=LifecycleApplied)
-def lifecycle_apply(ll: LL, tenant: TenantId, rules: LifecycleRules) -> LifecycleApplied:
+def lifecycle_apply(ll: LL, tenant: WriteTenant, rules: LifecycleRules) -> LifecycleApplied:
     """Apply the lifecycle rules: each flagged item gets its new status."""
     return LifecycleApplied(applied=ll.analytics.apply_lifecycle(tenant, rules))
 
 
 @router.post("/refresh", response_model=RefreshResult)
-def refresh(ll: LL, tenant: TenantId, full: bool = False) -> RefreshResult:
+def refresh(ll: LL, tenant: ReadTenant, full: bool = False) -> RefreshResult:
     """Bring the rollups up to date now (the worker does it on a schedule)."""
     return ll.analytics.refresh(tenant, full=full)

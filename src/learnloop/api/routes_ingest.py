@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from learnloop.api.deps import LL, TenantId
+from learnloop.api.deps import LL, ReadTenant, WriteTenant
 from learnloop.errors import InvalidInput
 from learnloop.ingest import ImportReport, SavedMapping
 from learnloop.ingest.accounts import Account, KpiValue
@@ -56,7 +56,7 @@ class ImportPage(BaseModel):
 async def upload(
     request: Request,
     ll: LL,
-    tenant: TenantId,
+    tenant: WriteTenant,
     filename: Annotated[
         str | None, Query(description="the file's name, for a raw body (not multipart)")
     ] = None,
@@ -72,15 +72,21 @@ async def upload(
     nothing unless skip_bad_rows; a file that does not fit gets a 422 that lists what was
     expected and what was seen.
     """
-    given: dict[str, Any] = {"kind": kind, "mapping": mapping, "skip_bad_rows": skip_bad_rows,
-                             "account": account, "item_kind": item_kind}
+    given: dict[str, Any] = {
+        "kind": kind,
+        "mapping": mapping,
+        "skip_bad_rows": skip_bad_rows,
+        "account": account,
+        "item_kind": item_kind,
+    }
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, filename = await _multipart(request, given)
     else:
         data = await request.body()
         if not filename:
-            raise InvalidInput("send the file as multipart (field 'file') or name it: "
-                               "?filename=accounts.csv")
+            raise InvalidInput(
+                "send the file as multipart (field 'file') or name it: ?filename=accounts.csv"
+            )
     options = {k: v for k, v in given.items() if v is not None}
     if isinstance(options.get("mapping"), str):
         options["mapping"] = _json_mapping(options["mapping"])
@@ -95,8 +101,11 @@ async def _multipart(request: Request, given: dict[str, Any]) -> tuple[bytes, st
         for name in OPTION_FIELDS:
             value = form.get(name)
             if isinstance(value, str) and value.strip():
-                given[name] = value.strip().lower() in ("1", "true", "yes", "on") if (
-                    name == "skip_bad_rows") else value
+                given[name] = (
+                    value.strip().lower() in ("1", "true", "yes", "on")
+                    if (name == "skip_bad_rows")
+                    else value
+                )
         return await upload.read(), upload.filename or "upload"
 
 
@@ -104,8 +113,7 @@ def _json_mapping(text: str) -> dict[str, Any]:
     try:
         mapping = json.loads(text)
     except ValueError as exc:
-        raise InvalidInput(f"mapping: not valid JSON ({exc}); send {{\"field\": \"column\"}}"
-                           ) from exc
+        raise InvalidInput(f'mapping: not valid JSON ({exc}); send {{"field": "column"}}') from exc
     if not isinstance(mapping, dict):
         raise InvalidInput('mapping: send a JSON object {"field": "column"}')
     return mapping
@@ -114,7 +122,7 @@ def _json_mapping(text: str) -> dict[str, Any]:
 @router.get("/imports", response_model=ImportPage)
 def list_imports(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> ImportPage:
@@ -124,30 +132,30 @@ def list_imports(
 
 
 @router.get("/imports/mappings", response_model=list[SavedMapping])
-def list_mappings(ll: LL, tenant: TenantId) -> list[SavedMapping]:
+def list_mappings(ll: LL, tenant: ReadTenant) -> list[SavedMapping]:
     """The column mappings saved for this tenant."""
     return ll.imports.mappings(tenant)
 
 
 @router.get("/imports/{import_id}", response_model=ImportReport)
-def get_import(import_id: int, ll: LL, tenant: TenantId) -> ImportReport:
+def get_import(import_id: int, ll: LL, tenant: ReadTenant) -> ImportReport:
     return ll.imports.get(tenant, import_id)
 
 
 @router.get("/accounts", response_model=list[Account])
 def list_accounts(
-    ll: LL, tenant: TenantId, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ll: LL, tenant: ReadTenant, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[Account]:
     """Accounts with their health scores."""
     return ll.accounts.list(tenant, limit=limit)
 
 
 @router.get("/accounts/{account_id}", response_model=Account)
-def get_account(account_id: str, ll: LL, tenant: TenantId) -> Account:
+def get_account(account_id: str, ll: LL, tenant: ReadTenant) -> Account:
     return ll.accounts.get(tenant, account_id)
 
 
 @router.get("/accounts/{account_id}/kpis", response_model=list[KpiValue])
-def account_kpis(account_id: str, ll: LL, tenant: TenantId) -> list[KpiValue]:
+def account_kpis(account_id: str, ll: LL, tenant: ReadTenant) -> list[KpiValue]:
     """The account's KPI history, oldest value first per KPI."""
     return ll.accounts.kpis(tenant, account_id)

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from learnloop.api.deps import LL, TenantId
+from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
@@ -38,13 +38,13 @@ class ThresholdRequest(Input):
 
 
 @router.post("/recommend", response_model=RecommendResponse)
-def recommend(body: RecommendRequest, ll: LL, tenant: TenantId) -> RecommendResponse:
+def recommend(body: RecommendRequest, ll: LL, tenant: WriteTenant) -> RecommendResponse:
     """The best items for a query with their confidence; the impression is logged."""
     return ll.recommender.recommend(tenant, body)
 
 
 @router.get("/impressions/{impression_id}", response_model=Impression)
-def get_impression(impression_id: UUID, ll: LL, tenant: TenantId) -> Impression:
+def get_impression(impression_id: UUID, ll: LL, tenant: ReadTenant) -> Impression:
     """An impression as logged: every candidate with rank, score, confidence, propensity."""
     return ll.recommender.impression(tenant, impression_id)
 
@@ -53,7 +53,7 @@ def get_impression(impression_id: UUID, ll: LL, tenant: TenantId) -> Impression:
 def record_events(
     body: Annotated[dict[str, Any], Body(examples=[EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}])],
     ll: LL,
-    tenant: TenantId,
+    tenant: WriteTenant,
 ) -> Response:
     """One event, or {"events": [...]} (up to 10,000): each gets its own result.
 
@@ -72,7 +72,7 @@ def record_events(
 
 
 @router.post("/feedback", response_model=Feedback, status_code=201)
-def add_feedback(body: FeedbackIn, ll: LL, tenant: TenantId, response: Response) -> Feedback:
+def add_feedback(body: FeedbackIn, ll: LL, tenant: WriteTenant, response: Response) -> Feedback:
     """A rating of an impression or a response: thumbs, stars, emoji or helpfulness."""
     feedback, new = ll.feedback.add(tenant, body)
     if not new:
@@ -81,7 +81,9 @@ def add_feedback(body: FeedbackIn, ll: LL, tenant: TenantId, response: Response)
 
 
 @router.post("/corrections", response_model=Correction, status_code=201)
-def add_correction(body: CorrectionIn, ll: LL, tenant: TenantId, response: Response) -> Correction:
+def add_correction(
+    body: CorrectionIn, ll: LL, tenant: WriteTenant, response: Response
+) -> Correction:
     """An owner's corrected answer, with its priority."""
     correction, new = ll.feedback.correct(tenant, body)
     if not new:
@@ -90,7 +92,7 @@ def add_correction(body: CorrectionIn, ll: LL, tenant: TenantId, response: Respo
 
 
 @router.put("/tenant/settings", response_model=ThresholdRequest)
-def set_settings(body: ThresholdRequest, ll: LL, tenant: TenantId) -> ThresholdRequest:
+def set_settings(body: ThresholdRequest, ll: LL, tenant: AdminTenant) -> ThresholdRequest:
     """The confidence an item needs to be shown (default 0.5)."""
     ll.recommender.set_threshold(tenant, body.confidence_threshold)
     return body

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from learnloop.api.deps import LL, TenantId
+from learnloop.api.deps import LL, ReadTenant, WriteTenant
 from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
 from learnloop.knowledge.indexing import IndexStatus
 from learnloop.knowledge.models import Kind, Status
@@ -42,7 +42,7 @@ class SearchResult(BaseModel):
 
 
 @router.post("/items", response_model=PutResult, status_code=status.HTTP_201_CREATED)
-def put_item(body: ItemIn, ll: LL, tenant: TenantId, response: Response) -> PutResult:
+def put_item(body: ItemIn, ll: LL, tenant: WriteTenant, response: Response) -> PutResult:
     """Create an item; with a known kind + external_id, store a new version of that item."""
     item, outcome = ll.items.put(tenant, body)
     if outcome != "created":
@@ -53,7 +53,7 @@ def put_item(body: ItemIn, ll: LL, tenant: TenantId, response: Response) -> PutR
 @router.get("/items", response_model=ItemPage)
 def list_items(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     kind: Annotated[list[Kind] | None, Query()] = None,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     tag: Annotated[list[str] | None, Query()] = None,
@@ -75,41 +75,41 @@ def list_items(
 
 
 @router.get("/items/{item_id}", response_model=Item)
-def get_item(item_id: int, ll: LL, tenant: TenantId) -> Item:
+def get_item(item_id: int, ll: LL, tenant: ReadTenant) -> Item:
     return ll.items.get(tenant, item_id)
 
 
 @router.patch("/items/{item_id}", response_model=Item)
-def update_item(item_id: int, body: ItemPatch, ll: LL, tenant: TenantId) -> Item:
+def update_item(item_id: int, body: ItemPatch, ll: LL, tenant: WriteTenant) -> Item:
     """Change some fields; a content change makes a new version and re-embeds."""
     return ll.items.update(tenant, item_id, body)
 
 
 @router.post("/items/{item_id}/archive", response_model=Item)
-def archive_item(item_id: int, ll: LL, tenant: TenantId) -> Item:
+def archive_item(item_id: int, ll: LL, tenant: WriteTenant) -> Item:
     """Hide an item from search; it stays readable."""
     return ll.items.archive(tenant, item_id)
 
 
 @router.delete("/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_item(item_id: int, ll: LL, tenant: TenantId) -> Response:
+def delete_item(item_id: int, ll: LL, tenant: WriteTenant) -> Response:
     """Delete an item and every version of it."""
     ll.items.delete(tenant, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/items/{item_id}/versions", response_model=list[ItemVersion])
-def list_versions(item_id: int, ll: LL, tenant: TenantId) -> list[ItemVersion]:
+def list_versions(item_id: int, ll: LL, tenant: ReadTenant) -> list[ItemVersion]:
     return ll.items.versions(tenant, item_id)
 
 
 @router.get("/items/{item_id}/versions/{version}", response_model=ItemVersion)
-def get_version(item_id: int, version: int, ll: LL, tenant: TenantId) -> ItemVersion:
+def get_version(item_id: int, version: int, ll: LL, tenant: ReadTenant) -> ItemVersion:
     return ll.items.version(tenant, item_id, version)
 
 
 @router.post("/search", response_model=SearchResult)
-def search(body: SearchRequest, ll: LL, tenant: TenantId) -> SearchResult:
+def search(body: SearchRequest, ll: LL, tenant: ReadTenant) -> SearchResult:
     """Semantic and keyword search fused into one ranking, each hit with its scores."""
     hits = ll.search.search(
         tenant, body.query, k=body.k, kinds=body.kinds, tags=body.tags, statuses=body.statuses
@@ -117,9 +117,8 @@ def search(body: SearchRequest, ll: LL, tenant: TenantId) -> SearchResult:
     return SearchResult(hits=hits)
 
 
-
 @router.get("/index/status", response_model=IndexStatus)
-def index_status(ll: LL, tenant: TenantId) -> IndexStatus:
+def index_status(ll: LL, tenant: ReadTenant) -> IndexStatus:
     """``ready``; ``building`` while ``pending`` items wait for a vector (the worker embeds
     them); ``error`` when the last embedding attempt failed, with its message."""
     return ll.indexer.status(tenant)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import Field
 
-from learnloop.api.deps import LL, TenantId
+from learnloop.api.deps import LL, AdminTenant, ReadTenant
 from learnloop.learn import LearningConfig
 from learnloop.learn.experiments import ExperimentIn
 from learnloop.validation import Input
@@ -26,7 +26,7 @@ class ThresholdTuning(Input):
 
 
 @router.get("", response_model=LearningConfig)
-def get_config(ll: LL, tenant: TenantId) -> LearningConfig:
+def get_config(ll: LL, tenant: ReadTenant) -> LearningConfig:
     """The tenant's learning settings: policy, shadow policy, rewards, segments."""
     return ll.learning.config(tenant)
 
@@ -34,7 +34,7 @@ def get_config(ll: LL, tenant: TenantId) -> LearningConfig:
 @router.patch("", response_model=LearningConfig)
 def change_config(
     ll: LL,
-    tenant: TenantId,
+    tenant: AdminTenant,
     body: Annotated[dict[str, Any], Body(examples=[{"policy": "bayes", "shadow": "contextual"}])],
 ) -> LearningConfig:
     """Change some settings (the others keep their values), e.g. choose the policy."""
@@ -44,7 +44,7 @@ def change_config(
 @router.get("/stats")
 def stats(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     dimension: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
@@ -55,7 +55,7 @@ def stats(
 @router.get("/evaluate")
 def evaluate(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     policy: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> dict[str, Any]:
@@ -81,13 +81,13 @@ def switches(
 
 
 @router.get("/shadow")
-def shadow(ll: LL, tenant: TenantId) -> dict[str, Any]:
+def shadow(ll: LL, tenant: ReadTenant) -> dict[str, Any]:
     """How often the shadow policy agreed with the live one, and its estimated value."""
     return ll.learning.shadow(tenant)
 
 
 @router.post("/calibration")
-def calibrate(ll: LL, tenant: TenantId, body: CalibrateRequest) -> dict[str, Any]:
+def calibrate(ll: LL, tenant: AdminTenant, body: CalibrateRequest) -> dict[str, Any]:
     """Fit the tenant's confidence on its outcomes; null, with the reason, when they are too
     few or the fit would hide helpful answers."""
     report = ll.learning.calibrate_report(tenant, body.method)
@@ -100,21 +100,21 @@ def calibrate(ll: LL, tenant: TenantId, body: CalibrateRequest) -> dict[str, Any
 
 @router.get("/reliability")
 def reliability(
-    ll: LL, tenant: TenantId, bins: Annotated[int, Query(ge=2, le=50)] = 10
+    ll: LL, tenant: ReadTenant, bins: Annotated[int, Query(ge=2, le=50)] = 10
 ) -> dict[str, Any]:
     """Reliability-diagram data: predicted confidence against the observed rate, per bin."""
     return ll.learning.reliability(tenant, bins=bins)
 
 
 @router.get("/thresholds")
-def thresholds(ll: LL, tenant: TenantId) -> dict[str, Any]:
+def thresholds(ll: LL, tenant: ReadTenant) -> dict[str, Any]:
     """At each candidate threshold, the share of the latest impressions whose first item
     would be shown and help, shown and not help, or not be shown."""
     return ll.learning.thresholds(tenant)
 
 
 @router.post("/threshold")
-def tune_threshold(ll: LL, tenant: TenantId, body: ThresholdTuning) -> dict[str, Any]:
+def tune_threshold(ll: LL, tenant: AdminTenant, body: ThresholdTuning) -> dict[str, Any]:
     """The lowest threshold whose shown items help at the target precision; applied
     when asked."""
     found = ll.learning.tune_threshold(tenant, body.precision, apply=body.apply)
@@ -122,22 +122,22 @@ def tune_threshold(ll: LL, tenant: TenantId, body: ThresholdTuning) -> dict[str,
 
 
 @router.post("/experiments", status_code=201)
-def start_experiment(ll: LL, tenant: TenantId, body: ExperimentIn) -> dict[str, Any]:
+def start_experiment(ll: LL, tenant: AdminTenant, body: ExperimentIn) -> dict[str, Any]:
     """Start an experiment (the running one stops); the first variant is the control."""
     return ll.learning.experiments.start(tenant, body)
 
 
 @router.get("/experiments")
-def list_experiments(ll: LL, tenant: TenantId) -> list[dict[str, Any]]:
+def list_experiments(ll: LL, tenant: ReadTenant) -> list[dict[str, Any]]:
     return ll.learning.experiments.list(tenant)
 
 
 @router.get("/experiments/{name}")
-def experiment_results(name: str, ll: LL, tenant: TenantId) -> dict[str, Any]:
+def experiment_results(name: str, ll: LL, tenant: ReadTenant) -> dict[str, Any]:
     """Effect size, 95% and always-valid intervals, P(beat control), sample-ratio check."""
     return ll.learning.experiments.results(tenant, name)
 
 
 @router.post("/experiments/{name}/stop", status_code=204)
-def stop_experiment(name: str, ll: LL, tenant: TenantId) -> None:
+def stop_experiment(name: str, ll: LL, tenant: AdminTenant) -> None:
     ll.learning.experiments.stop(tenant, name)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from learnloop.api.deps import LL, TenantId
+from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
 from learnloop.proposals import (
     AuditEntry,
     LearningMetric,
@@ -35,19 +35,19 @@ class QueueSettings(Input):
 
 
 @router.get("/proposals/settings", response_model=QueueSettings)
-def get_queue_settings(ll: LL, tenant: TenantId) -> QueueSettings:
+def get_queue_settings(ll: LL, tenant: ReadTenant) -> QueueSettings:
     return QueueSettings(duplicate_threshold=ll.proposals.duplicate_threshold(tenant))
 
 
 @router.put("/proposals/settings", response_model=QueueSettings)
-def put_queue_settings(body: QueueSettings, ll: LL, tenant: TenantId) -> QueueSettings:
+def put_queue_settings(body: QueueSettings, ll: LL, tenant: AdminTenant) -> QueueSettings:
     """Set the tenant's duplicate threshold (default 0.85); later checks use it."""
     value = ll.proposals.set_duplicate_threshold(tenant, body.duplicate_threshold)
     return QueueSettings(duplicate_threshold=value)
 
 
 @router.post("/proposals", response_model=Proposal, status_code=status.HTTP_201_CREATED)
-def add_proposal(body: ProposalIn, ll: LL, tenant: TenantId) -> Proposal:
+def add_proposal(body: ProposalIn, ll: LL, tenant: WriteTenant) -> Proposal:
     """Propose a knowledge change by hand: a new item, or a new version of ``item_id``."""
     return ll.proposals.add(tenant, body)
 
@@ -55,7 +55,7 @@ def add_proposal(body: ProposalIn, ll: LL, tenant: TenantId) -> Proposal:
 @router.get("/proposals", response_model=list[Proposal])
 def list_proposals(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     status_: Annotated[ProposalStatus, Query(alias="status")] = "pending",
     source: Annotated[list[Source] | None, Query()] = None,
     min_confidence: Annotated[int, Query(ge=0, le=100)] = 0,
@@ -79,42 +79,42 @@ def list_proposals(
 
 
 @router.get("/proposals/{proposal_id}", response_model=Proposal)
-def get_proposal(proposal_id: int, ll: LL, tenant: TenantId) -> Proposal:
+def get_proposal(proposal_id: int, ll: LL, tenant: ReadTenant) -> Proposal:
     return ll.proposals.get(tenant, proposal_id)
 
 
 @router.get("/proposals/{proposal_id}/audit", response_model=list[AuditEntry])
-def proposal_audit(proposal_id: int, ll: LL, tenant: TenantId) -> list[AuditEntry]:
+def proposal_audit(proposal_id: int, ll: LL, tenant: ReadTenant) -> list[AuditEntry]:
     """Every decision on the proposal: who, when, what, why."""
     return ll.proposals.audit(tenant, proposal_id)
 
 
 @router.patch("/proposals/{proposal_id}", response_model=Proposal)
-def edit_proposal(proposal_id: int, body: ProposalEdit, ll: LL, tenant: TenantId) -> Proposal:
+def edit_proposal(proposal_id: int, body: ProposalEdit, ll: LL, tenant: WriteTenant) -> Proposal:
     """Change the proposed content (pending or approved proposals), with reviewer and note."""
     return ll.proposals.edit(tenant, proposal_id, body)
 
 
 @router.post("/proposals/{proposal_id}/approve", response_model=Proposal)
-def approve_proposal(proposal_id: int, body: Review, ll: LL, tenant: TenantId) -> Proposal:
+def approve_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant) -> Proposal:
     """Approve a pending proposal; the worker applies it within seconds."""
     return ll.proposals.approve(tenant, proposal_id, body)
 
 
 @router.post("/proposals/{proposal_id}/reject", response_model=Proposal)
-def reject_proposal(proposal_id: int, body: Review, ll: LL, tenant: TenantId) -> Proposal:
+def reject_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant) -> Proposal:
     return ll.proposals.reject(tenant, proposal_id, body)
 
 
 @router.post("/proposals/{proposal_id}/rollback", response_model=Proposal)
-def rollback_proposal(proposal_id: int, body: Review, ll: LL, tenant: TenantId) -> Proposal:
+def rollback_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant) -> Proposal:
     """Undo an applied proposal: the item gets its previous version's content back."""
     return ll.proposals.rollback(tenant, proposal_id, body)
 
 
 @router.post("/proposals/apply", response_model=ApplyResult)
 def apply_proposals(
-    ll: LL, tenant: TenantId, batch: Annotated[int, Query(ge=1, le=1000)] = 100
+    ll: LL, tenant: WriteTenant, batch: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> ApplyResult:
     """Apply approved proposals now instead of waiting for the worker."""
     return ApplyResult(applied=ll.proposals.apply(batch=batch, tenant_id=tenant))
@@ -122,7 +122,7 @@ def apply_proposals(
 
 @router.get("/learning/metrics", response_model=list[LearningMetric])
 def learning_metrics(
-    ll: LL, tenant: TenantId, days: Annotated[int, Query(ge=1, le=3660)] = 30
+    ll: LL, tenant: ReadTenant, days: Annotated[int, Query(ge=1, le=3660)] = 30
 ) -> list[LearningMetric]:
     """Daily proposals by source and status (as of the last refresh of the views)."""
     return ll.proposals.learning_metrics(tenant, since=date.today() - timedelta(days=days))
@@ -130,7 +130,7 @@ def learning_metrics(
 
 @router.get("/learning/responses", response_model=list[ResponsePerformance])
 def response_performance(
-    ll: LL, tenant: TenantId, days: Annotated[int, Query(ge=1, le=3660)] = 30
+    ll: LL, tenant: ReadTenant, days: Annotated[int, Query(ge=1, le=3660)] = 30
 ) -> list[ResponsePerformance]:
     """Daily impressions, events, feedback and corrections (as of the last refresh)."""
     return ll.proposals.response_performance(tenant, since=date.today() - timedelta(days=days))

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
-from learnloop.api.deps import LL, TenantId
+from learnloop.api.deps import LL, ReadTenant, WriteTenant
 from learnloop.events import (
     Conversation,
     ConversationIn,
@@ -32,7 +32,7 @@ class ExecutionAck(BaseModel):
 
 @router.post("/executions", response_model=ExecutionAck, status_code=201)
 def record_execution(
-    body: ExecutionIn, ll: LL, tenant: TenantId, response: Response
+    body: ExecutionIn, ll: LL, tenant: WriteTenant, response: Response
 ) -> ExecutionAck:
     """An agent run with its tool calls, stored together (once per idempotency key)."""
     execution_id, created = ll.tracking.execution(tenant, body)
@@ -42,18 +42,18 @@ def record_execution(
 
 
 @router.get("/executions/{execution_id}", response_model=Execution)
-def get_execution(execution_id: UUID, ll: LL, tenant: TenantId) -> Execution:
+def get_execution(execution_id: UUID, ll: LL, tenant: ReadTenant) -> Execution:
     return ll.tracking.get_execution(tenant, execution_id)
 
 
 @router.post("/tool-creations", response_model=ToolCreation, status_code=201)
-def record_tool_creation(body: ToolCreationIn, ll: LL, tenant: TenantId) -> ToolCreation:
+def record_tool_creation(body: ToolCreationIn, ll: LL, tenant: WriteTenant) -> ToolCreation:
     """An agent generated a tool: its code and whether validation passed."""
     return ll.tracking.tool_created(tenant, body)
 
 
 @router.post("/reports", response_model=Report)
-def put_report(body: ReportIn, ll: LL, tenant: TenantId) -> Report:
+def put_report(body: ReportIn, ll: LL, tenant: WriteTenant) -> Report:
     """A playbook report; the same external_id again updates it."""
     return ll.tracking.report(tenant, body)
 
@@ -61,7 +61,7 @@ def put_report(body: ReportIn, ll: LL, tenant: TenantId) -> Report:
 @router.get("/reports", response_model=list[Report])
 def list_reports(
     ll: LL,
-    tenant: TenantId,
+    tenant: ReadTenant,
     account: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[Report]:
@@ -71,19 +71,21 @@ def list_reports(
 
 @router.post("/conversations/{conversation_id:path}/messages", response_model=Conversation)
 def add_messages(
-    conversation_id: str, body: ConversationIn, ll: LL, tenant: TenantId
+    conversation_id: str, body: ConversationIn, ll: LL, tenant: WriteTenant
 ) -> Conversation:
     """Append messages to a conversation (made on first use); each gets its sentiment."""
     return ll.conversations.add(tenant, conversation_id, body)
 
 
 @router.get("/conversations/{conversation_id:path}", response_model=Conversation)
-def get_conversation(conversation_id: str, ll: LL, tenant: TenantId) -> Conversation:
+def get_conversation(conversation_id: str, ll: LL, tenant: ReadTenant) -> Conversation:
     return ll.conversations.get(tenant, conversation_id)
 
 
 @router.post("/transcripts", response_model=Transcript, status_code=201)
-def add_transcript(body: TranscriptIn, ll: LL, tenant: TenantId, response: Response) -> Transcript:
+def add_transcript(
+    body: TranscriptIn, ll: LL, tenant: WriteTenant, response: Response
+) -> Transcript:
     """A voice transcript, with its sentiment (VADER) overall and per sentence."""
     transcript, new = ll.conversations.transcript(tenant, body)
     if not new:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
+from learnloop.tenants.scopes import check_rate
 
 tenants_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -59,13 +60,30 @@ def threshold(
 
 @keys_app.command("create")
 def create_key(
-    ctx: typer.Context, name: Annotated[str, typer.Option(help="What the key is for.")] = ""
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What the key may do: read, write, admin or beacon; repeat for several "
+            "(default: admin)."
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="The key's own rate limit, requests a second (with --burst)."),
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(help="Requests the key may make at once (with --rate).")
+    ] = None,
 ) -> None:
     """Create an API key for the tenant; the key is printed once and stored hashed."""
     with opened() as ll:
+        limit = check_rate(rate, burst)
         ll.tenants.get(tenant_of(ctx))
-        key = ll.keys.create(tenant_of(ctx), name)
-    console.print(f"key {key.key_id} created (shown once):", highlight=False)
+        key = ll.keys.create(tenant_of(ctx), name, scope or ["admin"], limit)
+    scopes_text = ", ".join(key.scopes)
+    console.print(f"key {key.key_id} ({scopes_text}) created (shown once):", highlight=False)
     typer.echo(key.key)
 
 
@@ -77,14 +95,16 @@ def list_keys(ctx: typer.Context, json_out: JsonOut = False) -> None:
     if json_out:
         print_json(keys)
         return
-    table = Table("key id", "name", "created", "last used", "revoked")
+    table = Table("key id", "name", "scopes", "created", "last used", "revoked")
     for key in keys:
+        rate = f"; {key.rate_per_second:g}/s, {key.rate_burst}" if key.rate_per_second else ""
         table.add_row(
             key.key_id,
             key.name,
-            f"{key.created_at:%Y-%m-%d %H:%M}",
-            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
-            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+            ",".join(key.scopes) + rate,
+            f"{key.created_at:%Y-%m-%d}",
+            f"{key.last_used_at:%Y-%m-%d}" if key.last_used_at else "",
+            f"{key.revoked_at:%Y-%m-%d}" if key.revoked_at else "",
         )
     console.print(table)
 

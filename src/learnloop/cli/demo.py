@@ -310,10 +310,19 @@ def _serve(ll: LearnLoop, host: str, port: int, key: str) -> None:
 
     port = _free_port(host, port)
     url = f"http://{host}:{port}"
-    console.print(f"dashboard: {url}/dashboard/#key={key}", highlight=False)
+    link = dashboard_link(ll, url, ll.keys.grant(key).tenant_id)
+    console.print(f"dashboard: {link}", highlight=False)
+    console.print("(the link's key can only read; review proposals with the key above)")
     console.print(f"API docs: {url}/docs   (Ctrl-C stops)", highlight=False)
     sys.stdout.flush()
     serve(create_app(ll), ll.settings, host=host, port=port, log_level="warning")
+
+
+def dashboard_link(ll: LearnLoop, url: str, tenant: str) -> str:
+    """A link to the dashboard signed in with a new key that can only read (a link ends up
+    in a browser's history)."""
+    viewer = ll.keys.create(tenant, "dashboard (read-only)", ["read"]).key
+    return f"{url}/dashboard/#key={viewer}"
 
 
 def _free_port(host: str, port: int, tries: int = 20) -> int:

@@ -35,6 +35,8 @@ _KNOWN: tuple[type[errors.LearnLoopError], ...] = (
     errors.NotFound,
     errors.Conflict,
     errors.AuthError,
+    errors.Forbidden,
+    errors.RateLimited,
     errors.DatabaseError,
     errors.EmbedderError,
     errors.EmbeddingMismatchError,

@@ -7,6 +7,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from learnloop._sql import load_queries
 from learnloop.errors import AuthError, Conflict, InvalidInput, NotFound
 from learnloop.ports import Store
+from learnloop.tenants.scopes import KeyGrant, RateLimit, Scope, check_rate, check_scopes, granted
 
 Q = load_queries("learnloop.tenants")
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -32,6 +34,9 @@ class ApiKey(BaseModel):
 
     key_id: str
     name: str
+    scopes: list[Scope]
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
@@ -83,13 +88,31 @@ class ApiKeys:
     def __init__(self, db: Store, *, cache_seconds: float = 5.0):
         self.db = db
         self.cache_seconds = cache_seconds
-        self._seen: dict[str, tuple[float, str, str]] = {}  # key -> (when, tenant, key id)
+        self._seen: dict[str, tuple[float, KeyGrant]] = {}  # key -> (when, grant)
         self._lock = threading.Lock()
 
-    def create(self, tenant_id: str, name: str = "") -> NewApiKey:
+    def create(
+        self,
+        tenant_id: str,
+        name: str = "",
+        scopes: Sequence[str] = ("admin",),
+        rate: RateLimit | None = None,
+    ) -> NewApiKey:
+        """A new key; ``scopes`` say what it may do (default: everything, as keys made before
+        scopes could), ``rate`` its own limit (default: the server's)."""
         key_id = secrets.token_hex(6)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
-        params = {"tenant_id": tenant_id, "key_id": key_id, "key_hash": _hash(key), "name": name}
+        if rate is not None:
+            rate = check_rate(rate.per_second, rate.burst)
+        params = {
+            "tenant_id": tenant_id,
+            "key_id": key_id,
+            "key_hash": _hash(key),
+            "name": name,
+            "scopes": check_scopes(scopes),
+            "rate_per_second": rate.per_second if rate else None,
+            "rate_burst": rate.burst if rate else None,
+        }
         with self.db.connection() as conn:
             row = conn.execute(Q["create_key"], params).fetchone()
         return NewApiKey.model_validate({**(row or {}), "key": key})
@@ -106,11 +129,11 @@ class ApiKeys:
         if row is None:
             raise NotFound(f"no API key {key_id!r} in this tenant")
         with self._lock:
-            self._seen = {k: v for k, v in self._seen.items() if v[2] != key_id}
+            self._seen = {k: v for k, v in self._seen.items() if v[1].key_id != key_id}
         return ApiKey.model_validate(row)
 
-    def cached_tenant(self, key: str) -> str | None:
-        """The tenant of a key that authenticated in the last ``cache_seconds``; no I/O."""
+    def cached(self, key: str) -> KeyGrant | None:
+        """The grant of a key that authenticated in the last ``cache_seconds``; no I/O."""
         seen = self._seen.get(key)
         if seen is None or time.monotonic() - seen[0] >= self.cache_seconds:
             return None
@@ -118,18 +141,28 @@ class ApiKeys:
 
     def authenticate(self, key: str) -> str:
         """The tenant a live key belongs to; AuthError for anything else."""
+        return self.grant(key).tenant_id
+
+    def grant(self, key: str) -> KeyGrant:
+        """What a live key may do (its tenant, scopes and rate limit); AuthError for anything
+        else."""
         if not key.startswith(KEY_PREFIX):
             raise AuthError("that is not a learnloop API key; keys start with 'll_'")
         with self.db.connection() as conn:
             row = conn.execute(Q["authenticate"], {"key_hash": _hash(key)}).fetchone()
         if row is None:
             raise AuthError("unknown or revoked API key; create one with 'learnloop keys create'")
-        tenant_id, key_id = str(row["tenant_id"]), str(row["key_id"])
+        grant = KeyGrant(
+            tenant_id=str(row["tenant_id"]),
+            key_id=str(row["key_id"]),
+            scopes=granted(row["scopes"]),
+            rate=check_rate(row["rate_per_second"], row["rate_burst"]),
+        )
         with self._lock:
             if len(self._seen) >= MAX_CACHED_KEYS:
                 self._seen.clear()
-            self._seen[key] = (time.monotonic(), tenant_id, key_id)
-        return tenant_id
+            self._seen[key] = (time.monotonic(), grant)
+        return grant
 
 
 def _hash(key: str) -> bytes:

@@ -292,11 +292,12 @@ function drawPlaybooks(report) {
 // --- the learning queue review -----------------------------------------------------------
 
 async function loadReview() {
-  let proposals, failed;
+  let proposals, failed, current;
   try {
-    [proposals, failed] = await Promise.all([
+    [proposals, failed, current] = await Promise.all([
       api("/v1/proposals?status=pending&limit=20"),
       api("/v1/proposals?status=failed&limit=20").catch(() => []),  // those that could not apply
+      api("/v1/keys/current").catch(() => ({ scopes: [] })),
     ]);
   } catch (error) {
     $("review-card").hidden = error.status === 404;
@@ -306,15 +307,22 @@ async function loadReview() {
   $("review-card").hidden = false;
   const list = [...failed, ...(Array.isArray(proposals) ? proposals : proposals.proposals || proposals.items || [])];
   if (!list.length) { $("review").replaceChildren(el("p", { class: "empty" }, "nothing waiting for review")); return; }
-  $("review").replaceChildren(...list.map(proposalCard));
+  const canReview = current.scopes.includes("write");
+  const cards = list.map((p) => proposalCard(p, canReview));
+  if (!canReview) {  // a read-only key (the demo's link carries one) sees the queue only
+    cards.unshift(el("p", { class: "empty", "data-read-only": "" },
+      "this key is read-only: sign in with a key that has the write scope to review"));
+  }
+  $("review").replaceChildren(...cards);
 }
 
-function proposalCard(p) {
+function proposalCard(p, canReview) {
   const body = el("textarea", { "aria-label": "proposed text" }); body.value = p.body;
   const title = el("input", { "aria-label": "proposed title", value: p.title });
   const note = el("p", { class: "error" });
   const act = (label, run) => {
     const button = el("button", { type: "button", "data-action": label }, label);
+    button.disabled = !canReview;
     button.addEventListener("click", async () => {
       try { await run(); await loadReview(); } catch (error) { note.textContent = error.message; }
     });
