@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -57,7 +59,16 @@ def main(
     ] = None,
 ) -> None:
     """Settings come from the environment: DATABASE_URL, LEARNLOOP_DATA_DIR, LEARNLOOP_*."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     ctx.obj = {"tenant": tenant or Settings().tenant}
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends a command as Ctrl-C does, with the exit handlers run: this process leaves
+    the embedded server's owner list, and the last owner out stops the server. (Python's
+    default would end the process at once; uvicorn, once it has shut down, raises again
+    the signal it caught.)"""
+    raise SystemExit(128 + signum)
 
 
 @app.command()
