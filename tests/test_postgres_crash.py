@@ -56,6 +56,7 @@ def crash_dir() -> Iterator[Path]:
 
 def _env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ, LEARNLOOP_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1")
+    env["LEARNLOOP_WORKER_STALLED_SECONDS"] = "3"  # a heartbeat every second
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     env.pop("DATABASE_URL", None)
     env.pop("LEARNLOOP_DATABASE_URL", None)

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from learnloop.db import embedded
 from learnloop.db.migrate import migrate
@@ -121,6 +121,8 @@ class Database:
                 f"the database cannot be reached (no connection within {wait:g} s); "
                 "the service recovers by itself once it is back, retry in a few seconds"
             ) from exc
+        except PoolClosed as exc:
+            raise DatabaseError("the service is stopping; retry in a few seconds") from exc
         except psycopg.OperationalError as exc:
             self._revive_soon()
             raise DatabaseError(f"the database failed: {exc}") from exc

@@ -20,6 +20,7 @@ import atexit
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +35,10 @@ DATABASE_NAME = "learnloop"
 OWNERS_FILE = ".handle_pids.json"  # pgserver's list of the processes using the server
 log = logging.getLogger("learnloop.db")
 _pruned_at_exit: set[Path] = set()  # data dirs whose owner list this process prunes at exit
+# pgserver's inter-process lock is one object per process and not thread-safe: our uses of
+# it (a revive runs in a thread of its own) take this lock first.
+_in_process = threading.Lock()
+_exiting = False  # set at exit: no more revives, pgserver is stopping the server
 
 
 def _pgserver() -> Any:
@@ -61,15 +66,22 @@ def _server(pgdata: Path) -> Any:
         # Registered after pgserver's own exit handler, so it runs before it (atexit runs
         # the last registered first): pgserver then finds this process the last owner alive.
         _pruned_at_exit.add(pgdata)
-        atexit.register(drop_dead_owners, pgdata)
+        atexit.register(_leave, pgdata)
     return server
+
+
+def _leave(pgdata: Path) -> None:
+    global _exiting
+    with _in_process:
+        _exiting = True
+    drop_dead_owners(pgdata)
 
 
 def drop_dead_owners(pgdata: Path) -> list[int]:
     """Drop the pids of processes that are gone from the server's owner list, under
     pgserver's inter-process lock; return the owners left."""
     path = pgdata / OWNERS_FILE
-    with _pgserver().PostgresServer._lock:
+    with _in_process, _pgserver().PostgresServer._lock:
         if not path.exists():
             return []
         owners: list[int] = json.loads(path.read_text() or "[]")
@@ -112,7 +124,9 @@ def revive(pgdata: Path) -> bool:
     server = pgserver.PostgresServer._instances.get(pgdata.resolve())
     if server is None:  # this process never joined it
         return False
-    with server._lock:
+    with _in_process, server._lock:
+        if _exiting:
+            return False
         info = pgserver.PostmasterInfo.read_from_pgdata(server.pgdata)
         if info is not None and info.process is not None and not _wait_reaped(info.process):
             return False  # running
