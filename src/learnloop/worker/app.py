@@ -11,8 +11,9 @@ commit that queued it.
   (no heartbeat for ``LEARNLOOP_WORKER_STALLED_SECONDS``) up and queues their work
   afresh, and runs the periodic work of ``PERIODIC`` that is due.
 
-When the database goes away, the worker stops with an error and ``run_in_loop`` starts it
-again every ``RESTART_SECONDS`` until the database is back; the queue's connections wait
+When the database goes away, the worker stops (with an error, or procrastinate stops it
+when its listener loses the connection) and ``run_in_loop`` starts it again every
+``RESTART_SECONDS`` until the database is back; the queue's connections wait
 at most ``LEARNLOOP_POOL_TIMEOUT_SECONDS`` for the database, so stopping the worker while
 it is down takes seconds, not the driver's default 30.
 """
@@ -202,18 +203,17 @@ def run(ll: LearnLoop, *, once: bool = False, concurrency: int | None = None) ->
 
 async def run_in_loop(ll: LearnLoop, *, concurrency: int | None = None) -> None:
     """Run a worker as a task of a running event loop (``learnloop serve --worker``), until
-    the task is cancelled."""
+    the task is cancelled. A worker that stops before (the database went away: it fails,
+    or procrastinate stops it when its listener loses the connection) is started again."""
     while True:
         try:
             await _run_worker_async(ll, concurrency)
-            return
+            reason = "it stopped by itself (its listener lost the database)"
         except (ConnectorException, LearnLoopError) as exc:
             # procrastinate's own message says only "Database error": the driver's says why.
             reason = str(exc.__cause__ or exc).strip()
-            log.warning(
-                "the worker stopped: %s; starting it again in %g s", reason, RESTART_SECONDS
-            )
-            await asyncio.sleep(RESTART_SECONDS)
+        log.warning("the worker stopped: %s; starting it again in %g s", reason, RESTART_SECONDS)
+        await asyncio.sleep(RESTART_SECONDS)
 
 
 async def _run_worker_async(ll: LearnLoop, concurrency: int | None) -> None:
