@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import socket
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -782,3 +783,14 @@ def test_index_status_and_reembed_with_the_same_embedder(cli: Cli, ll: LearnLoop
     assert "re-embedded" in out and "dropped" not in out
     status = cli.json("index", "status")
     assert (status["state"], status["pending"]) == ("ready", 0)
+
+
+def test_serve_on_a_busy_port_says_so_at_once(cli: Cli) -> None:
+    """Before loading the model or opening the database (issue 14: a second `serve`)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = cli.fails("serve", "--port", str(port))
+    assert f"cannot listen on 127.0.0.1:{port}" in message
+    assert "another `learnloop serve`" in message and "--port" in message

@@ -75,6 +75,7 @@ def test_requests_answer_503_while_postgres_is_down_and_the_server_recovers(
                 assert body["error"]["code"] == "database_unavailable"
                 assert took < 5.0, (path, took)  # at most the pool timeout, not a hang
             assert "cannot be reached" in body["error"]["message"]
+            assert (body["status"], body["database"]) == ("down", "down")  # /health's last
             status, took, _ = _timed(client, "/health")
             assert status == 503 and took < 2.0  # known down: no more queueing
 
@@ -83,6 +84,7 @@ def test_requests_answer_503_while_postgres_is_down_and_the_server_recovers(
             while client.get("/health").status_code != 200:
                 assert time.monotonic() - back < 10, "the server did not recover"
                 time.sleep(0.2)
+            assert client.get("/health").json()["database"] == "ok"
             assert client.get("/v1/items").status_code == 200
             made = client.post("/v1/items", json={"kind": "faq", "title": "After", "body": "x"})
             assert made.status_code == 201, made.text

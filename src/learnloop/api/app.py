@@ -4,6 +4,7 @@ offline, see routes_docs)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -48,6 +49,22 @@ ROUTERS = (
 for _router in ROUTERS:  # once, at import: the routers are shared by every app
     scopes_doc.document(_router)
 
+WORKER_STOP_SECONDS = 3.0  # the in-process worker's time to finish its jobs at shutdown
+log = logging.getLogger("learnloop.api")
+
+
+async def _stop_worker(running: asyncio.Task[None]) -> None:
+    """Cancel the worker and wait for it a few seconds at most: while the database is down
+    it cannot record what it was doing, and the server must stop anyway (the jobs of a
+    worker that stopped unannounced are given up and queued again by the next one)."""
+    running.cancel()
+    done, _ = await asyncio.wait({running}, timeout=WORKER_STOP_SECONDS)
+    if not done:
+        log.warning("the worker did not stop within %g s; leaving it", WORKER_STOP_SECONDS)
+        return
+    with suppress(asyncio.CancelledError):
+        running.result()
+
 
 def create_app(
     ll: LearnLoop | None = None, settings: Settings | None = None, *, worker: bool = False
@@ -70,9 +87,7 @@ def create_app(
         finally:
             try:
                 if running is not None:
-                    running.cancel()
-                    with suppress(asyncio.CancelledError):
-                        await running
+                    await _stop_worker(running)
             finally:
                 if owned:
                     app.state.ll.close()

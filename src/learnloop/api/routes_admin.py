@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.deps import LL, AdminTenant, Grant, ReadTenant
+from learnloop.errors import DatabaseError
 from learnloop.tenants import ApiKey, NewApiKey, RateLimit, Scope, Tenant
 from learnloop.tenants.scopes import check_rate
 from learnloop.validation import Input
@@ -44,17 +48,41 @@ class CurrentKey(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "down"] = Field(description="'down' while the database is")
+    database: Literal["ok", "down"] = Field(description="whether a query just answered")
     embedder: str
     dimension: int
 
 
-@router.get("/health", response_model=Health)
-def health(ll: LL) -> Health:
-    """Is the service up and its database reachable (no key needed)."""
-    with ll.db.connection() as conn:
-        conn.execute("SELECT 1")
-    return Health(status="ok", embedder=ll.embedder.name, dimension=ll.embedder.dimension)
+class HealthDown(Health):
+    """503: the database cannot be reached; ``error`` says why (as every error does)."""
+
+    error: dict[str, str]
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": HealthDown, "description": "the database is down"}},
+)
+def health(ll: LL) -> Any:
+    """Is the service up and its database reachable (no key needed): 200 with status 'ok',
+    or 503 with status 'down' while the database is (it recovers by itself)."""
+    try:
+        with ll.db.connection() as conn:
+            conn.execute("SELECT 1")
+    except DatabaseError as exc:
+        down = HealthDown(
+            status="down",
+            database="down",
+            embedder=ll.embedder.name,
+            dimension=ll.embedder.dimension,
+            error={"code": exc.code, "message": exc.message},
+        )
+        return JSONResponse(down.model_dump(), status_code=503)
+    return Health(
+        status="ok", database="ok", embedder=ll.embedder.name, dimension=ll.embedder.dimension
+    )
 
 
 @router.get("/v1/tenant", response_model=Tenant)

@@ -65,7 +65,7 @@ def evaluate(
 
 
 @router.post("/autoswitch")
-def autoswitch(ll: LL, tenant: TenantId) -> dict[str, Any]:
+def autoswitch(ll: LL, tenant: AdminTenant) -> dict[str, Any]:
     """Check now for an automatic switch or rollback of the live policy (the worker checks
     every 5 minutes): each candidate's offline verdict, and the switch made, if any. Only
     tenants with ``auto_switch.enabled`` are switched; the others are told what would be."""
@@ -74,7 +74,7 @@ def autoswitch(ll: LL, tenant: TenantId) -> dict[str, Any]:
 
 @router.get("/switches")
 def switches(
-    ll: LL, tenant: TenantId, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ll: LL, tenant: ReadTenant, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
     """The audit log of automatic switches and rollbacks, with their evidence, latest first."""
     return ll.learning.switches(tenant, limit=limit)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import threading
+from types import FrameType
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from learnloop.cli.admin import keys_app, tenants_app
 from learnloop.cli.analytics import app as analytics_app
-from learnloop.cli.context import console, opened, print_json, tenant_of
+from learnloop.cli.context import console, err_console, opened, print_json, tenant_of
 from learnloop.cli.context_cmd import answer, context, playbooks, tools_app
 from learnloop.cli.demo import demo
 from learnloop.cli.ingest import accounts_app, import_path, imports_app
@@ -57,7 +62,17 @@ def main(
     ] = None,
 ) -> None:
     """Settings come from the environment: DATABASE_URL, LEARNLOOP_DATA_DIR, LEARNLOOP_*."""
+    if threading.current_thread() is threading.main_thread():  # the only one that may
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     ctx.obj = {"tenant": tenant or Settings().tenant}
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends a command as Ctrl-C does, with the exit handlers run: this process leaves
+    the embedded server's owner list, and the last owner out stops the server. (Python's
+    default would end the process at once; uvicorn, once it has shut down, raises again
+    the signal it caught.)"""
+    raise SystemExit(128 + signum)
 
 
 @app.command()
@@ -120,9 +135,27 @@ def serve(
     from learnloop.api import create_app
     from learnloop.api.server import serve as run_server
 
+    _refuse_busy_port(host, port)
     settings = Settings()
     app = create_app(settings=settings, worker=worker)
     run_server(app, settings, host=host, port=port, log_level="info")
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Say so at once when the port is taken (another `learnloop serve`?), before loading
+    the model and opening the database only for uvicorn to fail to bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            message = (
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another "
+                "`learnloop serve` running there? Stop it, or pick another --port"
+            )
+            err_console.print(Text.assemble(("error:", "red"), " ", message))
+            raise typer.Exit(1) from exc
 
 
 def _fmt(value: float | None) -> str:

@@ -6,20 +6,26 @@ seconds, and at once when a request comes, instead of backing off for minutes. W
 database is down, a request waits at most ``timeout`` seconds for a connection, and once one
 has waited in vain the next ones give up within ``DOWN_TIMEOUT``: they answer 503 at once
 instead of queueing, until a connection succeeds again.
+
+On the embedded server, the pool also starts PostgreSQL again when its postmaster died (a
+crash, ``kill -9``): the first request that finds the database gone starts it in the
+background (``embedded.revive``), and the pool reconnects once it is up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from learnloop.db.embedded import embedded_url
+from learnloop.db import embedded
 from learnloop.db.migrate import migrate
 from learnloop.errors import ConfigurationError, Conflict, DatabaseError, InvalidInput
 from learnloop.ports import Connection
@@ -28,8 +34,9 @@ from learnloop.settings import Settings
 MIN_SERVER = 140000
 MIN_PGVECTOR = (0, 7)
 CONNECT_TIMEOUT = 5  # seconds, for a host that does not answer
-RECONNECT_TIMEOUT = 5.0  # the pool's retries with backoff give up after this; a request retries
+RECONNECT_TIMEOUT = 1.0  # a failing reconnection is given up after this; the next request retries
 DOWN_TIMEOUT = 1.0  # seconds a request waits for a connection once the database is known down
+log = logging.getLogger("learnloop.db")
 
 
 class Database:
@@ -44,10 +51,15 @@ class Database:
         ef_search: int = 200,
         iterative_scan: str = "relaxed_order",
         timeout: float = 5.0,
+        revive: Callable[[], object] | None = None,
     ):
+        """``revive``, where given, is called (in a thread of its own, one at a time) when
+        the database is found gone, to start it again (the embedded server's)."""
         self.url = url
         self.timeout = timeout
         self._down = False  # the last request found no connection within its timeout
+        self._revive = revive
+        self._reviving = threading.Lock()
         self._hnsw = {"hnsw.ef_search": str(ef_search), "hnsw.iterative_scan": iterative_scan}
         try:
             with psycopg.connect(url, autocommit=True) as conn:
@@ -73,9 +85,10 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        url = settings.database_url or embedded_url(settings.pgdata)
+        url = settings.database_url or embedded.embedded_url(settings.pgdata)
         return cls(
             url,
+            revive=None if settings.database_url else lambda: embedded.revive(settings.pgdata),
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             ef_search=settings.hnsw_ef_search,
@@ -103,11 +116,15 @@ class Database:
                 self.pool.putconn(conn)
         except PoolTimeout as exc:
             self._down = True
+            self._revive_soon()
             raise DatabaseError(
                 f"the database cannot be reached (no connection within {wait:g} s); "
                 "the service recovers by itself once it is back, retry in a few seconds"
             ) from exc
+        except PoolClosed as exc:
+            raise DatabaseError("the service is stopping; retry in a few seconds") from exc
         except psycopg.OperationalError as exc:
+            self._revive_soon()
             raise DatabaseError(f"the database failed: {exc}") from exc
         except psycopg.DataError as exc:
             # A value the input checks let through but a column or a computation cannot
@@ -134,6 +151,22 @@ class Database:
             # Back up, a fresh connection takes milliseconds; still down, say so soon.
             return self.pool.getconn(timeout=min(wait, DOWN_TIMEOUT))
         return conn
+
+    def _revive_soon(self) -> None:
+        """Start the database again in the background, where this pool knows how."""
+        revive = self._revive
+        if revive is None or not self._reviving.acquire(blocking=False):
+            return  # not ours to start, or already being started
+        thread = threading.Thread(target=self._run_revive, args=(revive,), daemon=True)
+        thread.start()
+
+    def _run_revive(self, revive: Callable[[], object]) -> None:
+        try:
+            revive()
+        except DatabaseError as exc:
+            log.error("%s; retried on the next failed request", exc)
+        finally:
+            self._reviving.release()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -10,6 +10,12 @@ commit that queued it.
 - ``learnloop.tick``: a periodic job, every second. It gives the jobs of a dead worker
   (no heartbeat for ``LEARNLOOP_WORKER_STALLED_SECONDS``) up and queues their work
   afresh, and runs the periodic work of ``PERIODIC`` that is due.
+
+When the database goes away, the worker stops (with an error, or procrastinate stops it
+when its listener loses the connection) and ``run_in_loop`` starts it again every
+``RESTART_SECONDS`` until the database is back; the queue's connections wait
+at most ``LEARNLOOP_POOL_TIMEOUT_SECONDS`` for the database, so stopping the worker while
+it is down takes seconds, not the driver's default 30.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
+from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Status
 
 from learnloop.analytics.rollups import refresh, tenants_with_activity
+from learnloop.errors import LearnLoopError
 from learnloop.learn import autoswitch, stats
 from learnloop.learn.autoswitch import autoswitch_tenants
 from learnloop.proposals.apply import apply_tenant, approved_tenants
@@ -35,6 +43,8 @@ if TYPE_CHECKING:
     from learnloop.service import LearnLoop
 
 QUEUE = "learnloop"
+RESTART_SECONDS = 2.0  # between a worker that failed (the database went away) and the next
+RECONNECT_SECONDS = 1.0  # the queue's pool gives a failing reconnection up after this
 log = logging.getLogger("learnloop.worker")
 
 
@@ -88,8 +98,9 @@ def _apply_proposals(ll: LearnLoop) -> int:
         try:
             done += apply_tenant(ll.db, ll.items, tenant, batch=100, embed=False)
         except Exception:
-            log.exception("tenant %s: applying approved proposals failed; retried next tick",
-                          tenant)
+            log.exception(
+                "tenant %s: applying approved proposals failed; retried next tick", tenant
+            )
     return done
 
 
@@ -113,8 +124,9 @@ PERIODIC: list[Periodic] = [
     Periodic("queue embedding jobs for changes without one", 5.0, _queue_embedding),
     Periodic("outcome statistics: events processed", 1.0, _statistics),
     Periodic("learning: automatic policy switches and rollbacks", autoswitch.EVERY, _autoswitch),
-    Periodic("learning queue: proposals embedded and checked for duplicates", 1.0,
-             _embed_proposals),
+    Periodic(
+        "learning queue: proposals embedded and checked for duplicates", 1.0, _embed_proposals
+    ),
     Periodic("learning queue: approved proposals applied", 1.0, _apply_proposals),
     Periodic("analytics: tenants' rollups refreshed", 30.0, _refresh_rollups),
     Periodic("learning metric views refreshed", 60.0, _refresh_learning_views),
@@ -123,7 +135,13 @@ PERIODIC: list[Periodic] = [
 
 def build_app(ll: LearnLoop) -> procrastinate.App:
     """A procrastinate app bound to ``ll``'s database, with learnloop's jobs."""
-    connector = procrastinate.PsycopgConnector(conninfo=ll.db.url, min_size=1, max_size=4)
+    connector = procrastinate.PsycopgConnector(
+        conninfo=ll.db.url,
+        min_size=1,
+        max_size=4,
+        timeout=ll.settings.pool_timeout_seconds,
+        reconnect_timeout=RECONNECT_SECONDS,
+    )
     app = procrastinate.App(connector=connector)
     due = [Periodic(p.name, p.seconds, p.run) for p in PERIODIC]
 
@@ -153,8 +171,11 @@ async def _give_up_stalled(app: procrastinate.App, seconds: float) -> int:
     )
     for job in stalled:
         assert job.id is not None
-        log.warning("job %s (%s) of a dead worker: given up, its work is queued again",
-                    job.id, job.task_name)
+        log.warning(
+            "job %s (%s) of a dead worker: given up, its work is queued again",
+            job.id,
+            job.task_name,
+        )
         await app.job_manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=True)
     return len(stalled)
 
@@ -196,7 +217,20 @@ def run(ll: LearnLoop, *, once: bool = False, concurrency: int | None = None) ->
 
 async def run_in_loop(ll: LearnLoop, *, concurrency: int | None = None) -> None:
     """Run a worker as a task of a running event loop (``learnloop serve --worker``), until
-    the task is cancelled."""
+    the task is cancelled. A worker that stops before (the database went away: it fails,
+    or procrastinate stops it when its listener loses the connection) is started again."""
+    while True:
+        try:
+            await _run_worker_async(ll, concurrency)
+            reason = "it stopped by itself (its listener lost the database)"
+        except (ConnectorException, LearnLoopError) as exc:
+            # procrastinate's own message says only "Database error": the driver's says why.
+            reason = str(exc.__cause__ or exc).strip()
+        log.warning("the worker stopped: %s; starting it again in %g s", reason, RESTART_SECONDS)
+        await asyncio.sleep(RESTART_SECONDS)
+
+
+async def _run_worker_async(ll: LearnLoop, concurrency: int | None) -> None:
     app = build_app(ll)
     await asyncio.to_thread(ll.indexer.queue_pending)
     async with app.open_async():
