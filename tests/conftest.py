@@ -2,9 +2,9 @@
 
 Each test gets a tenant of its own, so tests never see each other's rows. A test that needs
 a database of its own (one that acts on every tenant, or claims the embedder) asks for
-``migrated_db_url``: a copy of a template database migrated once per run, which costs a
-fraction of migrating from scratch. Only tests of the migrations themselves ask for
-``fresh_db_url``, an empty database.
+``migrated_db_url``: a copy of a template database migrated once per run (a copy costs
+what creating an empty database costs, however many migrations there are). Only tests of
+the migrations themselves ask for ``fresh_db_url``, an empty database.
 
 Tests that read the team's data sets beside the repo (../shared/data) ask for them with
 ``shared_data("banking77/train.csv")``: where the path is missing the test is skipped with a

@@ -143,9 +143,7 @@ def test_a_failing_embedder_sets_the_error_state(ll: LearnLoop, tenant: str) -> 
 
 
 @pytest.fixture
-def fresh(
-    migrated_db_url: str, settings: Settings, embedder: LocalEmbedder
-) -> Iterator[LearnLoop]:
+def fresh(migrated_db_url: str, settings: Settings, embedder: LocalEmbedder) -> Iterator[LearnLoop]:
     """A LearnLoop on a database of its own: the worker's jobs there are this test's alone."""
     own = settings.model_copy(update={"database_url": migrated_db_url})
     with LearnLoop.open(own, embedder) as ll:
