@@ -1,7 +1,10 @@
 """Shared fixtures: one real embedded PostgreSQL and one real embedding model per test run.
 
-Each test gets a tenant of its own, so tests never see each other's rows; tests that need
-a database of their own (migrations, schema) clone nothing and build one from scratch.
+Each test gets a tenant of its own, so tests never see each other's rows. A test that needs
+a database of its own (one that acts on every tenant, or claims the embedder) asks for
+``migrated_db_url``: a copy of a template database migrated once per run (a copy costs
+what creating an empty database costs, however many migrations there are). Only tests of
+the migrations themselves ask for ``fresh_db_url``, an empty database.
 
 Tests that read the team's data sets beside the repo (../shared/data) ask for them with
 ``shared_data("banking77/train.csv")``: where the path is missing the test is skipped with a
@@ -22,7 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -32,6 +34,7 @@ from learnloop.db.embedded import embedded_url
 from learnloop.embedders import LocalEmbedder
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
+from tests.databases import build_template, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -97,14 +100,27 @@ def tenant(ll: LearnLoop) -> str:
 
 @pytest.fixture
 def fresh_db_url(database_url: str) -> Iterator[str]:
-    """An empty database on the embedded server, dropped after the test."""
-    name = f"fresh_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield psycopg.conninfo.make_conninfo(database_url, dbname=name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """An empty database on the embedded server, dropped after the test: for the tests of
+    the migrations themselves."""
+    url = create_database(database_url, "fresh")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def template_db(database_url: str) -> str:
+    """The name of the template database: migrated once per run as a server migrates its
+    database, and closed to connections (tests/databases.py)."""
+    return build_template(database_url)
+
+
+@pytest.fixture
+def migrated_db_url(database_url: str, template_db: str) -> Iterator[str]:
+    """A database of this test alone, cloned from the template: every migration applied,
+    no tenant, no embedder claimed yet. Dropped after the test."""
+    url = create_database(database_url, "clone", template=template_db)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -377,16 +377,16 @@ def stored_space(url: str) -> tuple[str, int] | None:
 
 
 def test_a_fresh_database_is_claimed_by_the_openai_embedder(
-    fresh_db_url: str, tmp_path: Path, openai_server: FakeOpenAI, embedder: LocalEmbedder
+    migrated_db_url: str, tmp_path: Path, openai_server: FakeOpenAI, embedder: LocalEmbedder
 ) -> None:
-    settings = Settings(database_url=fresh_db_url, data_dir=tmp_path)
+    settings = Settings(database_url=migrated_db_url, data_dir=tmp_path)
     remote = OpenAIEmbedder(
         base_url=openai_server.base_url, model=MODEL, api_key=API_KEY, dimensions=8
     )
     try:
         with LearnLoop.open(settings, embedder=remote) as ll:
-            assert embedding_column(fresh_db_url) == "vector(8)"
-            assert stored_space(fresh_db_url) == (f"openai:{MODEL}", 8)
+            assert embedding_column(migrated_db_url) == "vector(8)"
+            assert stored_space(migrated_db_url) == (f"openai:{MODEL}", 8)
 
             tenant = ll.tenants.create("space-test").tenant_id
             password, created = ll.items.put(
@@ -410,7 +410,7 @@ def test_a_fresh_database_is_claimed_by_the_openai_embedder(
         # Opening again with the same embedder is fine and changes nothing.
         with LearnLoop.open(settings, embedder=remote) as ll:
             assert ll.items.get(tenant, password.item_id).title == "Reset a password"
-        assert embedding_column(fresh_db_url) == "vector(8)"
+        assert embedding_column(migrated_db_url) == "vector(8)"
 
         with pytest.raises(EmbeddingMismatchError) as caught:
             LearnLoop.open(settings, embedder=embedder)
@@ -418,16 +418,16 @@ def test_a_fresh_database_is_claimed_by_the_openai_embedder(
         assert f"openai:{MODEL}" in message and "(8 dimensions)" in message
         assert DEFAULT_NAME in message and "(384)" in message
         assert isinstance(caught.value, LearnLoopError)
-        assert stored_space(fresh_db_url) == (f"openai:{MODEL}", 8)
-        assert embedding_column(fresh_db_url) == "vector(8)"
+        assert stored_space(migrated_db_url) == (f"openai:{MODEL}", 8)
+        assert embedding_column(migrated_db_url) == "vector(8)"
     finally:
         remote.close()
 
 
 def test_vectors_of_an_unknown_embedder_block_a_new_claim(
-    fresh_db_url: str, tmp_path: Path, openai_server: FakeOpenAI, embedder: LocalEmbedder
+    migrated_db_url: str, tmp_path: Path, openai_server: FakeOpenAI, embedder: LocalEmbedder
 ) -> None:
-    settings = Settings(database_url=fresh_db_url, data_dir=tmp_path)
+    settings = Settings(database_url=migrated_db_url, data_dir=tmp_path)
     remote = OpenAIEmbedder(base_url=openai_server.base_url, model=MODEL, api_key=API_KEY)
     try:
         with LearnLoop.open(settings, embedder=remote) as ll:
@@ -436,7 +436,7 @@ def test_vectors_of_an_unknown_embedder_block_a_new_claim(
     finally:
         remote.close()
 
-    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+    with psycopg.connect(migrated_db_url, autocommit=True) as conn:
         conn.execute("DELETE FROM embedding_space")
 
     with pytest.raises(EmbeddingMismatchError) as caught:
@@ -444,15 +444,15 @@ def test_vectors_of_an_unknown_embedder_block_a_new_claim(
     message = str(caught.value)
     assert "1 vectors of 8 dimensions" in message and "unknown embedder" in message
     assert DEFAULT_NAME in message and "384" in message
-    assert stored_space(fresh_db_url) is None
-    assert embedding_column(fresh_db_url) == "vector(8)"
+    assert stored_space(migrated_db_url) is None
+    assert embedding_column(migrated_db_url) == "vector(8)"
 
     # Without vectors in it, the database can be claimed again, at the new dimension.
-    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+    with psycopg.connect(migrated_db_url, autocommit=True) as conn:
         conn.execute("UPDATE items SET embedding = NULL")
     with LearnLoop.open(settings, embedder=embedder) as ll:
-        assert stored_space(fresh_db_url) == (DEFAULT_NAME, 384)
-        assert embedding_column(fresh_db_url) == "vector(384)"
+        assert stored_space(migrated_db_url) == (DEFAULT_NAME, 384)
+        assert embedding_column(migrated_db_url) == "vector(384)"
         assert ll.items.get(tenant, item.item_id).title == "Reset a password"
 
 
@@ -471,12 +471,12 @@ def openai_settings(
 
 
 def test_the_settings_choose_the_openai_embedder(
-    fresh_db_url: str, tmp_path: Path, openai_server: FakeOpenAI
+    migrated_db_url: str, tmp_path: Path, openai_server: FakeOpenAI
 ) -> None:
-    with LearnLoop.open(openai_settings(fresh_db_url, tmp_path, openai_server)) as ll:
+    with LearnLoop.open(openai_settings(migrated_db_url, tmp_path, openai_server)) as ll:
         assert isinstance(ll.embedder, OpenAIEmbedder)
         assert (ll.embedder.name, ll.embedder.dimension) == (f"openai:{MODEL}", 8)
-        assert embedding_column(fresh_db_url) == "vector(8)"
+        assert embedding_column(migrated_db_url) == "vector(8)"
         tenant = ll.tenants.create("from-settings").tenant_id
         ll.items.put(tenant, {"kind": "faq", "title": "Reset a password"})
         assert ll.search.search(tenant, "password")[0].item.title == "Reset a password"
@@ -485,10 +485,10 @@ def test_the_settings_choose_the_openai_embedder(
 
 
 def test_closing_learnloop_closes_the_embedder_it_made(
-    fresh_db_url: str, tmp_path: Path, openai_server: FakeOpenAI
+    migrated_db_url: str, tmp_path: Path, openai_server: FakeOpenAI
 ) -> None:
     def open_use_close() -> None:
-        with LearnLoop.open(openai_settings(fresh_db_url, tmp_path, openai_server)) as ll:
+        with LearnLoop.open(openai_settings(migrated_db_url, tmp_path, openai_server)) as ll:
             tenant = ll.tenants.create("owned").tenant_id
             ll.items.put(tenant, {"kind": "faq", "title": "Reset a password"})
 
@@ -498,15 +498,15 @@ def test_closing_learnloop_closes_the_embedder_it_made(
 
 
 def test_a_failed_open_closes_the_embedder_it_made(
-    fresh_db_url: str, tmp_path: Path, openai_server: FakeOpenAI, embedder: LocalEmbedder
+    migrated_db_url: str, tmp_path: Path, openai_server: FakeOpenAI, embedder: LocalEmbedder
 ) -> None:
-    LearnLoop.open(Settings(database_url=fresh_db_url, data_dir=tmp_path), embedder).close()
+    LearnLoop.open(Settings(database_url=migrated_db_url, data_dir=tmp_path), embedder).close()
     errors: list[str] = []
 
     def open_mismatched() -> None:
         try:
             # No dimensions: the embedder probes, so it holds an open connection.
-            LearnLoop.open(openai_settings(fresh_db_url, tmp_path, openai_server, None))
+            LearnLoop.open(openai_settings(migrated_db_url, tmp_path, openai_server, None))
         except EmbeddingMismatchError as exc:
             errors.append(str(exc))
 

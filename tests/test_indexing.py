@@ -143,8 +143,10 @@ def test_a_failing_embedder_sets_the_error_state(ll: LearnLoop, tenant: str) -> 
 
 
 @pytest.fixture
-def fresh(fresh_db_url: str, settings: Settings, embedder: LocalEmbedder) -> Iterator[LearnLoop]:
-    with LearnLoop.open(settings.model_copy(update={"database_url": fresh_db_url}), embedder) as ll:
+def fresh(migrated_db_url: str, settings: Settings, embedder: LocalEmbedder) -> Iterator[LearnLoop]:
+    """A LearnLoop on a database of its own: the worker's jobs there are this test's alone."""
+    own = settings.model_copy(update={"database_url": migrated_db_url})
+    with LearnLoop.open(own, embedder) as ll:
         yield ll
 
 
@@ -180,11 +182,11 @@ def _locked_changes(url: str, tenant: str) -> int:
 
 
 def test_the_worker_embeds_within_seconds_and_a_killed_one_loses_nothing(
-    fresh: LearnLoop, fresh_db_url: str, tmp_path: Path
+    fresh: LearnLoop, migrated_db_url: str, tmp_path: Path
 ) -> None:
     tenant = fresh.tenants.create("w").tenant_id
     log = tmp_path / "worker.log"
-    worker = _worker(fresh_db_url, log)
+    worker = _worker(migrated_db_url, log)
     try:
         # Commit to searchable: the worker wakes on the queued job.
         fresh.items.put_many(tenant, [{"kind": "faq", "title": "Warm-up"}], embed=False)
@@ -198,7 +200,7 @@ def test_the_worker_embeds_within_seconds_and_a_killed_one_loses_nothing(
         rows = [{"kind": "runbook", "title": f"Runbook {n}", "body": f"{n} {body}"}
                 for n in range(150)]
         fresh.items.put_many(tenant, rows, embed=False)
-        _wait(lambda: _locked_changes(fresh_db_url, tenant) > 0, 30, "a batch in flight")
+        _wait(lambda: _locked_changes(migrated_db_url, tenant) > 0, 30, "a batch in flight")
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
         status = fresh.indexer.status(tenant)
@@ -206,7 +208,7 @@ def test_the_worker_embeds_within_seconds_and_a_killed_one_loses_nothing(
         # Everything committed so far is counted once; the batch in flight left no trace.
         assert status.embedded_total == 152 - status.pending, log.read_text()
 
-        worker = _worker(fresh_db_url, log)
+        worker = _worker(migrated_db_url, log)
         _wait(lambda: fresh.indexer.status(tenant).state == "ready", 120, "the restarted worker")
         status = fresh.indexer.status(tenant)
         assert (status.pending, status.queued_changes, status.embedded_total) == (0, 0, 152)
@@ -233,7 +235,7 @@ def test_the_worker_embeds_within_seconds_and_a_killed_one_loses_nothing(
 
 
 def test_reembed_switches_the_embedder_and_resumes(
-    fresh: LearnLoop, fresh_db_url: str, settings: Settings
+    fresh: LearnLoop, migrated_db_url: str, settings: Settings
 ) -> None:
     tenant = fresh.tenants.create("r").tenant_id
     fresh.items.put_many(tenant, [{"kind": "faq", "title": f"Question {n}"} for n in range(30)])
@@ -245,7 +247,7 @@ def test_reembed_switches_the_embedder_and_resumes(
     other.__dict__ |= fresh.embedder.__dict__
     other.name = "other-model"
     with pytest.raises(EmbeddingMismatchError):
-        LearnLoop.open(settings.model_copy(update={"database_url": fresh_db_url}), other)
+        LearnLoop.open(settings.model_copy(update={"database_url": migrated_db_url}), other)
     assert switch_space(fresh.db, other) == 30
     assert current_space(fresh.db) == ("other-model", fresh.embedder.dimension)
     indexer = type(fresh.indexer)(fresh.db, other, batch=8)

@@ -753,10 +753,10 @@ def test_an_event_before_its_impression_is_visible_is_kept(
 
 
 @pytest.fixture
-def own_ll(settings: Settings, fresh_db_url: str, ll: LearnLoop) -> Iterator[LearnLoop]:
+def own_ll(settings: Settings, migrated_db_url: str, ll: LearnLoop) -> Iterator[LearnLoop]:
     """A LearnLoop on a database of its own: pruning drops month partitions for all tenants."""
     instance = LearnLoop.open(
-        settings.model_copy(update={"database_url": fresh_db_url}), ll.embedder
+        settings.model_copy(update={"database_url": migrated_db_url}), ll.embedder
     )
     yield instance
     instance.close()

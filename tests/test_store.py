@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import learnloop
 from learnloop._sql import load_queries
 from learnloop.db import available, migrate
 from learnloop.db.migrate import Migration
+from tests.databases import create_database, drop_database
 
 # learnloop.db re-exports the function migrate, which hides the module of the same name
 migrate_module = importlib.import_module("learnloop.db.migrate")
@@ -110,24 +110,60 @@ def _schema(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
         "extensions": conn.execute(
             "SELECT extname, extversion FROM pg_extension ORDER BY 1"
         ).fetchall(),
+        # Functions, views, triggers and enums of ours and of the job queue (not those of
+        # the extensions, which their versions above stand for).
+        "functions": conn.execute(
+            "SELECT proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)"
+            " FROM pg_proc p WHERE pronamespace = 'public'::regnamespace AND prokind IN ('f', 'p')"
+            " AND NOT EXISTS (SELECT 1 FROM pg_depend d"
+            "   WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')"
+            " ORDER BY 1, 2"
+        ).fetchall(),
+        "views": conn.execute(
+            "SELECT relname, relkind, pg_get_viewdef(oid) FROM pg_class"
+            " WHERE relnamespace = 'public'::regnamespace AND relkind IN ('v', 'm') ORDER BY 1"
+        ).fetchall(),
+        "triggers": conn.execute(
+            "SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE c.relnamespace = 'public'::regnamespace AND NOT tgisinternal ORDER BY 1, 2"
+        ).fetchall(),
+        "enums": conn.execute(
+            "SELECT typname, enumsortorder, enumlabel FROM pg_enum e"
+            " JOIN pg_type t ON t.oid = e.enumtypid"
+            " WHERE typnamespace = 'public'::regnamespace ORDER BY 1, 2"
+        ).fetchall(),
+        # Settings a migration gave the database itself (ALTER DATABASE ... SET): a copy
+        # made with CREATE DATABASE ... TEMPLATE would not have them.
+        "database settings": conn.execute(
+            "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+            " WHERE datname = current_database()"
+        ).fetchall(),
+    }
+
+
+def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """How many rows each table of the schema holds (what the migrations inserted)."""
+    tables = conn.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        " AND relkind = 'r' ORDER BY 1"
+    ).fetchall()
+    count = sql.SQL("SELECT count(*) FROM {}")
+    return {
+        table: conn.execute(count.format(sql.Identifier(table))).fetchall()[0][0]
+        for (table,) in tables
     }
 
 
 @pytest.fixture(scope="module")
-def migrated_url(database_url: str) -> Iterator[str]:
-    """A database of this module's own, migrated from empty once, dropped at the end."""
-    name = f"schema_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
+def scratch_url(database_url: str) -> Iterator[str]:
+    """A database of this module's own, migrated from empty once, dropped at the end: the
+    reference the template's clones are compared with."""
+    url = create_database(database_url, "schema")
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
     yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    drop_database(url)
 
 
 # ---------------------------------------------------------------- migrations
@@ -209,6 +245,25 @@ def test_racing_processes_apply_each_migration_exactly_once(fresh_db_url: str) -
             "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version"
         ).fetchall()
     assert rows == [(version, 1) for version in expected]
+
+
+def test_a_clone_of_the_template_is_a_database_migrated_from_scratch(
+    scratch_url: str, migrated_db_url: str, template_db: str
+) -> None:
+    """The ``migrated_db_url`` fixture (a copy of the template, see conftest.py) gives what
+    migrating an empty database gives: the same migrations recorded, the same schema, the
+    same rows; and nothing can connect to the template to change what later copies get."""
+    with psycopg.connect(scratch_url) as scratch, psycopg.connect(migrated_db_url) as clone:
+        expected = [(m.version, m.name) for m in available()]
+        assert [(version, name) for version, name, _ in _migrations(clone)] == expected
+        assert [(version, name) for version, name, _ in _migrations(scratch)] == expected
+        assert _schema(clone) == _schema(scratch)
+        assert _row_counts(clone) == _row_counts(scratch)
+    with psycopg.connect(migrated_db_url, autocommit=True) as clone:
+        assert migrate(clone) == []
+    template_url = psycopg.conninfo.make_conninfo(migrated_db_url, dbname=template_db)
+    with pytest.raises(psycopg.OperationalError, match="not currently accepting connections"):
+        psycopg.connect(template_url)
 
 
 # ---------------------------------------------------------------- the schema the code expects
@@ -308,8 +363,8 @@ def test_every_query_the_code_names_exists() -> None:
 @pytest.mark.parametrize(
     "query", [pytest.param(query, id=query_id) for query_id, query in _all_queries()]
 )
-def test_query_matches_the_migrated_schema(migrated_url: str, query: str) -> None:
-    with psycopg.connect(migrated_url, autocommit=True) as conn:
+def test_query_matches_the_migrated_schema(scratch_url: str, query: str) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
         _check_query(conn, query)
 
 
@@ -338,13 +393,13 @@ def test_query_matches_the_migrated_schema(migrated_url: str, query: str) -> Non
     ],
 )
 def test_the_query_check_catches_a_wrong_schema(
-    migrated_url: str, query: str, error: type[Exception]
+    scratch_url: str, query: str, error: type[Exception]
 ) -> None:
-    with psycopg.connect(migrated_url, autocommit=True) as conn, pytest.raises(error):
+    with psycopg.connect(scratch_url, autocommit=True) as conn, pytest.raises(error):
         _check_query(conn, query)
 
 
-def test_the_vector_index_the_code_rebuilds_is_the_one_migrations_made(migrated_url: str) -> None:
+def test_the_vector_index_the_code_rebuilds_is_the_one_migrations_made(scratch_url: str) -> None:
     """space.sql drops and recreates the vector index by name; a renamed index would be kept
     (DROP ... IF EXISTS) and a second one built beside it."""
     q = load_queries("learnloop.knowledge", "space.sql")
@@ -352,7 +407,7 @@ def test_the_vector_index_the_code_rebuilds_is_the_one_migrations_made(migrated_
         "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'items'"
         " AND indexdef LIKE '%USING hnsw%'"
     )
-    with psycopg.connect(migrated_url, autocommit=True) as conn:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
         assert conn.execute(count_hnsw).fetchone() == (1,)
         with conn.transaction(force_rollback=True):
             conn.execute(q["drop_vector_index"])
@@ -363,8 +418,8 @@ def test_the_vector_index_the_code_rebuilds_is_the_one_migrations_made(migrated_
         assert row is not None and row[0] > 0, "items.embedding is not a vector(n) column"
 
 
-def test_every_tenant_table_keys_on_tenant_id_first(migrated_url: str) -> None:
-    with psycopg.connect(migrated_url, autocommit=True) as conn:
+def test_every_tenant_table_keys_on_tenant_id_first(scratch_url: str) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
         rows = conn.execute(
             """
             SELECT c.relname, a.attname
@@ -476,17 +531,15 @@ def test_processes_starting_a_new_embedded_server_at_once_all_share_it(pgdata: P
     assert not _server_running(pgdata), "the server outlived every process using it"
 
 
-def test_concurrent_first_events_of_a_month_share_one_partition(fresh_db_url: str) -> None:
+def test_concurrent_first_events_of_a_month_share_one_partition(migrated_db_url: str) -> None:
     """Several transactions create the same month's partition at once: none fails."""
-    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
-        migrate(conn)
     months = [f"2031-{m:02d}-15" for m in range(1, 7)]
     errors: list[BaseException] = []
     names: list[str] = []
 
     def create(month: str, barrier: threading.Barrier) -> None:
         try:
-            with psycopg.connect(fresh_db_url) as conn:
+            with psycopg.connect(migrated_db_url) as conn:
                 barrier.wait()
                 row = conn.execute("SELECT learnloop_event_partition(%s)", (month,)).fetchone()
                 assert row is not None
