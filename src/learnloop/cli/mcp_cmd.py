@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -11,7 +11,7 @@ from rich.text import Text
 from learnloop.cli.context import err_console
 
 
-class McpTransport(str, Enum):
+class McpTransport(StrEnum):
     stdio = "stdio"
     http = "http"
 

@@ -56,8 +56,8 @@ def items(
     cursor: int | None = None,
 ) -> Call[tuple[list[Item], int | None]]:
     """Items newest first (filtered by kinds, statuses, tags); and the next page's cursor."""
-    params = _compact({"kind": kind, "status": status, "tag": tag, "limit": limit, "cursor": cursor})
-    return Call(routes.LIST_ITEMS, None, _item_page, params)
+    params = {"kind": kind, "status": status, "tag": tag, "limit": limit, "cursor": cursor}
+    return Call(routes.LIST_ITEMS, None, _item_page, _compact(params))
 
 
 def search(query: str, *, k: int = 10, **filters: Any) -> Call[list[SearchHit]]:

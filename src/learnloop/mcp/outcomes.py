@@ -7,11 +7,10 @@ from typing import Any, Literal
 
 from learnloop.client import AsyncClient
 from learnloop.errors import InvalidInput
+from learnloop.events.models import EventType, Priority
+from learnloop.events.models import FeedbackKind as RatingKind
 
 OutcomeKind = Literal["event", "feedback", "correction"]
-EventType = Literal["viewed", "clicked", "executed", "succeeded", "failed", "dismissed"]
-RatingKind = Literal["thumbs", "stars", "emoji", "helpfulness"]
-Priority = Literal["low", "normal", "high", "urgent"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,16 @@ class Outcome:
         """InvalidInput naming the first of ``names`` that is not given."""
         for name in names:
             if getattr(self, name) is None:
-                raise InvalidInput(f"{name}: record_outcome with kind {self.kind!r} needs {name}")
+                raise InvalidInput(f"{name}: kind {self.kind!r} needs {name} ({_HINTS[name]})")
+
+
+_HINTS = {
+    "event": "viewed, clicked, executed, succeeded, failed or dismissed",
+    "rating": "thumbs, stars, emoji or helpfulness",
+    "value": "up or down for thumbs, 1 to 5 for stars, an emoji, helpful, partially or not_helpful",
+    "original_response": "the answer that was given",
+    "corrected_answer": "the answer that should have been given",
+}
 
 
 async def record(client: AsyncClient, outcome: Outcome) -> dict[str, Any]:

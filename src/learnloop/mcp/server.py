@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -18,13 +18,11 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from learnloop.client import AsyncClient
+from learnloop.knowledge.models import Kind
 from learnloop.mcp import answers
 from learnloop.mcp.gateway import Gateway, keep_headers
 from learnloop.mcp.outcomes import EventType, Outcome, OutcomeKind, Priority, RatingKind, record
 
-Kind = Literal[
-    "runbook", "playbook", "faq", "kpi", "account", "report", "tool", "document", "correction"
-]
 JSON = "application/json"
 
 INSTRUCTIONS = """\
@@ -83,7 +81,8 @@ def _add_tools(server: MCPServer[Any], gateway: Gateway) -> None:
         record_outcome to say what came of it."""
 
         async def call(client: AsyncClient) -> dict[str, Any]:
-            answer = await client.recommend(query, context=context, k=k, kinds=kinds)
+            asked = None if kinds is None else [str(kind) for kind in kinds]
+            answer = await client.recommend(query, context=context, k=k, kinds=asked)
             return answers.recommendation(answer)
 
         return await gateway.tool(call)
