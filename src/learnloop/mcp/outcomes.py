@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from learnloop.client import AsyncClient
 from learnloop.errors import InvalidInput
-from learnloop.events.models import EventType, Priority
-from learnloop.events.models import FeedbackKind as RatingKind
+from learnloop.events.models import EventType, FeedbackKind, Priority
 
 OutcomeKind = Literal["event", "feedback", "correction"]
 
@@ -21,7 +20,7 @@ class Outcome:
     kind: OutcomeKind
     event: EventType | None = None
     item_id: int | None = None
-    rating: RatingKind | None = None
+    rating: FeedbackKind | None = None
     value: str | int | None = None
     reason: str | None = None
     original_response: str | None = None

@@ -18,10 +18,11 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from learnloop.client import AsyncClient
+from learnloop.events.models import EventType, FeedbackKind, Priority
 from learnloop.knowledge.models import Kind
 from learnloop.mcp import answers
 from learnloop.mcp.gateway import Gateway, keep_headers
-from learnloop.mcp.outcomes import EventType, Outcome, OutcomeKind, Priority, RatingKind, record
+from learnloop.mcp.outcomes import Outcome, OutcomeKind, record
 
 JSON = "application/json"
 
@@ -136,7 +137,7 @@ def _add_tools(server: MCPServer[Any], gateway: Gateway) -> None:
         item_id: Annotated[
             int | None, Field(description="the item it is about (needed for clicked)")
         ] = None,
-        rating: Annotated[RatingKind | None, Field(description="for kind feedback")] = None,
+        rating: Annotated[FeedbackKind | None, Field(description="for kind feedback")] = None,
         value: Annotated[
             str | int | None,
             Field(
