@@ -63,6 +63,7 @@ async def ok(session: ClientSession, tool: str, **arguments: Any) -> dict[str, A
     result = await session.call_tool(tool, arguments)
     assert not result.is_error, text(result)
     assert result.structured_content is not None
+    assert json.loads(text(result)) == result.structured_content  # the same, as text
     return result.structured_content
 
 
@@ -244,6 +245,19 @@ def test_a_read_key_searches_but_cannot_record_outcomes(
         ll, "SELECT count(*) AS n FROM impressions WHERE tenant_id = %(t)s", {"t": tenant}
     )
     assert impressions == [{"n": 1}]  # the one made above; the read key's recommend logged none
+
+
+def test_an_api_that_cannot_be_reached_is_a_tool_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def agent(session: ClientSession) -> tuple[str, str]:
+        first = await refused(session, "recommend", query="disk full")
+        return first, await refused(session, "search", query="disk full")
+
+    first, second = over_stdio(closed, "ll_some_key", agent, tmp_path / "mcp.log")
+    assert f"cannot reach learnloop at {closed}" in first and "cannot reach" in second
 
 
 @asynccontextmanager
