@@ -2,4 +2,5 @@
 
 from learnloop.cli.main import app
 
-app(prog_name="learnloop")
+if __name__ == "__main__":
+    app(prog_name="learnloop")
