@@ -5,8 +5,6 @@ For hit ``n`` of a ranked hit list the features are
 
 - its cosine similarity, and its margin over the most similar other hit;
 - its reciprocal semantic rank, keyword (BM25) rank and fused rank (0 when absent);
-- its keyword share (its BM25 score over the best of the list; 0 without a keyword match)
-  and its fused score's margin over the best other hit's;
 
 and confidence is a logistic function of them. The coefficients were fitted on labelled
 questions (banking77 FAQ questions held apart from the items, and alert texts against the
@@ -23,31 +21,18 @@ from collections.abc import Sequence
 
 from learnloop.knowledge.models import SearchHit
 
-FEATURES = (
-    "similarity",
-    "margin",
-    "semantic_rank",
-    "keyword_rank",
-    "fused_rank",
-    "keyword_share",
-    "score_margin",
-)
+FEATURES = ("similarity", "margin", "semantic_rank", "keyword_rank", "fused_rank")
 # bench/fit_confidence.py (intercept first, then FEATURES in order).
-COEFFICIENTS = (-5.766, 5.333, 11.262, 0.741, 2.135, -0.085, 0.0, 0.0)
+COEFFICIENTS = (-5.766, 5.333, 11.262, 0.741, 2.135, -0.085)
 
 
 def features(hits: Sequence[SearchHit]) -> list[list[float]]:
     """The features of each hit, in FEATURES order."""
     sims = [h.similarity if h.similarity is not None else 0.0 for h in hits]
-    scores = [h.score for h in hits]
-    best_keyword = max((h.keyword_score or 0.0 for h in hits), default=0.0)
     rows = []
     for n, hit in enumerate(hits):
         others = sims[:n] + sims[n + 1 :]
         margin = sims[n] - max(others) if others else sims[n]
-        other_scores = scores[:n] + scores[n + 1 :]
-        score_margin = scores[n] - max(other_scores) if other_scores else scores[n]
-        share = (hit.keyword_score or 0.0) / best_keyword if best_keyword > 0 else 0.0
         rows.append(
             [
                 sims[n],
@@ -55,8 +40,6 @@ def features(hits: Sequence[SearchHit]) -> list[list[float]]:
                 _reciprocal(hit.semantic_rank),
                 _reciprocal(hit.keyword_rank),
                 1.0 / (n + 1) if hit.semantic_rank or hit.keyword_rank else 0.0,
-                share,
-                score_margin,
             ]
         )
     return rows
