@@ -63,15 +63,19 @@ def check(path: Path, expected: dict[str, Any]) -> Outcome:
     sheets = [s for s in report.sheets if s.rows] or report.sheets
     sheet = next((s for s in sheets if s.name == expected.get("sheet")), sheets[0])
     rows = sheet.header_rows
-    found.header = None if not rows else str(rows[0]) if len(rows) == 1 else (
-        f"{rows[0]}-{rows[-1]}")
+    found.header = (
+        None if not rows else str(rows[0]) if len(rows) == 1 else (f"{rows[0]}-{rows[-1]}")
+    )
     found.rows, found.columns = sheet.rows, sheet.columns
     found.error = plan.errors[0].message if plan.errors else None
     found.header_ok = "header" in expected and expected["header"] == found.header
     found.rows_ok = expected.get("rows") == found.rows and _columns_ok(expected, sheet.columns)
     want_error = expected.get("error")
-    found.error_ok = (found.error is None) if want_error is None else (
-        found.error is not None and want_error in found.error)
+    found.error_ok = (
+        (found.error is None)
+        if want_error is None
+        else (found.error is not None and want_error in found.error)
+    )
     return found
 
 
@@ -82,10 +86,16 @@ def _columns_ok(expected: dict[str, Any], columns: list[str]) -> bool:
 
 def _line(outcome: Outcome, expected: dict[str, Any]) -> str:
     mark = "ok  " if outcome.right else "MISS"
-    want = (f"header {expected['header'] or 'none'}, {expected.get('rows')} rows"
-            if "header" in expected else "no table")
-    got = (f"header {outcome.header or 'none'}, {outcome.rows} rows"
-           if outcome.rows is not None else "no table")
+    want = (
+        f"header {expected['header'] or 'none'}, {expected.get('rows')} rows"
+        if "header" in expected
+        else "no table"
+    )
+    got = (
+        f"header {outcome.header or 'none'}, {outcome.rows} rows"
+        if outcome.rows is not None
+        else "no table"
+    )
     error = ""
     if expected.get("error") or outcome.error:
         error = f"; error expected {expected.get('error')!r}, given {_short(outcome.error)}"
@@ -109,16 +119,21 @@ def main(argv: list[str] | None = None) -> int:
         outcome = check(args.data / name, expected)
         outcomes.append(outcome)
         print(_line(outcome, expected))
-    unlisted = sorted(p.name for p in args.data.iterdir()
-                      if p.suffix not in (".md", ".txt") and p.name not in wanted)
+    unlisted = sorted(
+        p.name
+        for p in args.data.iterdir()
+        if p.suffix not in (".md", ".txt") and p.name not in wanted
+    )
     right = sum(o.right for o in outcomes)
     headers = sum(o.header_ok for o in outcomes)
     counts = sum(o.rows_ok for o in outcomes)
     errors = sum(bool(wanted[o.name].get("error")) and o.error_ok for o in outcomes)
-    print(f"total: {right}/{len(outcomes)} files right (header {headers}/{len(outcomes)}, "
-          f"row count {counts}/{len(outcomes)}, expected errors given {errors}/"
-          f"{sum(bool(e.get('error')) for e in wanted.values())})"
-          + (f"; not in the expectations: {', '.join(unlisted)}" if unlisted else ""))
+    print(
+        f"total: {right}/{len(outcomes)} files right (header {headers}/{len(outcomes)}, "
+        f"row count {counts}/{len(outcomes)}, expected errors given {errors}/"
+        f"{sum(bool(e.get('error')) for e in wanted.values())})"
+        + (f"; not in the expectations: {', '.join(unlisted)}" if unlisted else "")
+    )
     return 0 if right == len(outcomes) and not unlisted else 1
 
 

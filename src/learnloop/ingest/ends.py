@@ -39,8 +39,14 @@ class Body:
     dropped: list[str] = field(default_factory=list)
 
 
-def find_body(rows: list[list[Any]], begin: int, shape: Profile,
-              header: list[Any] | None = None, *, literal: bool = False) -> Body:
+def find_body(
+    rows: list[list[Any]],
+    begin: int,
+    shape: Profile,
+    header: list[Any] | None = None,
+    *,
+    literal: bool = False,
+) -> Body:
     """The data rows from ``begin``; with ``literal`` (a range given) every non-blank row."""
     body = Body()
     blank_from: int | None = None
@@ -71,8 +77,7 @@ def is_total(row: list[Any]) -> bool:
     (True, True, False)
     """
     cells = [v for v in row if not is_blank(v)]
-    label = next((v for v in cells[:2] if isinstance(v, str) and not v.strip()[:1].isdigit()),
-                 None)
+    label = next((v for v in cells[:2] if isinstance(v, str) and not v.strip()[:1].isdigit()), None)
     return label is not None and bool(_TOTAL.match(label.strip())) and len(cells) >= 2
 
 
@@ -95,7 +100,7 @@ def _stop(row: list[Any], shape: Profile, after_blank: bool) -> str | None:
 def _note_row(cells: list[Any], shape: Profile) -> bool:
     few = len(cells) <= max(1, shape.width // 3)
     long = len(cells) == 1 and shape.width >= 3 and len(str(cells[0])) > LONG_CELL
-    return few and is_note(cells[0]) or long
+    return (few and is_note(cells[0])) or long
 
 
 def _repeats(row: list[Any], header: list[Any]) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from learnloop.ingest.cells import filled, is_blank, is_word, is_year, kind, trimmed
@@ -64,7 +65,8 @@ class Header:
 
 def profile(rows: list[list[Any]]) -> Profile:
     """The data width and the numeric columns of the first ``SAMPLE`` non-blank rows."""
-    sample = [r for r in (trimmed(row) for row in rows[: SAMPLE * 2]) if filled(r)][:SAMPLE]
+    lines = [trimmed(row) for row in rows[: SAMPLE * 2]]
+    sample = list({_key(r): r for r in lines if filled(r)}.values())[:SAMPLE]  # repeats once
     widths = Counter(filled(r) for r in sample if filled(r) > 1)
     width = max(widths, key=lambda w: (widths[w], w)) if widths else 1
     kinds: dict[int, Counter[str]] = {}
@@ -97,7 +99,7 @@ def is_title(row: list[Any], shape: Profile) -> bool:
     cells = [v for v in row if not is_blank(v)]
     if not cells:
         return False
-    if len(cells) == 1 and shape.width >= 2 and kind(cells[0]) == "text" or is_note(cells[0]):
+    if (len(cells) == 1 and shape.width >= 2 and kind(cells[0]) == "text") or is_note(cells[0]):
         return True
     if any(isinstance(v, str) and len(v) > LONG_CELL for v in cells):
         return True
@@ -126,7 +128,7 @@ def is_year_row(row: list[Any]) -> bool:
     values = [v for v in row if not is_blank(v)]
     years = [int(str(v).strip()) for v in values if is_year(v)]
     others = [v for v in values if not is_year(v)]
-    rising = all(a < b for a, b in zip(years, years[1:], strict=False))
+    rising = all(a < b for a, b in pairwise(years))
     return len(years) >= 2 and rising and all(is_word(v) for v in others)
 
 
@@ -148,13 +150,19 @@ def _body_start(rows: list[list[Any]], start: int, shape: Profile) -> int | None
 
 
 def _confirmed(rows: list[list[Any]], n: int, shape: Profile) -> bool:
-    """Two of the next three rows with cells in the numeric columns are data too."""
-    seen = [r for r in rows[n + 1 : n + 40] if shape.numeric_cells(r)][:3]
+    """Two of the next three rows with cells in the numeric columns are data too (a row
+    repeating one above, such as a header printed again, is not counted)."""
+    before = {_key(trimmed(r)) for r in rows[max(0, n - SCAN) : n] if filled(r)}
+    later = (r for r in rows[n + 1 : n + 40] if _key(trimmed(r)) not in before)
+    seen = [r for r in later if shape.numeric_cells(r)][:3]
     return not seen or sum(is_data(r, shape) for r in seen) * 3 >= 2 * len(seen)
 
 
-def _header_above(rows: list[list[Any]], start: int, body: int, shape: Profile
-                  ) -> Header | None:
+def _key(row: list[Any]) -> tuple[str, ...]:
+    return tuple(map(str, row))
+
+
+def _header_above(rows: list[list[Any]], start: int, body: int, shape: Profile) -> Header | None:
     """The block of header rows above the body, skipping the body's section rows."""
     n = body - 1
     while n >= start and _section_row(rows[n], shape) and body - n <= 5:
@@ -192,8 +200,9 @@ def _units(row: list[Any]) -> bool:
 
 def _nothing_above(rows: list[list[Any]], start: int, body: int, shape: Profile) -> bool:
     """Only blank, title and section rows above the body: a table without a header."""
-    return all(not filled(r) or is_title(r, shape) or _section_row(r, shape)
-               for r in rows[start:body])
+    return all(
+        not filled(r) or is_title(r, shape) or _section_row(r, shape) for r in rows[start:body]
+    )
 
 
 def _text_header(rows: list[list[Any]], start: int, shape: Profile) -> Header | None:
@@ -210,8 +219,10 @@ def _text_header(rows: list[list[Any]], start: int, shape: Profile) -> Header | 
             break
         if _names_row(rows, n, shape):
             count = filled(rows[n])
-            reason = (f"the first row of {count} distinct names, as wide as the table "
-                      f"({shape.width} columns), not repeated below")
+            reason = (
+                f"the first row of {count} distinct names, as wide as the table "
+                f"({shape.width} columns), not repeated below"
+            )
             return Header([n], list(trimmed(rows[n])), n + 1, reason)
     return None
 
@@ -227,8 +238,7 @@ def _names_row(rows: list[list[Any]], n: int, shape: Profile) -> bool:
     if not any(filled(r) for r in below):
         return False
     return not any(
-        not is_blank(v) and any(c < len(r) and r[c] == v for r in below)
-        for c, v in enumerate(row)
+        not is_blank(v) and any(c < len(r) and r[c] == v for r in below) for c, v in enumerate(row)
     )
 
 
@@ -239,8 +249,12 @@ def merge(rows: list[list[Any]], block: list[int]) -> list[Any]:
     width = max(len(line) for line in lines)
     fullest = max(range(len(lines)), key=lambda i: (filled(lines[i]), -i))
     under = lines[fullest] + [None] * (width - len(lines[fullest]))
-    spread = [_spread(line, under) if i < fullest and filled(line) < filled(under)
-              else line + [None] * (width - len(line)) for i, line in enumerate(lines)]
+    spread = [
+        _spread(line, under)
+        if i < fullest and filled(line) < filled(under)
+        else line + [None] * (width - len(line))
+        for i, line in enumerate(lines)
+    ]
     names: list[Any] = []
     for c in range(width):
         parts: list[str] = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from learnloop.errors import ImportRejected
-from learnloop.ingest.ranges import RANGE_PATTERN
+from learnloop.errors import ImportRejected, InvalidInput
+from learnloop.ingest.ranges import parse_range
 from learnloop.knowledge.models import Kind
 from learnloop.validation import Input
 
@@ -48,7 +48,7 @@ class ImportOptions(Input):
         "before looking for the table",
     )
     range: str | None = Field(
-        default=None, max_length=200, pattern=RANGE_PATTERN, description="the cells to read, "
+        default=None, max_length=200, description="the cells to read, "
         "as A1:F200, Sheet!A1:F200, B:F or 5:200; taken literally (its first row is the header "
         "unless header_row says otherwise, no search for the table's end)",
     )
@@ -64,6 +64,16 @@ class ImportOptions(Input):
         default=None, min_length=3, max_length=500, description="the title of each item of a "
         "generic table from its columns, e.g. '{Name} ({Year})'",
     )
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_range(value)
+            except InvalidInput as exc:
+                raise ValueError(exc.message.removeprefix("range ")) from None
+        return value
 
 
 class RowError(BaseModel):

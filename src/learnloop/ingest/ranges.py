@@ -12,9 +12,10 @@ from typing import Any
 
 from learnloop.errors import InvalidInput
 
-RANGE_PATTERN = r"^(?:[^!]+!)?[A-Za-z]{0,3}\d*:[A-Za-z]{0,3}\d*$"
-_PARTS = re.compile(r"^(?:(?P<sheet>[^!]+)!)?(?P<c1>[A-Za-z]{0,3})(?P<r1>\d*)"
-                    r":(?P<c2>[A-Za-z]{0,3})(?P<r2>\d*)$")
+_PARTS = re.compile(
+    r"^(?:(?P<sheet>[^!]+)!)?(?P<c1>[A-Za-z]{0,3})(?P<r1>\d*)"
+    r":(?P<c2>[A-Za-z]{0,3})(?P<r2>\d*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,7 @@ def parse_range(text: str) -> CellRange:
     """
     match = _PARTS.match(text.strip())
     if match is None or not any(match.group(g) for g in ("c1", "r1", "c2", "r2")):
-        raise InvalidInput(f"range {text!r}: write it as A1:F200 (or Sheet!A1:F200, B:F, "
-                           "5:200)")
+        raise InvalidInput(f"range {text!r}: write it as A1:F200 (or Sheet!A1:F200, B:F, 5:200)")
     r1, r2 = match.group("r1"), match.group("r2")
     if r1 == "0" or r2 == "0":
         raise InvalidInput(f"range {text!r}: rows count from 1")

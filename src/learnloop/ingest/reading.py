@@ -28,15 +28,19 @@ def pick_sheet(source: Source, wanted: str, file_name: str) -> list[Sheet]:
     """The sheet named ``wanted`` (or at position ``wanted``, from 1)."""
     names = [s.name for s in source.sheets]
     if source.format not in ("xlsx", "xlsm", "xls", "ods", "spreadsheet"):
-        raise InvalidInput(f"sheet {wanted!r}: {file_name} is {source.format}, one table "
-                           "without sheets; leave sheet out")
+        raise InvalidInput(
+            f"sheet {wanted!r}: {file_name} is {source.format}, one table "
+            "without sheets; leave sheet out"
+        )
     for sheet in source.sheets:
         if sheet.name == wanted:
             return [sheet]
     if wanted.isdigit() and 1 <= int(wanted) <= len(names):
         return [source.sheets[int(wanted) - 1]]
-    raise InvalidInput(f"sheet {wanted!r}: {file_name} has no such sheet; its sheets: "
-                       f"{', '.join(names) or '(none)'}")
+    raise InvalidInput(
+        f"sheet {wanted!r}: {file_name} has no such sheet; its sheets: "
+        f"{', '.join(names) or '(none)'}"
+    )
 
 
 def describe(table: Table) -> str:
@@ -48,8 +52,11 @@ def describe(table: Table) -> str:
         head = f"header row {rows[0]} ({table.header_reason})"
     else:
         head = f"header rows {rows[0]}-{rows[-1]} merged ({table.header_reason})"
-    body = (f"rows {table.numbers[0]}-{table.numbers[-1]}" if table.numbers else "no data rows")
-    end = (f"stopped at row {table.stopped_at}: {table.stop_reason}"
-           if table.stopped_at is not None else "to the end of the sheet")
+    body = f"rows {table.numbers[0]}-{table.numbers[-1]}" if table.numbers else "no data rows"
+    end = (
+        f"stopped at row {table.stopped_at}: {table.stop_reason}"
+        if table.stopped_at is not None
+        else "to the end of the sheet"
+    )
     dropped = f"; dropped {', '.join(table.dropped)}" if table.dropped else ""
     return f"{head}, {body}, {end}{dropped}"

@@ -33,8 +33,8 @@ from learnloop.ingest.models import (
     SheetReport,
     rejected,
 )
-from learnloop.ingest.reading import describe, read_tables
 from learnloop.ingest.readers import MARKDOWN, Source, decode, unpack
+from learnloop.ingest.reading import describe, read_tables
 from learnloop.ingest.tables import Table
 from learnloop.ingest.titles import Titles, choose
 from learnloop.knowledge import ItemIn, Items

@@ -131,8 +131,8 @@ def _first_row(raw: list[list[Any]], start: int, shape: Profile, layout: Layout)
     """With no header: the first row that is not a title (when detecting)."""
     n = start
     detecting = layout.header_row is None and layout.range is None
-    while n < len(raw) and (not filled(raw[n]) or detecting and is_title(raw[n], shape)
-                            and n + 1 < len(raw)):
+    while n < len(raw) and (not filled(raw[n]) or (detecting and is_title(raw[n], shape)
+                            and n + 1 < len(raw))):
         n += 1
     return n
 

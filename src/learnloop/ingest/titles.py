@@ -23,12 +23,42 @@ from learnloop.ingest.ranges import column_index
 
 SAMPLE = 2000
 _NAMED = {
-    "name", "names", "title", "titles", "label", "labels", "subject", "heading", "caption",
-    "topic", "term", "item", "question", "product", "headline", "nombre", "titulo",
-    "bezeichnung", "titel", "naam", "nom", "titre", "libelle", "designation", "nome",
+    "name",
+    "names",
+    "title",
+    "titles",
+    "label",
+    "labels",
+    "subject",
+    "heading",
+    "caption",
+    "topic",
+    "term",
+    "item",
+    "question",
+    "product",
+    "headline",
+    "nombre",
+    "titulo",
+    "bezeichnung",
+    "titel",
+    "naam",
+    "nom",
+    "titre",
+    "libelle",
+    "designation",
+    "nome",
 }
-_DESCRIBED = {"description", "descr", "desc", "summary", "descripcion", "beschreibung",
-              "omschrijving", "descrizione"}
+_DESCRIBED = {
+    "description",
+    "descr",
+    "desc",
+    "summary",
+    "descripcion",
+    "beschreibung",
+    "omschrijving",
+    "descrizione",
+}
 _KEYS = {"id", "code", "key", "ref", "nr", "no", "number", "num", "uuid"}
 _NAMED_CJK = ("名稱", "名称", "名前", "標題", "标题", "タイトル")
 _CODE = re.compile(r"^([A-Z0-9][A-Z0-9_./:#-]{0,15}|\S+@\S+|[a-z][a-z0-9+.-]*://\S+)$")
@@ -60,8 +90,14 @@ class Titles:
         return self.columns[0] if self.columns and self.template is None else None
 
 
-def choose(header: list[str], rows: list[list[Any]], *, column: str | None = None,
-           template: str | None = None, mapped: str | None = None) -> Titles:
+def choose(
+    header: list[str],
+    rows: list[list[Any]],
+    *,
+    column: str | None = None,
+    template: str | None = None,
+    mapped: str | None = None,
+) -> Titles:
     """The title source of a table: a template, a column asked for, or the best column."""
     if template is not None:
         _check_template(template, header)
@@ -78,8 +114,10 @@ def choose(header: list[str], rows: list[list[Any]], *, column: str | None = Non
     fallback = _most_distinct(header, rows)
     if fallback is None:
         return Titles(reason="no column describes the rows: the sheet's name and row number")
-    return Titles(fallback=fallback, reason=f"no column of names: {header[fallback]!r} and "
-                                            "its value (the most distinct column)")
+    return Titles(
+        fallback=fallback,
+        reason=f"no column of names: {header[fallback]!r} and its value (the most distinct column)",
+    )
 
 
 def named_like_title(name: str) -> bool:
@@ -128,8 +166,10 @@ def _score(name: str, values: list[Any]) -> tuple[float, float] | None:
 def _why(header: list[str], rows: list[list[Any]], c: int) -> str:
     values = [r[c] for r in rows if not is_blank(r[c])]
     named = "named like a title; " if named_like_title(header[c]) else ""
-    return (f"column {header[c]!r}: {named}{len(set(map(str, values)))} distinct of "
-            f"{len(values)} values, short text")
+    return (
+        f"column {header[c]!r}: {named}{len(set(map(str, values)))} distinct of "
+        f"{len(values)} values, short text"
+    )
 
 
 def _most_distinct(header: list[str], rows: list[list[Any]]) -> int | None:
@@ -155,12 +195,16 @@ def _named_column(column: str, header: list[str]) -> int:
 def _check_template(template: str, header: list[str]) -> None:
     names = _FIELD.findall(template)
     if not names:
-        raise InvalidInput(f"title_template {template!r}: name at least one column in braces, "
-                           "like '{Name} ({Year})'")
+        raise InvalidInput(
+            f"title_template {template!r}: name at least one column in braces, "
+            "like '{Name} ({Year})'"
+        )
     unknown = [n for n in names if n not in header]
     if unknown:
-        raise InvalidInput(f"title_template {template!r}: no column named "
-                           f"{', '.join(unknown)}; columns: {', '.join(header)}")
+        raise InvalidInput(
+            f"title_template {template!r}: no column named "
+            f"{', '.join(unknown)}; columns: {', '.join(header)}"
+        )
 
 
 def _render(template: str, header: list[str], row: list[Any]) -> str:
