@@ -16,6 +16,7 @@ from typing import Any, Literal
 Kind = Literal["blank", "number", "date", "bool", "text"]
 
 NULLS = {"", "null", "none", "nan", "n/a", "na", "-", "--", ".", "..."}
+_NULL_LENGTH = max(map(len, NULLS))
 _NUMBER = re.compile(r"^\(?[+-]?\s?[$€£¥]?\s?[\d.,\s']*\d[\d.,\s']*\s?%?\)?$")
 _YEAR = re.compile(r"^(1[89]|20)\d\d$")
 _DATE = re.compile(
@@ -49,7 +50,12 @@ def cell(value: Any) -> Any:
 
 
 def is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip().lower() in NULLS)
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip() if value[:1].isspace() or value[-1:].isspace() else value
+    return len(text) <= _NULL_LENGTH and text.lower() in NULLS
 
 
 def kind(value: Any) -> Kind:
@@ -91,3 +97,8 @@ def trimmed(row: list[Any]) -> list[Any]:
 
 def filled(row: list[Any]) -> int:
     return sum(not is_blank(v) for v in row)
+
+
+def has_value(row: list[Any]) -> bool:
+    """Any cell not blank (faster than ``filled(row) > 0``)."""
+    return any(v is not None and not is_blank(v) for v in row)

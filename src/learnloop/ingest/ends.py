@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnloop.ingest.cells import filled, is_blank, trimmed
+from learnloop.ingest.cells import has_value, is_blank, trimmed
 from learnloop.ingest.layout import LONG_CELL, Profile, is_data, is_note, is_title
 
 _TOTAL = re.compile(
@@ -49,10 +49,11 @@ def find_body(
 ) -> Body:
     """The data rows from ``begin``; with ``literal`` (a range given) every non-blank row."""
     body = Body()
+    names = [v for v in header if not is_blank(v)] if header else []
     blank_from: int | None = None
     for n in range(begin, len(rows)):
-        row = trimmed(rows[n])
-        if not filled(row):
+        row = rows[n]
+        if not has_value(row):
             blank_from = n if blank_from is None else blank_from
             continue
         stop = None if literal or not body.rows else _stop(row, shape, blank_from is not None)
@@ -61,7 +62,7 @@ def find_body(
             body.reason = stop
             break
         blank_from = None
-        if header and _repeats(row, header):
+        if len(names) >= 2 and _repeats(row, names):
             body.dropped.append(f"row {n + 1}: the header again")
             continue
         body.rows.append(n)
@@ -83,9 +84,11 @@ def is_total(row: list[Any]) -> bool:
 
 def _stop(row: list[Any], shape: Profile, after_blank: bool) -> str | None:
     """Why the table ends at ``row``, or None where it goes on."""
+    if not after_blank and _more_than(row, max(1, shape.width // 3)):
+        return None  # too full for a note: the common case, decided without a full count
     cells = [v for v in row if not is_blank(v)]
     first = str(cells[0])
-    if _note_row(cells, shape):
+    if len(cells) <= max(1, shape.width // 3) and _note_row(cells, shape):
         prefix = "a blank row, then " if after_blank else ""
         return f"{prefix}a note ({_quote(first)})"
     if not after_blank or is_data(row, shape):
@@ -97,15 +100,25 @@ def _stop(row: list[Any], shape: Profile, after_blank: bool) -> str | None:
     return None
 
 
+def _more_than(row: list[Any], k: int) -> bool:
+    seen = 0
+    for value in row:
+        if value is not None and not is_blank(value):
+            seen += 1
+            if seen > k:
+                return True
+    return False
+
+
 def _note_row(cells: list[Any], shape: Profile) -> bool:
     few = len(cells) <= max(1, shape.width // 3)
     long = len(cells) == 1 and shape.width >= 3 and len(str(cells[0])) > LONG_CELL
     return (few and is_note(cells[0])) or long
 
 
-def _repeats(row: list[Any], header: list[Any]) -> bool:
-    names = [v for v in header if not is_blank(v)]
-    return len(names) >= 2 and [v for v in row if not is_blank(v)] == names
+def _repeats(row: list[Any], names: list[Any]) -> bool:
+    first = next((v for v in row if v is not None), None)
+    return first == names[0] and [v for v in row if not is_blank(v)] == names
 
 
 def _drop_totals(rows: list[list[Any]], body: Body) -> None:
