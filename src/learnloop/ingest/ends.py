@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnloop.ingest.cells import has_value, is_blank, trimmed
+from learnloop.ingest.cells import has_value, is_blank
 from learnloop.ingest.layout import LONG_CELL, Profile, is_data, is_note, is_title
 
 _TOTAL = re.compile(

@@ -1,4 +1,5 @@
-"""A file's bytes to its tables, as the caller's options say: which sheet, which rows.
+"""A file's bytes to its tables, as the caller's options say (which sheet, which rows), and
+each table's part of the import report: where it was found and how its rows are titled.
 
 Gzip is unpacked first; ``sheet`` (or a range's ``Sheet!``) picks one sheet of a
 workbook; ``header_row``, ``skip`` and ``range`` place the table in every sheet read.
@@ -7,10 +8,12 @@ workbook; ``header_row``, ``skip`` and ``range`` place the table in every sheet 
 from __future__ import annotations
 
 from learnloop.errors import InvalidInput
-from learnloop.ingest.models import ImportOptions
+from learnloop.ingest.detect import Detection
+from learnloop.ingest.models import ImportOptions, SheetReport
 from learnloop.ingest.ranges import parse_range
 from learnloop.ingest.readers import Sheet, Source, read, unpack
 from learnloop.ingest.tables import Layout, Table, to_table
+from learnloop.ingest.titles import Titles, choose
 
 
 def read_tables(data: bytes, file_name: str, opts: ImportOptions) -> tuple[Source, list[Table]]:
@@ -60,3 +63,42 @@ def describe(table: Table) -> str:
     )
     dropped = f"; dropped {', '.join(table.dropped)}" if table.dropped else ""
     return f"{head}, {body}, {end}{dropped}"
+
+
+def titles_for(table: Table, detection: Detection | None, opts: ImportOptions) -> Titles | None:
+    """How a generic table's rows are titled (other kinds title rows by their own field)."""
+    if detection is None or detection.kind != "document":
+        return None
+    try:
+        return choose(
+            table.header,
+            table.rows,
+            column=opts.title_column,
+            template=opts.title_template,
+            mapped=detection.columns.get("title"),
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(f"{table.name}: {exc.message}") from exc
+
+
+def sheet_report(
+    table: Table, detection: Detection | None, note: str | None, titles: Titles | None
+) -> SheetReport:
+    column = titles.column if titles else None
+    return SheetReport(
+        name=table.name,
+        kind=detection.kind if detection else "empty",
+        confidence=detection.confidence if detection else 0.0,
+        header_row=table.header_row,
+        header_rows=table.header_rows,
+        columns=table.header,
+        mapping=detection.columns if detection else {},
+        rows=len(table.rows),
+        first_row=table.numbers[0] if table.numbers else None,
+        last_row=table.numbers[-1] if table.numbers else None,
+        stopped_at=table.stopped_at,
+        table=describe(table),
+        title=titles.reason if titles else None,
+        title_column=None if column is None else table.header[column],
+        note=note,
+    )

@@ -34,9 +34,8 @@ from learnloop.ingest.models import (
     rejected,
 )
 from learnloop.ingest.readers import MARKDOWN, Source, decode, unpack
-from learnloop.ingest.reading import describe, read_tables
+from learnloop.ingest.reading import read_tables, sheet_report, titles_for
 from learnloop.ingest.tables import Table
-from learnloop.ingest.titles import Titles, choose
 from learnloop.knowledge import ItemIn, Items
 from learnloop.ports import Connection, Store
 from learnloop.validation import parse
@@ -234,8 +233,8 @@ def plan_tables(
     for table in tables:
         detection = found.get(id(table))
         note = _skip_note(table, detection, is_kpi and len(data) > 1)
-        titles = _titles(table, detection, opts) if note is None else None
-        sheets.append(_sheet_report(table, detection, note, titles))
+        titles = titles_for(table, detection, opts) if note is None else None
+        sheets.append(sheet_report(table, detection, note, titles))
         if detection is None or note is not None:
             continue
         rows = Rows(table, detection.kind, detection.columns, file_name, opts, len(tables) > 1,
@@ -260,17 +259,6 @@ def _detect(
     mapping = mapping or saved.get(signature(table.header), {})
     try:
         return detect(table.header, mapping, opts.kind)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{table.name}: {exc.message}") from exc
-
-
-def _titles(table: Table, detection: Detection | None, opts: ImportOptions) -> Titles | None:
-    """How a generic table's rows are titled (other kinds title rows by their own field)."""
-    if detection is None or detection.kind != "document":
-        return None
-    try:
-        return choose(table.header, table.rows, column=opts.title_column,
-                      template=opts.title_template, mapped=detection.columns.get("title"))
     except InvalidInput as exc:
         raise InvalidInput(f"{table.name}: {exc.message}") from exc
 
@@ -352,28 +340,6 @@ def _skip_note(table: Table, detection: Detection | None, kpi_workbook: bool) ->
     if kpi_workbook and normalise(table.name) in SUMMARY_SHEETS:
         return "a summary sheet: not imported; health scores are computed from the KPI values"
     return None
-
-
-def _sheet_report(table: Table, detection: Detection | None, note: str | None,
-                  titles: Titles | None) -> SheetReport:
-    column = titles.column if titles else None
-    return SheetReport(
-        name=table.name,
-        kind=detection.kind if detection else "empty",
-        confidence=detection.confidence if detection else 0.0,
-        header_row=table.header_row,
-        header_rows=table.header_rows,
-        columns=table.header,
-        mapping=detection.columns if detection else {},
-        rows=len(table.rows),
-        first_row=table.numbers[0] if table.numbers else None,
-        last_row=table.numbers[-1] if table.numbers else None,
-        stopped_at=table.stopped_at,
-        table=describe(table),
-        title=titles.reason if titles else None,
-        title_column=None if column is None else table.header[column],
-        note=note,
-    )
 
 
 def _file_kind(sheets: builtins.list[SheetReport]) -> tuple[str, float]:
