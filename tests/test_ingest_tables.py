@@ -20,10 +20,15 @@ from typing import Any
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from learnloop.cli.main import app as cli_app
 from learnloop.errors import InvalidInput
+from learnloop.ingest.cells import cell, is_blank
+from learnloop.ingest.readers import Sheet
+from learnloop.ingest.tables import to_table
 from learnloop.service import LearnLoop
 
 NOTE_ABOVE = [
@@ -94,6 +99,10 @@ def test_note_row_above_and_totals_and_notes_below_are_not_items(
     }
     again = ll.imports.get(tenant, report.import_id or 0)  # the evidence is recorded
     assert again.sheets[0].table == sheet.table
+    tight = write_csv(tmp_path / "tight.csv", NOTE_ABOVE[1:2] + NOTE_ABOVE[3:])  # no blank row
+    (close,) = ll.imports.import_file(tenant, tight.read_bytes(), tight.name).sheets
+    assert (close.header_rows, close.columns[0], close.rows) == ([2], "Region", 3)
+    assert "row 1 above it skipped" in close.table
 
 
 def test_header_over_two_rows_is_merged(ll: LearnLoop, tenant: str, tmp_path: Path) -> None:
@@ -330,3 +339,27 @@ def test_cli_reads_stdin_and_gzip_files_with_the_overrides(
         env=env,
     )
     assert bad.exit_code == 1 and "header_row 9: faq.csv has only 2 rows" in bad.output
+
+
+CELLS = st.one_of(
+    st.none(),
+    st.sampled_from(["", "Total", "Source: x", "(kg)", "Name", "2019", "n/a", "*", "Notes:"]),
+    st.integers(-1000, 3000),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.lists(CELLS, max_size=7), max_size=25))
+def test_any_sheet_gives_a_table_of_its_own_rows(rows: list[list[Any]]) -> None:
+    table = to_table(Sheet("s", rows))
+    raw = [[cell(v) for v in row] for row in rows]
+    assert len(table.rows) == len(table.numbers) == len(table.widths)
+    assert table.numbers == sorted(set(table.numbers))
+    assert not set(table.numbers) & set(table.header_rows)
+    for number, values in zip(table.numbers, table.rows, strict=True):
+        assert any(not is_blank(v) for v in raw[number - 1])  # no blank row is data
+        assert len(values) == len(table.header)
+    if table.stopped_at is not None:
+        assert all(n < table.stopped_at for n in table.numbers)
