@@ -8,6 +8,7 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,9 @@ def test_the_answer_counts_rejected_and_ignored_spans(
     call = run.tool_calls[0]
     assert (call.tool, call.parameters, call.result) == ("rotate", {"input": "api.example.com"},
                                                          "rotated")  # fmt: skip
+    ll.items.put(tenant, {"kind": "tool", "title": "rotate", "body": "Rotate a certificate"})
+    chosen = ll.tools.select(tenant, {"query": "rotate the certificate"}).chosen
+    assert chosen is not None and (chosen.calls, chosen.successes) == (1, 1)  # counted by name
     # gzip, as exporters send it, and the same spans again: nothing new, same answer
     again = post(server_url, key, gzip.compress(body), **{"Content-Encoding": "gzip"})
     assert ExportTraceServiceResponse.FromString(again.content) == answer
@@ -285,3 +289,31 @@ def test_the_example_in_docs_opentelemetry_md_runs(
     run = execution_of(ll, tenant, int(printed[-1], 16))
     assert run.goal == "my disk is almost full"
     assert [(c.tool, c.success) for c in run.tool_calls] == [("disk_usage", True)]
+
+
+def test_the_same_spans_sent_at_once_are_stored_once(
+    ll: LearnLoop, tenant: str, server_url: str, key: str
+) -> None:
+    def build(tracer: Any) -> None:
+        for n in range(3):  # three traces, each a run with two tool calls
+            with tracer.start_as_current_span(f"run {n}") as run:
+                run.set_attribute("gen_ai.operation.name", "invoke_agent")
+                for tool_name in ("a", "b"):
+                    with tracer.start_as_current_span(f"execute_tool {tool_name}") as tool:
+                        tool.set_attribute("gen_ai.operation.name", "execute_tool")
+
+    spans = captured(TracerProvider(), build)
+    whole = encode_spans(spans).SerializeToString()
+    halves = [encode_spans(spans[::2]).SerializeToString(),
+              encode_spans(spans[1::2]).SerializeToString()]  # fmt: skip
+    bodies = [whole, *halves, *reversed(halves), whole]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda body: post(server_url, key, body), bodies))
+    assert [a.status_code for a in answers] == [200] * len(bodies)
+    assert counts(ll, tenant) == {"executions": 3, "tool_calls": 6, "feedback": 0,
+                                  "trace_spans": 9}  # fmt: skip
+    for span in spans:
+        if span.name.startswith("run"):
+            run = execution_of(ll, tenant, span.context.trace_id)
+            assert run.goal == span.name and sorted(c.tool for c in run.tool_calls) == ["a", "b"]
+            assert [c.seq for c in run.tool_calls] == [1, 2]

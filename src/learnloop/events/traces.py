@@ -47,11 +47,6 @@ class Intake:
     tool_calls: int = 0
     feedback: int = 0
 
-    @property
-    def stored(self) -> int:
-        """Spans taken in now (duplicates and ignored ones excluded)."""
-        return self.received - self.ignored - self.duplicates - len(self.rejected)
-
 
 class Traces:
     def __init__(self, db: Store):
@@ -69,8 +64,8 @@ class Traces:
             traces: dict[str, list[Reading]] = {}
             for reading in fresh:
                 traces.setdefault(reading.span.trace_id, []).append(reading)
-            for trace_id, group in traces.items():
-                _store_trace(conn, tenant_id, trace_id, group, intake)
+            for trace_id in sorted(traces):  # one order in every call: no deadlock between two
+                _store_trace(conn, tenant_id, trace_id, traces[trace_id], intake)
             for reading in fresh:
                 for rating in reading.feedback:
                     params = feedback_params(tenant_id, rating)
@@ -190,6 +185,7 @@ def _update(
             "end": max(span.ended_at for span, _ in tools),
         }
         conn.execute(Q["widen_placeholder"], extent | ours)
+    conn.execute(Q["touch_execution"], ours)  # something of this call is new
     return execution_id
 
 

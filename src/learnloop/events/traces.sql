@@ -40,3 +40,9 @@ WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s;
 -- name: last_seq
 SELECT coalesce(max(seq), 0) AS seq FROM tool_calls
 WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s;
+
+-- name: touch_execution
+-- A later span changed the execution: created_at becomes its arrival, so the analytics'
+-- incremental rollups (which take the executions created since their last run) count it.
+UPDATE executions SET created_at = now()
+WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s;
