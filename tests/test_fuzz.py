@@ -32,6 +32,10 @@ def fuzz_headers(ll: LearnLoop) -> dict[str, str]:
     return {"Authorization": f"Bearer {ll.keys.create(tenant, 'fuzz').key}"}
 
 
+# POST /v1/traces takes protobuf: the fuzzer's bytes go as they are (application/octet-stream's
+# serializer), and the route must refuse what does not decode with a 400.
+schemathesis.serializer.alias("application/x-protobuf", "application/octet-stream")
+
 # The document only: loading from the ASGI app would start it, with a database of its own.
 schema = schemathesis.openapi.from_dict(create_app().openapi())
 

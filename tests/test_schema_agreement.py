@@ -16,6 +16,7 @@ from learnloop import LearnLoop
 from learnloop.errors import Conflict, InvalidInput
 from learnloop.events.conversations_models import Channel, Role
 from learnloop.events.models import EventType, FeedbackKind, Priority
+from learnloop.events.spans import Became
 from learnloop.events.tracking_models import ReportStatus
 from learnloop.ingest.models import ImportReport
 from learnloop.knowledge.models import Kind, Status
@@ -50,6 +51,7 @@ LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("tool_selections", "decided_by"): get_args(DecidedBy),
     ("tool_selection_candidates", "stage"): get_args(Stage),
     ("learn_policy_switches", "action"): get_args(SwitchAction),
+    ("trace_spans", "became"): get_args(Became),
 }
 
 

@@ -8,7 +8,7 @@ from learnloop.analytics import Analytics
 from learnloop.context import ContextService, Playbooks
 from learnloop.db import Database
 from learnloop.embedders import make_embedder
-from learnloop.events import Conversations, Events, Feedbacks, Tracking
+from learnloop.events import Conversations, Events, Feedbacks, Traces, Tracking
 from learnloop.ingest import Accounts, Imports
 from learnloop.knowledge import Items, Search
 from learnloop.knowledge.indexing import Indexer
@@ -48,6 +48,7 @@ class LearnLoop:
         self.events = Events(db, retention_days=settings.event_retention_days)
         self.feedback = Feedbacks(db)
         self.tracking = Tracking(db)
+        self.traces = Traces(db)
         self.conversations = Conversations(db)
         self.proposals = Proposals(db, embedder, self.items)
         self.chat = make_chat_model(settings)

@@ -24,6 +24,7 @@ from learnloop.api.routes_interactions import router as interactions_router
 from learnloop.api.routes_items import router as items_router
 from learnloop.api.routes_learning import router as learning_router
 from learnloop.api.routes_proposals import router as proposals_router
+from learnloop.api.routes_traces import router as traces_router
 from learnloop.api.routes_tracking import router as tracking_router
 from learnloop.api.routes_widget import router as widget_router
 from learnloop.api.security import SecurityHeaders
@@ -38,6 +39,7 @@ ROUTERS = (
     interactions_router,
     learning_router,
     tracking_router,
+    traces_router,
     context_router,
     proposals_router,
     widget_router,
@@ -107,6 +109,7 @@ def create_app(
     if ll is not None:
         app.state.ll = ll
     app.state.limits = Limits.from_settings(settings)
+    app.state.max_request_bytes = settings.max_request_bytes  # also bounds inflated bodies
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -136,9 +136,12 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     from learnloop.api import create_app
     from learnloop.api.server import serve as run_server
+    from learnloop.telemetry import export_from_environment
 
     _refuse_busy_port(host, port)
     settings = Settings()
+    if export_from_environment():
+        typer.echo("sending learnloop's spans to the OTLP endpoint set in OTEL_EXPORTER_OTLP_*")
     app = create_app(settings=settings, worker=worker)
     run_server(app, settings, host=host, port=port, log_level="info")
 

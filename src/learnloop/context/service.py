@@ -30,6 +30,7 @@ from learnloop.knowledge import Search
 from learnloop.knowledge.models import KINDS, Item
 from learnloop.ports import Store
 from learnloop.recommend import Recommender
+from learnloop.telemetry import traced
 from learnloop.validation import parse
 
 Q = load_queries("learnloop.context")
@@ -61,6 +62,7 @@ class ContextService:
         self.chat = chat
         self.token_budget = token_budget
 
+    @traced("learnloop.context", lambda block: {"learnloop.tokens": block.tokens})
     def build(self, tenant_id: str, request: ContextRequest | dict[str, Any]) -> ContextBlock:
         """The prompt-ready block for a query; its items are logged as an impression."""
         req = parse(ContextRequest, request)

@@ -19,6 +19,8 @@ from learnloop.events.models import (
     FeedbackIn,
 )
 from learnloop.events.service import Events
+from learnloop.events.spans import Span, SpanEvent
+from learnloop.events.traces import Intake, Traces
 from learnloop.events.tracking import Tracking
 from learnloop.events.tracking_models import (
     Execution,
@@ -46,15 +48,19 @@ __all__ = [
     "Feedback",
     "FeedbackIn",
     "Feedbacks",
+    "Intake",
     "Message",
     "MessageIn",
     "Outcome",
     "Report",
     "ReportIn",
+    "Span",
+    "SpanEvent",
     "ToolCall",
     "ToolCallIn",
     "ToolCreation",
     "ToolCreationIn",
+    "Traces",
     "Tracking",
     "Transcript",
     "TranscriptIn",

@@ -42,13 +42,7 @@ class Feedbacks:
     def add(self, tenant_id: str, data: FeedbackIn | dict[str, Any]) -> tuple[Feedback, bool]:
         """Store a rating; returns it and whether it is new (False: its key was seen)."""
         fb = parse(FeedbackIn, data)
-        rating = score(fb.kind, fb.value)
-        params = fb.model_dump() | {
-            "tenant_id": tenant_id,
-            "value": str(fb.value),
-            "score": rating,
-            "negative": rating < 0,
-        }
+        params = feedback_params(tenant_id, fb)
         row = _insert_once(self.db, tenant_id, fb.impression_id, "feedback", params)
         return Feedback.model_validate(row[0]), row[1]
 
@@ -60,6 +54,17 @@ class Feedbacks:
         params = correction.model_dump() | {"tenant_id": tenant_id}
         row = _insert_once(self.db, tenant_id, correction.impression_id, "correction", params)
         return Correction.model_validate(row[0]), row[1]
+
+
+def feedback_params(tenant_id: str, fb: FeedbackIn) -> dict[str, Any]:
+    """The row of a rating, scored on the common scale (InvalidInput for a bad value)."""
+    rating = score(fb.kind, fb.value)
+    return fb.model_dump() | {
+        "tenant_id": tenant_id,
+        "value": str(fb.value),
+        "score": rating,
+        "negative": rating < 0,
+    }
 
 
 def _insert_once(

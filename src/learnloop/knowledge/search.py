@@ -13,6 +13,7 @@ from learnloop.errors import InvalidInput
 from learnloop.knowledge.bm25 import keyword_query
 from learnloop.knowledge.models import KINDS, STATUSES, Item, SearchHit
 from learnloop.ports import Embedder, Store, Vectors
+from learnloop.telemetry import traced
 
 Q = load_queries("learnloop.knowledge")
 # Score fusion: score = SEMANTIC_WEIGHT * cosine similarity + KEYWORD_WEIGHT * BM25 / the
@@ -53,6 +54,7 @@ class Search:
         vector.setflags(write=False)  # shared by every caller of the cache
         return vector
 
+    @traced("learnloop.search", lambda hits: {"learnloop.results": len(hits)})
     def search(
         self,
         tenant_id: str,

@@ -27,6 +27,7 @@ from learnloop.recommend.models import (
     RecommendResponse,
 )
 from learnloop.recommend.setup import Setup, _setup
+from learnloop.telemetry import traced
 from learnloop.validation import parse
 
 Q = load_queries("learnloop.recommend")
@@ -45,6 +46,11 @@ class Recommender:
         self.items = items
         self.policies = Policies()
 
+    @traced("learnloop.recommend", lambda a: {
+        "learnloop.impression_id": str(a.impression_id),
+        "learnloop.strategy": a.strategy,
+        "learnloop.results": len(a.recommendations),
+    })  # fmt: skip
     def recommend(
         self,
         tenant_id: str,
