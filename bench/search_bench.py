@@ -18,7 +18,9 @@ with query text) for a big tenant (99% of rows) and a small one (1%); recall@10 
 semantic candidates against brute-force exact search; the query embedding with
 ``LocalEmbedder.embed_query`` against ``SentenceTransformer.encode`` of one text.
 Each timing has an in-run baseline (a ``SELECT 1`` round trip through the same pool, or
-``encode``), so figures from a noisy machine can be compared as ratios.
+``encode``), so figures from a noisy machine can be compared as ratios. Then the torch
+threads of the embedding: one question on 1 thread and on every core, batches of 256 on each
+(``--threads-only`` measures only these, without the database).
 """
 
 from __future__ import annotations
@@ -97,6 +99,12 @@ def main() -> int:
 
     started = time.perf_counter()
     rows = _banking77(args.seed)
+    if args.threads_only:
+        from learnloop.embedders import LocalEmbedder
+
+        for line in _thread_lines(_measure_threads(LocalEmbedder(), [r[0] for r in rows[:600]])):
+            print(line)
+        return 0
     if len(rows) < args.base_texts + args.queries:
         sys.exit(f"banking77 has {len(rows)} questions; need base-texts + queries")
     base_rows, query_rows = rows[: args.base_texts], rows[args.base_texts :][: args.queries]
@@ -121,6 +129,7 @@ def main() -> int:
             _explain(ll, qvecs, qtexts)
         results = _measure(ll, sizes, qvecs, qtexts, args.exact_checks, base_vecs, query_base)
         results["embed"] = _measure_embedding(ll, qtexts)
+        results["threads"] = _measure_threads(ll.embedder, [r[0] for r in rows[:600]])
         results["env"] = _environment(ll)
     finally:
         ll.close()
@@ -159,6 +168,12 @@ def _args() -> argparse.Namespace:
     p.add_argument("--rebuild", action="store_true", help="reload the rows even if present")
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--no-doc", action="store_true", help="print only; leave the doc alone")
+    p.add_argument(
+        "--threads-only",
+        action="store_true",
+        help="only the embedding's torch threads: a question on 1 thread and on every core, "
+        "a batch on 1 and on every core (no database)",
+    )
     return p.parse_args()
 
 
@@ -451,6 +466,58 @@ def _measure_embedding(ll: Any, texts: list[str]) -> dict[str, Any]:
     }
 
 
+def _measure_threads(embedder: Any, texts: list[str]) -> dict[str, Any]:
+    """One question embedded on 1 thread and on every core, interleaved text by text so the
+    machine's noise falls on both; then batches of 256 texts on each, alternated. The
+    embedder's own settings are restored after."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    counts = sorted({1, cores})
+    saved = embedder.query_threads, embedder.batch_threads
+    single: dict[int, list[float]] = {n: [] for n in counts}
+    batch: dict[int, list[float]] = {n: [] for n in counts}
+    try:
+        questions, texts = texts[:300], texts[300:] or texts
+        for n, text in enumerate(questions):
+            for threads in counts if n % 2 == 0 else counts[::-1]:
+                embedder.query_threads = threads
+                torch.set_num_threads(threads)
+                single[threads].append(
+                    _timed(lambda t=f"{text} ({threads})": embedder.embed_query(t))[0]
+                )
+        for rep in range(3):
+            for threads in counts:
+                embedder.batch_threads = threads
+                chunk = [f"{t} [{rep}]" for t in texts[:256]]
+                ms = _timed(lambda c=chunk: embedder.embed(c))[0]
+                batch[threads].append(len(chunk) / (ms / 1000))
+    finally:
+        embedder.query_threads, embedder.batch_threads = saved
+        torch.set_num_threads(saved[0])
+    return {
+        "single": {n: _stats(v) for n, v in single.items()},
+        "batch": {n: float(np.median(v)) for n, v in batch.items()},
+        "cores": cores,
+    }
+
+
+def _thread_lines(t: dict[str, Any]) -> list[str]:
+    out = []
+    one = t["single"][1]
+    for n, s in t["single"].items():
+        out.append(
+            f"embed_query on {n} thread(s) p50={s['p50']:.2f} ms p95={s['p95']:.2f} ms "
+            f"p95/1-thread-p95={s['p95'] / one['p95']:.2f}x"
+        )
+    for n, rate in t["batch"].items():
+        out.append(
+            f"embed batch of 256 on {n} thread(s) median {rate:.0f} texts/s "
+            f"ratio-to-1-thread={rate / t['batch'][1]:.2f}x"
+        )
+    return out
+
+
 def _stats(ms: list[float]) -> dict[str, float]:
     q = np.percentile(ms, [50, 95])
     return {"p50": float(q[0]), "p95": float(q[1]), "n": len(ms)}
@@ -573,6 +640,8 @@ def _lines(r: dict[str, Any], sizes: dict[str, int]) -> list[str]:
         f"baseline SentenceTransformer.encode(1 text) p50={e['encode']['p50']:.2f} ms "
         f"p95={e['encode']['p95']:.2f} ms"
     )
+    if "threads" in r:
+        out += _thread_lines(r["threads"])
     return out
 
 

@@ -344,6 +344,49 @@ def test_local_embedder_keeps_input_order(embedder: LocalEmbedder) -> None:
     np.testing.assert_allclose(together, reversed_[::-1], atol=1e-5)
 
 
+def test_questions_run_on_the_query_threads_and_batches_on_the_batch_threads(
+    embedder: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch raises torch's threads while it runs and sets them back to the query's after,
+    and its vectors equal those of one thread; a question runs on the query's threads."""
+    import torch
+
+    seen: list[int] = []
+    model = embedder._model()
+    encode = model.encode
+
+    def watched(*args: object, **kwargs: object) -> object:
+        seen.append(torch.get_num_threads())
+        return encode(*args, **kwargs)
+
+    two = LocalEmbedder(query_threads=1, batch_threads=2)
+    torch.set_num_threads(2)
+    single = two.embed_query(TEXTS[0])
+    assert torch.get_num_threads() == 1
+    monkeypatch.setattr(model, "encode", watched)
+    batch = two.embed(TEXTS)
+    assert seen == [2] and torch.get_num_threads() == 1
+    np.testing.assert_allclose(batch[0], single, atol=1e-5)
+    one = LocalEmbedder(query_threads=1, batch_threads=1)
+    np.testing.assert_allclose(one.embed(TEXTS), batch, atol=1e-5)
+    assert seen == [2, 1]
+
+
+def test_the_settings_choose_the_embedding_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from learnloop.embedders import make_embedder
+
+    monkeypatch.setenv("LEARNLOOP_EMBED_QUERY_THREADS", "2")
+    monkeypatch.setenv("LEARNLOOP_EMBED_BATCH_THREADS", "1")
+    made = make_embedder(Settings())
+    assert isinstance(made, LocalEmbedder)
+    assert (made.query_threads, made.batch_threads) == (2, 1)
+    monkeypatch.setenv("LEARNLOOP_EMBED_QUERY_THREADS", "0")
+    with pytest.raises(ValueError, match="embed_query_threads"):
+        Settings()
+    with pytest.raises(ValueError, match="at least 1"):
+        LocalEmbedder(query_threads=0)
+
+
 def test_a_paraphrase_is_closer_than_an_unrelated_sentence(embedder: LocalEmbedder) -> None:
     anchor, paraphrase, unrelated = embedder.embed(
         [

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
         default=None,
         description="A sentence-transformers model folder; default: the packaged MiniLM",
     )
+    embed_query_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="torch threads for one question's embedding (search, recommend): one is "
+        "fastest on a busy machine (bench/search_bench.py)",
+    )
+    embed_batch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="torch threads for batch embedding (imports, the worker); default: every core",
+    )
     openai_base_url: str = "https://api.openai.com/v1"
     openai_model: str = "text-embedding-3-small"
     openai_api_key: str | None = None

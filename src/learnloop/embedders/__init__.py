@@ -14,7 +14,11 @@ __all__ = ["LocalEmbedder", "OpenAIEmbedder", "make_embedder"]
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name."""
     if settings.embedder == "local":
-        return LocalEmbedder(settings.local_model_path)
+        return LocalEmbedder(
+            settings.local_model_path,
+            query_threads=settings.embed_query_threads,
+            batch_threads=settings.embed_batch_threads,
+        )
     if settings.embedder == "openai":
         return OpenAIEmbedder(
             base_url=settings.openai_base_url,
