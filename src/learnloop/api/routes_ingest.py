@@ -16,7 +16,7 @@ from learnloop.ingest import ImportReport, SavedMapping
 from learnloop.ingest.accounts import Account, KpiValue
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
-OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind")
+OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind", "on_duplicate")
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -33,6 +33,8 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "skip_bad_rows": {"type": "boolean"},
                         "account": {"type": "string"},
                         "item_kind": {"type": "string"},
+                        "on_duplicate": {"type": "string", "enum": ["warn", "skip", "merge",
+                                                                    "off"]},
                     },
                 }
             },
@@ -65,6 +67,11 @@ async def upload(
     skip_bad_rows: bool = False,
     account: str | None = None,
     item_kind: str | None = None,
+    on_duplicate: Annotated[
+        str | None,
+        Query(description="a new item repeating a stored one of its kind (or an earlier row): "
+              "warn (default: store it, report it), skip, merge or off"),
+    ] = None,
 ) -> ImportReport:
     """Import one file: multipart (field ``file``) or the raw body with ?filename=.
 
@@ -78,6 +85,7 @@ async def upload(
         "skip_bad_rows": skip_bad_rows,
         "account": account,
         "item_kind": item_kind,
+        "on_duplicate": on_duplicate,
     }
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, filename = await _multipart(request, given)

@@ -105,7 +105,7 @@ class LocalTransport:
         self.ll = ll
         self.tenant_id = tenant_id
         self._routes: dict[Route, Callable[[Json, Json], Any]] = {
-            routes.ITEMS: lambda b, _: _put_result(ll.items.put(tenant_id, b)),
+            routes.ITEMS: lambda b, _: _added(ll, tenant_id, b),
             routes.SEARCH: lambda b, _: {"hits": ll.search.search(tenant_id, **b)},
             routes.RECOMMEND: lambda b, _: ll.recommender.recommend(tenant_id, b),
             routes.EVENTS: lambda b, _: {"results": ll.events.record(tenant_id, b["events"])},
@@ -136,8 +136,11 @@ class LocalTransport:
         """The LearnLoop belongs to the caller, who closes it."""
 
 
-def _put_result(result: tuple[Any, str]) -> dict[str, Any]:
-    return {"item": result[0], "outcome": result[1]}
+def _added(ll: LearnLoop, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An item added in-process as ``POST /v1/items`` adds it, duplicate check included."""
+    fields = {k: v for k, v in body.items() if k != "on_duplicate"}
+    added = ll.items.add(tenant_id, fields, on_duplicate=body.get("on_duplicate", "warn"))
+    return {"item": added.item, "outcome": added.outcome, "duplicate": added.duplicate}
 
 
 def _execution_ack(result: tuple[UUID, bool]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from learnloop.errors import ImportRejected
+from learnloop.knowledge.duplicates import DuplicateFound, OnDuplicate
 from learnloop.knowledge.models import Kind
 from learnloop.validation import Input
 
@@ -37,6 +38,10 @@ class ImportOptions(Input):
     item_kind: Kind | None = Field(
         default=None, description="the item kind for Markdown files (default: playbook where "
         "the path says so, else runbook)",
+    )
+    on_duplicate: OnDuplicate = Field(
+        default="warn", description="a new item that repeats a stored item of its kind (or "
+        "an earlier row): warn (store it, report it), skip, merge into it, or off (no check)",
     )
 
 
@@ -73,6 +78,9 @@ class ImportCounts(BaseModel):
     unchanged: int = 0
     accounts: int = 0
     kpi_values: int = 0
+    duplicates: int = Field(default=0, description="new items found to repeat another")
+    duplicates_skipped: int = 0
+    duplicates_merged: int = 0
 
 
 class ImportReport(BaseModel):
@@ -89,11 +97,15 @@ class ImportReport(BaseModel):
     sheets: list[SheetReport] = Field(default_factory=list)
     counts: ImportCounts = Field(default_factory=ImportCounts)
     errors: list[RowError] = Field(default_factory=list)
+    duplicates: list[DuplicateFound] = Field(
+        default_factory=list, description="the duplicates found (the first 1000)"
+    )
     duration_ms: float = 0.0
     created_at: datetime | None = None
 
     def details(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", include={"encoding", "delimiter", "sheets"})
+        fields = {"encoding", "delimiter", "sheets", "duplicates"}
+        return self.model_dump(mode="json", include=fields)
 
 
 class SavedMapping(BaseModel):
