@@ -17,18 +17,30 @@ from learnloop.service import LearnLoop
 
 # Items and, for each, two ways a customer asks the same thing in other words.
 TOPICS = {
-    "How do I reset my password?": ["I forgot my login password, how can I change it?",
-                                    "Can't sign in, need a new password"],
-    "When will my new card arrive?": ["How long does delivery of a card take?",
-                                      "My card still has not been delivered"],
-    "What exchange rate do you use?": ["Which rate is applied when I convert currency?",
-                                       "Why was my currency conversion rate so bad?"],
-    "Why did my top-up fail?": ["My attempt to add money to my account was declined",
-                                "Adding funds does not work"],
-    "How do I report a stolen card?": ["Someone took my card, what should I do?",
-                                       "My card was stolen yesterday"],
-    "How do I get a refund?": ["I want my money back for a purchase",
-                               "Can I be reimbursed for an item I returned?"],
+    "How do I reset my password?": [
+        "I forgot my login password, how can I change it?",
+        "Can't sign in, need a new password",
+    ],
+    "When will my new card arrive?": [
+        "How long does delivery of a card take?",
+        "My card still has not been delivered",
+    ],
+    "What exchange rate do you use?": [
+        "Which rate is applied when I convert currency?",
+        "Why was my currency conversion rate so bad?",
+    ],
+    "Why did my top-up fail?": [
+        "My attempt to add money to my account was declined",
+        "Adding funds does not work",
+    ],
+    "How do I report a stolen card?": [
+        "Someone took my card, what should I do?",
+        "My card was stolen yesterday",
+    ],
+    "How do I get a refund?": [
+        "I want my money back for a purchase",
+        "Can I be reimbursed for an item I returned?",
+    ],
 }
 REVIEW = {"reviewer": "ana"}
 
@@ -45,8 +57,9 @@ def test_fitting_needs_a_floor_of_evidence_and_follows_the_decisions() -> None:
     assert lower.learned and 0.49 < lower.threshold <= 0.7 and lower.f1 == 1.0
     assert lower.f1_previous == pytest.approx(f1_at(merges + apart, DEFAULT_THRESHOLD))
     # Reviewers who keep high-similarity pairs apart raise it.
-    strict = [(0.86 + i / 200, False) for i in range(10)] + [(0.93 + i / 200, True)
-                                                             for i in range(10)]
+    strict = [(0.86 + i / 200, False) for i in range(10)] + [
+        (0.93 + i / 200, True) for i in range(10)
+    ]
     assert 0.9 < fit(strict, DEFAULT_THRESHOLD).threshold <= 0.93
     # A threshold already best stays, with the reason.
     kept = fit([(0.9, True)] * 10 + [(0.5, False)] * 10, 0.8)
@@ -67,8 +80,10 @@ def test_the_threshold_is_learned_from_decisions_on_pairs(ll: LearnLoop, tenant:
         other = items[titles[(n + 1) % len(titles)]]
         for ask in asks:
             proposal = ll.proposals.add(tenant, {"title": ask, "body": ask})
-            pairs += [(proposal.proposal_id, "distinct", other),
-                      (proposal.proposal_id, "merge", items[title])]
+            pairs += [
+                (proposal.proposal_id, "distinct", other),
+                (proposal.proposal_id, "merge", items[title]),
+            ]
     assert len(pairs) == 24 >= MIN_DECISIONS
     for proposal_id, decision, item_id in pairs[: MIN_DECISIONS - 1]:
         _decide(ll, tenant, proposal_id, decision, item_id)
@@ -76,7 +91,7 @@ def test_the_threshold_is_learned_from_decisions_on_pairs(ll: LearnLoop, tenant:
     assert not refused.learned and "not enough evidence: 19 decisions" in refused.reason
     assert ll.proposals.duplicate_threshold(tenant) == DEFAULT_THRESHOLD
 
-    for proposal_id, decision, item_id in pairs[MIN_DECISIONS - 1:]:
+    for proposal_id, decision, item_id in pairs[MIN_DECISIONS - 1 :]:
         _decide(ll, tenant, proposal_id, decision, item_id)
     learned = ll.proposals.learn_duplicate_threshold(tenant)
     # The paraphrases lie below 0.85: the reviewers' merges pull the threshold down.
@@ -144,11 +159,13 @@ def test_a_proposal_without_a_body_asks_for_an_item(
     rejected = api.post(f"/v1/proposals/{over_http.json()['proposal_id']}/reject", json=REVIEW)
     assert rejected.json()["status"] == "rejected"
     env = {"DATABASE_URL": database_url, "LEARNLOOP_TENANT": tenant, "COLUMNS": "160"}
-    out = CliRunner().invoke(app, ["proposals", "add", "--title", "Can I pay by SEPA?",
-                                   "--json"], env=env)
+    out = CliRunner().invoke(
+        app, ["proposals", "add", "--title", "Can I pay by SEPA?", "--json"], env=env
+    )
     assert out.exit_code == 0 and json.loads(out.stdout)["body"] == ""
-    shown = CliRunner().invoke(app, ["proposals", "show", str(json.loads(out.stdout)
-                                                               ["proposal_id"])], env=env)
+    shown = CliRunner().invoke(
+        app, ["proposals", "show", str(json.loads(out.stdout)["proposal_id"])], env=env
+    )
     assert "(empty: edit it before approving)" in shown.stdout
 
 

@@ -12,12 +12,23 @@ from learnloop.cli.main import app
 from learnloop.knowledge.duplicates import DEFAULT_THRESHOLD
 from learnloop.service import LearnLoop
 
-PASSWORD = {"kind": "faq", "title": "How do I reset my password?",
-            "body": "Settings > Security > Reset password.", "tags": ["account"]}
-PARAPHRASE = {"kind": "faq", "title": "How can I reset my password?",
-              "body": "Go to Settings > Security and reset the password.", "tags": ["login"]}
-OTHER = {"kind": "faq", "title": "When does my new card arrive?",
-         "body": "Cards arrive within five working days."}
+PASSWORD = {
+    "kind": "faq",
+    "title": "How do I reset my password?",
+    "body": "Settings > Security > Reset password.",
+    "tags": ["account"],
+}
+PARAPHRASE = {
+    "kind": "faq",
+    "title": "How can I reset my password?",
+    "body": "Go to Settings > Security and reset the password.",
+    "tags": ["login"],
+}
+OTHER = {
+    "kind": "faq",
+    "title": "When does my new card arrive?",
+    "body": "Cards arrive within five working days.",
+}
 CSV = (
     "question,answer\n"
     "How can I reset my password?,Open Settings > Security and reset it.\n"
@@ -87,8 +98,9 @@ def test_an_update_of_a_stored_item_is_not_a_duplicate_and_the_threshold_applies
 
 
 def test_an_import_reports_skips_or_merges_duplicate_rows(ll: LearnLoop, tenant: str) -> None:
-    tenants = {mode: ll.tenants.create(f"{tenant}-{mode}").tenant_id
-               for mode in ("warn", "skip", "merge")}
+    tenants = {
+        mode: ll.tenants.create(f"{tenant}-{mode}").tenant_id for mode in ("warn", "skip", "merge")
+    }
     for mode, who in tenants.items():
         ll.items.add(who, PASSWORD)
         report = ll.imports.import_file(who, CSV, "faq.csv", {"on_duplicate": mode})
@@ -96,11 +108,16 @@ def test_an_import_reports_skips_or_merges_duplicate_rows(ll: LearnLoop, tenant:
         assert (c.rows, c.duplicates) == (4, 2), mode
         found = sorted(report.duplicates, key=lambda d: d.title)
         # One row repeats the stored item, the other an earlier row of the same file.
-        assert [d.duplicate_title for d in found] == [PASSWORD["title"],
-                                                      "When does my new card arrive?"]
+        assert [d.duplicate_title for d in found] == [
+            PASSWORD["title"],
+            "When does my new card arrive?",
+        ]
         assert found[0].item_id is not None and found[1].item_id is None
-        assert {d.action for d in found} == {"warn": {"kept"}, "skip": {"skipped"},
-                                             "merge": {"merged"}}[mode]
+        assert {d.action for d in found} == {
+            "warn": {"kept"},
+            "skip": {"skipped"},
+            "merge": {"merged"},
+        }[mode]
         expected = {"warn": (4, 0, 0), "skip": (2, 2, 0), "merge": (2, 0, 2)}[mode]
         assert (c.created, c.duplicates_skipped, c.duplicates_merged) == expected, mode
         assert _count(ll, who) == 1 + c.created
@@ -126,15 +143,24 @@ def test_the_api_and_the_cli_take_on_duplicate(
     assert skipped.json()["item"]["item_id"] == warned.json()["item"]["item_id"]  # the same text
     bad = api.post("/v1/items", json=PARAPHRASE | {"on_duplicate": "drop"})
     assert bad.status_code == 422 and "on_duplicate" in bad.json()["error"]["message"]
-    upload = api.post("/v1/imports", params={"filename": "faq.csv", "on_duplicate": "skip"},
-                      content=CSV)
+    upload = api.post(
+        "/v1/imports", params={"filename": "faq.csv", "on_duplicate": "skip"}, content=CSV
+    )
     assert upload.status_code == 201
     assert upload.json()["counts"]["duplicates_skipped"] >= 2
 
     env = {"DATABASE_URL": database_url, "LEARNLOOP_TENANT": tenant, "COLUMNS": "160"}
     runner = CliRunner()
-    args = ["items", "add", "--kind", "faq", "--title", "How could I reset my password?",
-            "--body", PASSWORD["body"]]
+    args = [
+        "items",
+        "add",
+        "--kind",
+        "faq",
+        "--title",
+        "How could I reset my password?",
+        "--body",
+        PASSWORD["body"],
+    ]
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0 and "warning: a duplicate of item" in result.stderr
     merged = runner.invoke(app, [*args, "--on-duplicate", "merge", "--json"], env=env)

@@ -182,9 +182,13 @@ class _Screen:
         action = ACTIONS[self.on_duplicate]
         self.out.found.append(
             DuplicateFound(
-                title=item.title, external_id=item.external_id, item_id=match.item_id,
-                duplicate_title=match.title, duplicate_external_id=match.external_id,
-                similarity=round(match.similarity, 4), action=action,
+                title=item.title,
+                external_id=item.external_id,
+                item_id=match.item_id,
+                duplicate_title=match.title,
+                duplicate_external_id=match.external_id,
+                similarity=round(match.similarity, 4),
+                action=action,
             )
         )
         if action == "kept":

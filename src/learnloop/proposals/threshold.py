@@ -79,8 +79,12 @@ def fit(pairs: Sequence[tuple[float, bool]], current: float) -> ThresholdFit:
     """Learn the threshold from ``pairs`` (similarity, merged?), or say why not."""
     merges = sum(1 for _, dup in pairs if dup)
     distinct = len(pairs) - merges
-    base: dict[str, Any] = {"previous": current, "decisions": len(pairs), "merges": merges,
-                            "distinct": distinct}
+    base: dict[str, Any] = {
+        "previous": current,
+        "decisions": len(pairs),
+        "merges": merges,
+        "distinct": distinct,
+    }
     if len(pairs) < MIN_DECISIONS or merges < MIN_EACH or distinct < MIN_EACH:
         reason = (
             f"not enough evidence: {len(pairs)} decisions ({merges} merge, {distinct} "
@@ -88,17 +92,20 @@ def fit(pairs: Sequence[tuple[float, bool]], current: float) -> ThresholdFit:
             f"the threshold stays {current:g}"
         )
         f1 = f1_at(pairs, current) if merges else None
-        return ThresholdFit(threshold=current, learned=False, f1=f1, f1_previous=f1,
-                            reason=reason, **base)
+        return ThresholdFit(
+            threshold=current, learned=False, f1=f1, f1_previous=f1, reason=reason, **base
+        )
     before = f1_at(pairs, current)
     best = round(best_threshold(pairs, current), 4)
     after = f1_at(pairs, best)
     if after <= before:
-        reason = (f"the threshold {current:g} already fits the decisions best "
-                  f"(F1 {before:.3f}); it stays")
-        return ThresholdFit(threshold=current, learned=False, f1=before, f1_previous=before,
-                            reason=reason, **base)
-    reason = (f"F1 on {len(pairs)} decisions: {before:.3f} at {current:g}, {after:.3f} at "
-              f"{best:g}")
-    return ThresholdFit(threshold=best, learned=True, f1=after, f1_previous=before,
-                        reason=reason, **base)
+        reason = (
+            f"the threshold {current:g} already fits the decisions best (F1 {before:.3f}); it stays"
+        )
+        return ThresholdFit(
+            threshold=current, learned=False, f1=before, f1_previous=before, reason=reason, **base
+        )
+    reason = f"F1 on {len(pairs)} decisions: {before:.3f} at {current:g}, {after:.3f} at {best:g}"
+    return ThresholdFit(
+        threshold=best, learned=True, f1=after, f1_previous=before, reason=reason, **base
+    )
