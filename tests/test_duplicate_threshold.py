@@ -141,6 +141,8 @@ def test_a_proposal_without_a_body_asks_for_an_item(
 ) -> None:
     asked = ll.proposals.add(tenant, {"title": "How do I close my account?"})
     assert (asked.body, asked.status, asked.embedded) == ("", "pending", True)
+    blank = ll.proposals.add(tenant, {"title": "Can I freeze my card?", "body": "  "})
+    assert blank.body == ""  # blank is the same as left out: a request for the content
     assert asked.proposal_id in [p.proposal_id for p in ll.proposals.list(tenant)]
     with pytest.raises(InvalidInput, match="content is empty"):
         ll.proposals.approve(tenant, asked.proposal_id, REVIEW)

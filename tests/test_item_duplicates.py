@@ -30,12 +30,12 @@ OTHER = {
     "body": "Cards arrive within five working days.",
 }
 CSV = (
-    "question,answer\n"
-    "How can I reset my password?,Open Settings > Security and reset it.\n"
-    "When does my new card arrive?,Within five working days.\n"
-    "When will my new card arrive?,Cards arrive within five working days.\n"
-    "Which currencies can I hold?,Euro and dollar.\n"
-).encode()
+    b"question,answer\n"
+    b"How can I reset my password?,Open Settings > Security and reset it.\n"
+    b"When does my new card arrive?,Within five working days.\n"
+    b"When will my new card arrive?,Cards arrive within five working days.\n"
+    b"Which currencies can I hold?,Euro and dollar.\n"
+)
 
 
 def _count(ll: LearnLoop, tenant: str) -> int:

@@ -21,10 +21,6 @@ Order = Literal["confidence", "age"]
 BIGINT = 2**63 - 1
 MAX_BODY = 100_000
 EMPTY = "the proposed content is empty; write what the item should say"
-BLANK = (
-    "the proposed content is blank; write what the item should say, or leave body out to "
-    "ask for it to be written"
-)
 
 
 class ProposalIn(Input):
@@ -38,7 +34,8 @@ class ProposalIn(Input):
     title: str | None = Field(default=None, max_length=MAX_TITLE)
     body: str = Field(
         default="", max_length=MAX_BODY,
-        description="the proposed content; left out, the proposal asks for it to be written",
+        description="the proposed content; left out (or blank), the proposal asks for it to "
+        "be written",
     )
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     rationale: str = Field(default="", max_length=5000)
@@ -46,13 +43,6 @@ class ProposalIn(Input):
     author: str | None = Field(default=None, max_length=200)
 
     _tags = field_validator("tags")(clean_tags)
-
-    @field_validator("body")
-    @classmethod
-    def _has_content(cls, body: str) -> str:
-        if body and not body.strip():
-            raise ValueError(BLANK)
-        return body
 
     @model_validator(mode="after")
     def _names_what_it_changes(self) -> ProposalIn:
