@@ -60,13 +60,16 @@ def main() -> None:
     train = scored(decided, vectors)
     test = scored(evaluated, vectors)
     learned = fit(train, DEFAULT_THRESHOLD)
+    at_default, at_learned = f1_at(test, DEFAULT_THRESHOLD), f1_at(test, learned.threshold)
     print(
         f"duplicates banking77 seed {args.seed}: {len(train)} decided pairs, {len(test)} "
-        f"evaluation pairs; F1 {f1_at(test, DEFAULT_THRESHOLD):.3f} at the default "
+        f"evaluation pairs; F1 {at_default:.3f} at the default "
         f"{DEFAULT_THRESHOLD:g} ({rates(test, DEFAULT_THRESHOLD)}), "
-        f"{f1_at(test, learned.threshold):.3f} at the learned {learned.threshold:g} "
+        f"{at_learned:.3f} at the learned {learned.threshold:g} "
         f"({rates(test, learned.threshold)}); {learned.reason}"
     )
+    if at_learned < at_default:
+        raise SystemExit("the learned threshold does worse than the default on these pairs")
 
 
 def split(

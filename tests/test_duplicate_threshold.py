@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from learnloop.cli.main import app
-from learnloop.errors import Conflict, InvalidInput
+from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.proposals import DEFAULT_THRESHOLD
 from learnloop.proposals.threshold import MIN_DECISIONS, f1_at, fit
 from learnloop.service import LearnLoop
@@ -117,8 +117,12 @@ def test_decisions_on_a_pair_are_checked(ll: LearnLoop, tenant: str) -> None:
         ll.proposals.decide_duplicate(tenant, lone.proposal_id, REVIEW | {"decision": "merge"})
     with pytest.raises(InvalidInput, match="decision"):
         ll.proposals.decide_duplicate(tenant, lone.proposal_id, REVIEW | {"decision": "maybe"})
-    with pytest.raises(Exception, match="no item 999999 in this tenant"):
+    with pytest.raises(NotFound, match="no item 999999 in this tenant"):
         _decide(ll, tenant, lone.proposal_id, "merge", 999_999)
+    theirs = ll.tenants.create(f"{tenant}-b").tenant_id
+    their_item = ll.items.put(theirs, {"kind": "faq", "title": "Opening hours"})[0].item_id
+    with pytest.raises(NotFound, match=f"no item {their_item} in this tenant"):
+        _decide(ll, tenant, lone.proposal_id, "merge", their_item)
     apart = ll.proposals.decide_duplicate(
         tenant, linked.proposal_id, REVIEW | {"decision": "distinct"}
     )

@@ -8,6 +8,7 @@ import json
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from learnloop import Client
 from learnloop.cli.main import app
 from learnloop.knowledge.duplicates import DEFAULT_THRESHOLD
 from learnloop.service import LearnLoop
@@ -87,6 +88,10 @@ def test_a_duplicate_can_be_skipped_or_merged_into_the_stored_item(
 def test_an_update_of_a_stored_item_is_not_a_duplicate_and_the_threshold_applies(
     ll: LearnLoop, tenant: str
 ) -> None:
+    # Another tenant's items are never compared.
+    theirs = ll.tenants.create(f"{tenant}-b").tenant_id
+    ll.items.add(theirs, OTHER)
+    assert ll.items.add(tenant, OTHER).duplicate is None
     first = ll.items.add(tenant, PASSWORD | {"external_id": "pw"}).item
     update = ll.items.add(tenant, PARAPHRASE | {"external_id": "pw"}, on_duplicate="skip")
     assert (update.outcome, update.duplicate) == ("updated", None)
@@ -148,6 +153,12 @@ def test_the_api_and_the_cli_take_on_duplicate(
     )
     assert upload.status_code == 201
     assert upload.json()["counts"]["duplicates_skipped"] >= 2
+
+    local = Client.local(ll, tenant)
+    _, outcome = local.put_item(
+        "faq", PARAPHRASE["title"], body=PARAPHRASE["body"], on_duplicate="skip"
+    )
+    assert outcome == "skipped"
 
     env = {"DATABASE_URL": database_url, "LEARNLOOP_TENANT": tenant, "COLUMNS": "160"}
     runner = CliRunner()
