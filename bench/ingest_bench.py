@@ -95,6 +95,8 @@ def main() -> None:
         Settings()
     )
     with LearnLoop.open(settings) as ll:
+        if args.on_duplicate != "off":
+            ll.embedder.embed(["the model loaded before the clock starts, as in a server"])
         run(ll, "table.csv", table_csv, args.rows, args.repeats, args.on_duplicate)
         run(ll, "kpis.csv", kpi_csv, args.rows, args.repeats)
 

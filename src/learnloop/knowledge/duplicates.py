@@ -35,6 +35,7 @@ Action = Literal["kept", "skipped", "merged"]
 ACTIONS: dict[str, Action] = {"warn": "kept", "skip": "skipped", "merge": "merged"}
 DEFAULT_THRESHOLD = 0.85
 MAX_MERGED = 100  # entries kept under attrs["merged"]
+EXACT_BELOW = 20_000  # a tenant with fewer vectors of the kinds is compared exactly
 Key = tuple[str, str]
 
 
@@ -245,8 +246,14 @@ def _nearest_stored(
     conn: Connection, tenant_id: str, items: list[ItemIn], vectors: list[Any]
 ) -> list[_Match | None]:
     params = {"tenant_id": tenant_id, "vectors": vectors, "kinds": [i.kind for i in items]}
-    conn.execute(Q["search_breadth"])
+    row = conn.execute(Q["count_of_kinds"], params).fetchone()
+    stored = 0 if row is None else int(row["n"])
+    if not stored:
+        return [None] * len(items)
+    before = conn.execute(Q["scan_settings"]).fetchone()
+    conn.execute(Q["exact_scan"] if stored < EXACT_BELOW else Q["search_breadth"])
     found = {row["n"]: row for row in conn.execute(Q["nearest_of_kind"], params).fetchall()}
+    conn.execute(Q["restore_scan_settings"], before)
     return [
         _Match(float(r["similarity"]), r["title"], r["external_id"], item_id=r["item_id"])
         if (r := found.get(n)) is not None

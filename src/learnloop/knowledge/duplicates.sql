@@ -8,6 +8,24 @@ FROM tenants WHERE tenant_id = %(tenant_id)s;
 -- HNSW search (pgvector's default breadth) finds it, at a fraction of the cost.
 SET LOCAL hnsw.ef_search = 40;
 
+-- name: exact_scan
+-- For the rest of the transaction: no index scans, so vectors are compared one by one (a
+-- small tenant's items: faster than an HNSW scan that filters out every other tenant's).
+SET LOCAL enable_indexscan = off;
+
+-- name: scan_settings
+-- The settings the check changes, to put back after it.
+SELECT current_setting('enable_indexscan') AS scan, current_setting('hnsw.ef_search') AS ef;
+
+-- name: restore_scan_settings
+SELECT set_config('enable_indexscan', %(scan)s, true), set_config('hnsw.ef_search', %(ef)s, true);
+
+-- name: count_of_kinds
+-- How many vectors of the tenant the check would compare with.
+SELECT count(*) AS n FROM items
+WHERE tenant_id = %(tenant_id)s AND kind = ANY(%(kinds)s::text[]) AND embedding IS NOT NULL
+  AND status <> 'archived';
+
 -- name: nearest_of_kind
 -- For each incoming vector (row n), the tenant's most similar item of the same kind that is
 -- not archived and has a vector of the same dimension.
