@@ -23,15 +23,14 @@ Systems, each ranking every item for every question:
 
 Prints hit@1, hit@3 and MRR@10 per system and set, recommend's shown rate (something shown),
 right-shown rate (first shown item right) and wrong-first rate (first shown item wrong), all
-over every question, and the time per query. ``--tune`` instead searches the fusion weights
-and BM25's title weight on the TRAIN halves (constants in knowledge/search.py, bm25.py).
+over every question, and the time per query. ``--tune`` instead searches the keyword weight of
+the fusion and BM25's title weight on the TRAIN halves (constants in knowledge/search.py, bm25.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import random
 import re
 import sys
@@ -191,10 +190,10 @@ def evaluate(ll: LearnLoop, tenant: str, qs: QuestionSet, peers: Peers) -> dict[
 
 
 def tune(ll: LearnLoop, sets: Sequence[tuple[str, QuestionSet]]) -> None:
-    """Grid over title weight, RRF k and keyword weight on the TRAIN halves: mean MRR@10."""
+    """Grid over title weight and keyword weight on the TRAIN halves: mean MRR@10."""
     from learnloop.knowledge import bm25  # here: the bench also runs on a tree before BM25
 
-    results: dict[tuple[float, int, float], list[float]] = defaultdict(list)
+    results: dict[tuple[float, float], list[float]] = defaultdict(list)
     for title_weight in (1.0, 2.0, 3.0):
         bm25.TITLE_WEIGHT = title_weight
         for tenant, qs in sets:
@@ -203,27 +202,29 @@ def tune(ll: LearnLoop, sets: Sequence[tuple[str, QuestionSet]]) -> None:
                 for text, answer, train in qs.questions
                 if train
             ]
-            for rrf_k, weight in itertools.product((10, 30, 60), (0.5, 0.75, 1.0, 1.5, 2.0)):
-                fused = [_refuse(h, rrf_k, weight) for _, h in hits]
+            for weight in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7, 1.0):
+                fused = [_refuse(h, weight) for _, h in hits]
                 mrr = [
                     1 / r if (r := rank_of(a, f)) else 0.0
                     for (a, _), f in zip(hits, fused, strict=True)
                 ]
-                results[(title_weight, rrf_k, weight)].append(float(np.mean(mrr)))
+                results[(title_weight, weight)].append(float(np.mean(mrr)))
     ordered = sorted(results.items(), key=lambda kv: -float(np.mean(kv[1])))
-    print("| title weight | rrf k | keyword weight | MRR@10 runbooks | MRR@10 banking77 |")
-    for (title_weight, rrf_k, weight), mrrs in ordered[:10]:
-        print(f"| {title_weight} | {rrf_k} | {weight} | {mrrs[0]:.3f} | {mrrs[1]:.3f} |")
+    print("| title weight | keyword weight | MRR@10 runbooks | MRR@10 banking77 | mean |")
+    print("| --- | --- | --- | --- | --- |")
+    for (title_weight, weight), mrrs in ordered[:10]:
+        mean = float(np.mean(mrrs))
+        print(f"| {title_weight} | {weight} | {mrrs[0]:.3f} | {mrrs[1]:.3f} | {mean:.3f} |")
 
 
-def _refuse(hits: Sequence[SearchHit], rrf_k: int, weight: float) -> list[str | None]:
-    """The order search would give with other fusion constants (ranks past its pool of 40 cut)."""
-
-    def part(rank: int | None, w: float) -> float:
-        return w / (rrf_k + rank) if rank is not None and rank <= 40 else 0.0
+def _refuse(hits: Sequence[SearchHit], weight: float) -> list[str | None]:
+    """The order search would give with another keyword weight (the fusion of
+    knowledge/search.py: cosine + weight * BM25 / the question's best BM25)."""
+    best = max((h.keyword_score or 0.0 for h in hits), default=0.0)
 
     def score(h: SearchHit) -> float:
-        return part(h.semantic_rank, 1.0) + part(h.keyword_rank, weight)
+        keyword = (h.keyword_score or 0.0) / best if best > 0 else 0.0
+        return (h.similarity or 0.0) + weight * keyword
 
     ordered = sorted(hits, key=lambda h: (-score(h), -(h.similarity or 0.0)))
     return [h.item.external_id for h in ordered]

@@ -55,6 +55,22 @@ def test_recommend_event_feedback_correction_round_trip(
     assert ll.recommender.impression(tenant, answer.impression_id).query.startswith("the cert")
 
 
+def test_item_and_pages_of_items(client: Client) -> None:
+    first = seed(client)
+    faq, _ = client.put_item("faq", "Opening hours", body="9 to 5", tags=["hours"])
+    assert client.item(first).title == "TLS certificate close to expiry"
+    page, cursor = client.items(limit=1)
+    assert [i.item_id for i in page] == [faq.item_id] and cursor is not None
+    rest, end = client.items(limit=1, cursor=cursor)
+    assert [i.item_id for i in rest] == [first] and end is None
+    assert [i.item_id for i in client.items(kind=["runbook"])[0]] == [first]
+    assert [i.item_id for i in client.items(tag=["hours"])[0]] == [faq.item_id]
+    with pytest.raises(NotFound, match="no item"):
+        client.item(first + 10_000)
+    with pytest.raises(InvalidInput, match="limit"):
+        client.items(limit=0)
+
+
 def test_execution_context_manager_records_the_run_and_its_tool_calls(
     client: Client, ll: LearnLoop, tenant: str
 ) -> None:

@@ -16,7 +16,8 @@ from learnloop.ingest import ImportReport, SavedMapping
 from learnloop.ingest.accounts import Account, KpiValue
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
-OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind", "on_duplicate")
+OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind", "header_row",
+                 "skip", "range", "sheet", "title_column", "title_template", "on_duplicate")
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -33,6 +34,14 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "skip_bad_rows": {"type": "boolean"},
                         "account": {"type": "string"},
                         "item_kind": {"type": "string"},
+                        "header_row": {"type": "integer", "minimum": 0,
+                                       "description": "from 1; 0 for no header row"},
+                        "skip": {"type": "integer", "minimum": 0},
+                        "range": {"type": "string", "description": "A1:F200, Sheet!A1:F200"},
+                        "sheet": {"type": "string"},
+                        "title_column": {"type": "string"},
+                        "title_template": {"type": "string",
+                                           "description": "e.g. {Name} ({Year})"},
                         "on_duplicate": {"type": "string", "enum": ["warn", "skip", "merge",
                                                                     "off"]},
                     },
@@ -67,6 +76,20 @@ async def upload(
     skip_bad_rows: bool = False,
     account: str | None = None,
     item_kind: str | None = None,
+    header_row: Annotated[
+        str | None, Query(description="the header's row number, from 1; 0 for none")
+    ] = None,
+    skip: Annotated[str | None, Query(description="rows to ignore at the top")] = None,
+    range: Annotated[
+        str | None, Query(description="cells to read: A1:F200, Sheet!A1:F200, B:F, 5:200")
+    ] = None,
+    sheet: Annotated[str | None, Query(description="the one sheet to import")] = None,
+    title_column: Annotated[
+        str | None, Query(description="the column that titles each item")
+    ] = None,
+    title_template: Annotated[
+        str | None, Query(description="item titles from columns: {Name} ({Year})")
+    ] = None,
     on_duplicate: Annotated[
         str | None,
         Query(description="a new item repeating a stored one of its kind (or an earlier row): "
@@ -75,9 +98,10 @@ async def upload(
 ) -> ImportReport:
     """Import one file: multipart (field ``file``) or the raw body with ?filename=.
 
-    Delimited text, Excel (.xlsx, .xlsm, .xls), ODS, JSON, JSON Lines or Markdown. All or
-    nothing unless skip_bad_rows; a file that does not fit gets a 422 that lists what was
-    expected and what was seen.
+    Delimited text, Excel (.xlsx, .xlsm, .xls), ODS, JSON, JSON Lines or Markdown, gzip
+    compressed or not. All or nothing unless skip_bad_rows; a file that does not fit gets a
+    422 that lists what was expected and what was seen. header_row, skip, range, sheet,
+    title_column and title_template correct what is found (query or multipart fields).
     """
     given: dict[str, Any] = {
         "kind": kind,
@@ -85,6 +109,12 @@ async def upload(
         "skip_bad_rows": skip_bad_rows,
         "account": account,
         "item_kind": item_kind,
+        "header_row": header_row,
+        "skip": skip,
+        "range": range,
+        "sheet": sheet,
+        "title_column": title_column,
+        "title_template": title_template,
         "on_duplicate": on_duplicate,
     }
     if request.headers.get("content-type", "").startswith("multipart/form-data"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,8 @@ accounts_app = typer.Typer(help="Accounts, their health scores and KPI history."
 
 def import_path(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A file, or a folder to import every file of.")],
+    path: Annotated[Path, typer.Argument(
+        help="A file, a folder to import every file of, or - for standard input.")],
     kind: Annotated[
         str | None,
         typer.Option(help="kpi_csv, kpi_list, faq, accounts or document; found when omitted."),
@@ -47,6 +49,33 @@ def import_path(
     item_kind: Annotated[
         str | None, typer.Option(help="Item kind for Markdown (runbook, playbook, ...).")
     ] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(help="The header's row number (from 1); 0 for a table without one."),
+    ] = None,
+    skip: Annotated[
+        int | None, typer.Option(help="Rows to ignore at the top before finding the table.")
+    ] = None,
+    range_: Annotated[
+        str | None,
+        typer.Option("--range", help="Cells to read, taken literally: A1:F200, Sheet!A1:F200, "
+                                     "B:F, 5:200."),
+    ] = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="Import only this sheet of a workbook (name or number).")
+    ] = None,
+    title_column: Annotated[
+        str | None, typer.Option(help="The column that titles each item of a generic table.")
+    ] = None,
+    title_template: Annotated[
+        str | None,
+        typer.Option(help="Item titles from the columns, e.g. '{Name} ({Year})'."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The file name for standard input (default stdin): its ending "
+                          "tells the format, and it keys the items."),
+    ] = None,
     on_duplicate: Annotated[
         str,
         typer.Option(
@@ -63,16 +92,24 @@ def import_path(
     ] = True,
     json_out: JsonOut = False,
 ) -> None:
-    """Import a file or a folder: delimited text, Excel, ODS, JSON, JSON Lines, Markdown."""
-    if not path.exists():
+    """Import a file or a folder: delimited text, Excel, ODS, JSON, JSON Lines, Markdown,
+    gzip-compressed or not; - reads standard input."""
+    if str(path) != "-" and not path.exists():
         raise _fail(f"{path}: no such file or folder")
     options = {
         "kind": kind, "mapping": _mapping(map_ or [], mapping), "skip_bad_rows": skip_bad_rows,
-        "account": account, "item_kind": item_kind, "on_duplicate": on_duplicate,
+        "account": account, "item_kind": item_kind, "header_row": header_row, "skip": skip,
+        "range": range_, "sheet": sheet, "title_column": title_column,
+        "title_template": title_template, "on_duplicate": on_duplicate,
     }
     options = {k: v for k, v in options.items() if v not in (None, {})}
     with opened() as ll:
-        reports, failures = _run(ll, tenant_of(ctx), path, options, quiet=json_out)
+        if str(path) == "-":
+            data = sys.stdin.buffer.read()
+            reports = [ll.imports.import_file(tenant_of(ctx), data, name or "stdin", options)]
+            failures: list[dict[str, str]] = []
+        else:
+            reports, failures = _run(ll, tenant_of(ctx), path, options, quiet=json_out)
         if embed:
             _embed_now(ll, tenant_of(ctx), quiet=json_out)
     if json_out:
@@ -90,7 +127,7 @@ def _run(ll: LearnLoop, tenant: str, path: Path, options: dict[str, Any], *, qui
         return [ll.imports.import_file(tenant, path.read_bytes(), path.name, options)], []
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     markdown = [p for p in files if p.suffix.lower() in MARKDOWN]
-    tables = [p for p in files if p.suffix.lower() in SUPPORTED and p not in markdown]
+    tables = [p for p in files if _inner_suffix(p) in SUPPORTED and p not in markdown]
     if not markdown and not tables:
         raise InvalidInput(f"{path}: no file to import; expected files ending in "
                            f"{', '.join(SUPPORTED)}")
@@ -107,6 +144,12 @@ def _run(ll: LearnLoop, tenant: str, path: Path, options: dict[str, Any], *, qui
             failures.append({"file_name": str(file), "error": exc.message})
             err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
     return reports, failures
+
+
+def _inner_suffix(path: Path) -> str:
+    """'.csv' for data.csv and for data.csv.gz."""
+    suffix = path.suffix.lower()
+    return Path(path.stem).suffix.lower() if suffix == ".gz" else suffix
 
 
 def _embed_now(ll: LearnLoop, tenant: str, *, quiet: bool) -> None:
@@ -170,7 +213,11 @@ def _print_report(report: ImportReport) -> None:
     for sheet in report.sheets:
         where = f"header at row {sheet.header_row}" if sheet.header_row else "no header"
         console.print(f"  {sheet.name}: {sheet.kind}, {where}, {sheet.rows} rows"
-                      + (f" ({sheet.note})" if sheet.note else ""))
+                      + (f" ({sheet.note})" if sheet.note else ""), highlight=False)
+        if sheet.rows:
+            console.print(f"    table: {sheet.table}", highlight=False, markup=False)
+        if sheet.title:
+            console.print(f"    titles: {sheet.title}", highlight=False, markup=False)
     for error in report.errors[:20]:
         column = f" {error.column}" if error.column else ""
         console.print(f"  bad row {error.row}{column} ({error.sheet}): {error.message}")

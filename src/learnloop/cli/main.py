@@ -21,6 +21,7 @@ from learnloop.cli.ingest import accounts_app, import_path, imports_app
 from learnloop.cli.interactions import events_app, recommend
 from learnloop.cli.items import app as items_app
 from learnloop.cli.learning import evaluate, experiments_app, learning_app
+from learnloop.cli.mcp_cmd import mcp
 from learnloop.cli.proposals import app as proposals_app
 from learnloop.cli.worker import index_app, reembed, worker
 from learnloop.settings import Settings
@@ -51,6 +52,7 @@ app.command("context")(context)
 app.command("answer")(answer)
 app.add_typer(tools_app, name="tools")
 app.command("playbooks")(playbooks)
+app.command("mcp")(mcp)
 
 
 @app.callback()

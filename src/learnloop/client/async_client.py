@@ -36,6 +36,8 @@ class AsyncClient:
         return client
 
     put_item = awaited(calls.put_item)
+    item = awaited(calls.item)
+    items = awaited(calls.items)
     search = awaited(calls.search)
     recommend = awaited(calls.recommend)
     event = awaited(calls.event)

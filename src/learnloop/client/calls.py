@@ -41,6 +41,25 @@ def put_item(kind: str, title: str, **fields: Any) -> Call[tuple[Item, str]]:
     return Call(routes.ITEMS, body, lambda d: (Item.model_validate(d["item"]), str(d["outcome"])))
 
 
+def item(item_id: int) -> Call[Item]:
+    """One item as stored, by id."""
+    path_args = {"item_id": str(item_id)}
+    return Call(routes.ITEM, None, Item.model_validate, path_args=path_args)
+
+
+def items(
+    *,
+    kind: list[str] | None = None,
+    status: list[str] | None = None,
+    tag: list[str] | None = None,
+    limit: int = 50,
+    cursor: int | None = None,
+) -> Call[tuple[list[Item], int | None]]:
+    """Items newest first (filtered by kinds, statuses, tags); and the next page's cursor."""
+    params = {"kind": kind, "status": status, "tag": tag, "limit": limit, "cursor": cursor}
+    return Call(routes.LIST_ITEMS, None, _item_page, _compact(params))
+
+
 def search(query: str, *, k: int = 10, **filters: Any) -> Call[list[SearchHit]]:
     body = {"query": query, "k": k, **filters}
     return Call(routes.SEARCH, body, lambda d: [SearchHit.model_validate(h) for h in d["hits"]])
@@ -148,6 +167,10 @@ def playbooks(account: str, **fields: Any) -> Call[PlaybookAdvice]:
     """Playbooks that worked for similar accounts (k, neighbours, include_tried)."""
     body = _compact({"account": account, **fields})
     return Call(routes.PLAYBOOKS, body, PlaybookAdvice.model_validate)
+
+
+def _item_page(data: Any) -> tuple[list[Item], int | None]:
+    return [Item.model_validate(i) for i in data["items"]], data["next_cursor"]
 
 
 def _one_event(data: Any) -> EventResult:

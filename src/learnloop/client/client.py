@@ -46,6 +46,8 @@ class Client:
         return cls(transport=LocalTransport(ll, tenant_id))
 
     put_item = sync(calls.put_item)
+    item = sync(calls.item)
+    items = sync(calls.items)
     search = sync(calls.search)
     recommend = sync(calls.recommend)
     event = sync(calls.event)

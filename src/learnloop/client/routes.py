@@ -17,6 +17,8 @@ class Route(NamedTuple):
 
 
 ITEMS = Route("POST", "/v1/items")
+LIST_ITEMS = Route("GET", "/v1/items")
+ITEM = Route("GET", "/v1/items/{item_id}")
 SEARCH = Route("POST", "/v1/search")
 RECOMMEND = Route("POST", "/v1/recommend")
 EVENTS = Route("POST", "/v1/events")

@@ -106,6 +106,7 @@ class LocalTransport:
         self.tenant_id = tenant_id
         self._routes: dict[Route, Callable[[Json, Json], Any]] = {
             routes.ITEMS: lambda b, _: _added(ll, tenant_id, b),
+            routes.LIST_ITEMS: lambda _, p: _item_page(ll.items.list(tenant_id, **_listing(p))),
             routes.SEARCH: lambda b, _: {"hits": ll.search.search(tenant_id, **b)},
             routes.RECOMMEND: lambda b, _: ll.recommender.recommend(tenant_id, b),
             routes.EVENTS: lambda b, _: {"results": ll.events.record(tenant_id, b["events"])},
@@ -123,10 +124,13 @@ class LocalTransport:
         }
 
     def request(self, method: str, path: str, body: Json = None, params: Json = None) -> Json:
-        head, _, tail = routes.MESSAGES.path.partition("{conversation_id}")
-        if method == routes.MESSAGES.method and path.startswith(head) and path.endswith(tail):
-            conversation_id = unquote(path[len(head) : -len(tail)])
-            return _jsonable(self.ll.conversations.add(self.tenant_id, conversation_id, body))
+        ll, tenant_id = self.ll, self.tenant_id
+        if (conversation_id := _path_arg(routes.MESSAGES, method, path)) is not None:
+            return _jsonable(ll.conversations.add(tenant_id, conversation_id, body))
+        if (item_id := _path_arg(routes.ITEM, method, path)) is not None:
+            if not item_id.isdigit():
+                raise errors.InvalidInput(f"item_id must be a whole number, not {item_id!r}")
+            return _jsonable(ll.items.get(tenant_id, int(item_id)))
         route = self._routes.get(Route(method, path))
         if route is None:
             raise errors.NotFound(f"the in-process client has no {method} {path}")
@@ -141,6 +145,26 @@ def _added(ll: LearnLoop, tenant_id: str, body: dict[str, Any]) -> dict[str, Any
     fields = {k: v for k, v in body.items() if k != "on_duplicate"}
     added = ll.items.add(tenant_id, fields, on_duplicate=body.get("on_duplicate", "warn"))
     return {"item": added.item, "outcome": added.outcome, "duplicate": added.duplicate}
+
+
+def _path_arg(route: Route, method: str, path: str) -> str | None:
+    """The one path argument of ``route`` in ``path``; None when the path is not the route's."""
+    head, _, rest = route.path.partition("{")
+    tail = rest.partition("}")[2]
+    if method != route.method or not path.startswith(head) or not path.endswith(tail):
+        return None
+    value = path[len(head) : len(path) - len(tail)]
+    return unquote(value) if value else None
+
+
+def _listing(params: Json) -> dict[str, Any]:
+    """GET /v1/items' query parameters as ItemStore.list's keywords."""
+    names = {"kind": "kinds", "status": "statuses", "tag": "tags"}
+    return {names.get(key, key): value for key, value in (params or {}).items()}
+
+
+def _item_page(page: tuple[list[Any], int | None]) -> dict[str, Any]:
+    return {"items": page[0], "next_cursor": page[1]}
 
 
 def _execution_ack(result: tuple[UUID, bool]) -> dict[str, Any]:

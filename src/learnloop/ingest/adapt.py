@@ -16,6 +16,7 @@ from typing import Any
 from learnloop.ingest import values
 from learnloop.ingest.models import ImportOptions, RowError
 from learnloop.ingest.tables import Table, is_blank
+from learnloop.ingest.titles import Titles
 from learnloop.knowledge.models import MAX_TAGS, MAX_TITLE
 
 MAX_EXTERNAL_ID = 300
@@ -52,6 +53,7 @@ class Rows:
     source: str
     options: ImportOptions
     multi: bool = False
+    titles: Titles | None = None
 
     def __post_init__(self) -> None:
         self._at = {f: self.table.header.index(c) for f, c in self.columns.items()}
@@ -146,10 +148,8 @@ def _faq(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
 def _document(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
     cells = _row_values(rows, row)
     key = rows.get(row, "id")
-    title = rows.get(row, "title") or next(
-        (v for v in cells.values() if isinstance(v, str) and v != key),
-        f"{rows.table.name} row {number}",
-    )
+    titled = rows.titles.title(rows.table.header, row) if rows.titles else None
+    title = titled or f"{rows.table.name} row {number}"
     body = rows.get(row, "body")
     lines = "\n".join(f"{c}: {_shown(v)}" for c, v in cells.items() if v not in (title, body))
     text = "\n\n".join(str(part) for part in (body, lines) if part)

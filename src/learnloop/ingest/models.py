@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from learnloop.errors import ImportRejected
+from learnloop.errors import ImportRejected, InvalidInput
+from learnloop.ingest.ranges import parse_range
 from learnloop.knowledge.duplicates import DuplicateFound, OnDuplicate
 from learnloop.knowledge.models import Kind
 from learnloop.validation import Input
@@ -39,6 +40,41 @@ class ImportOptions(Input):
         default=None, description="the item kind for Markdown files (default: playbook where "
         "the path says so, else runbook)",
     )
+    header_row: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="the header's row number, from 1; 0 for "
+        "a table without a header; found from what the rows hold when omitted",
+    )
+    skip: int = Field(
+        default=0, ge=0, le=1_000_000, description="rows to ignore at the top of each sheet "
+        "before looking for the table",
+    )
+    range: str | None = Field(
+        default=None, max_length=200, description="the cells to read, "
+        "as A1:F200, Sheet!A1:F200, B:F or 5:200; taken literally (its first row is the header "
+        "unless header_row says otherwise, no search for the table's end)",
+    )
+    sheet: str | None = Field(
+        default=None, min_length=1, max_length=300, description="the one sheet of a workbook "
+        "to import, by name (or position from 1)",
+    )
+    title_column: str | None = Field(
+        default=None, min_length=1, max_length=300, description="the column whose value titles "
+        "each item of a generic table (a column name, or a letter such as C)",
+    )
+    title_template: str | None = Field(
+        default=None, min_length=3, max_length=500, description="the title of each item of a "
+        "generic table from its columns, e.g. '{Name} ({Year})'",
+    )
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_range(value)
+            except InvalidInput as exc:
+                raise ValueError(exc.message.removeprefix("range ")) from None
+        return value
     on_duplicate: OnDuplicate = Field(
         default="warn", description="a new item that repeats a stored item of its kind (or "
         "an earlier row): warn (store it, report it), skip, merge into it, or off (no check)",
@@ -64,9 +100,27 @@ class SheetReport(BaseModel):
     kind: str
     confidence: float
     header_row: int | None = Field(description="the header's row number, from 1; null if none")
+    header_rows: list[int] = Field(
+        default_factory=list, description="every row merged into the header (a header over "
+        "several rows), from 1",
+    )
     columns: list[str]
     mapping: dict[str, str] = Field(description="field -> the column that fed it")
     rows: int
+    first_row: int | None = Field(default=None, description="the first data row's number")
+    last_row: int | None = Field(default=None, description="the last data row's number")
+    stopped_at: int | None = Field(
+        default=None, description="the row where the table was found to end; null at the "
+        "end of the sheet",
+    )
+    table: str = Field(
+        default="", description="where the table was found and why: the header row and its "
+        "evidence, the data rows, where and why it stops",
+    )
+    title: str | None = Field(
+        default=None, description="how the items of a generic table are titled, and why",
+    )
+    title_column: str | None = None
     note: str | None = None
 
 

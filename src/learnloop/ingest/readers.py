@@ -2,7 +2,8 @@
 
 Spreadsheets (.xlsx, .xlsm, .xls, .ods) are read by python-calamine; the encoding of text
 is found by charset-normalizer; the delimiter by the standard library's csv.Sniffer,
-checked against how evenly each candidate splits the rows.
+checked against how evenly each candidate splits the rows. Gzip-compressed files
+(``.csv.gz``, or any file starting with gzip's magic bytes) are unpacked first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import codecs
 import csv
 import io
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -34,6 +36,8 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
+GZIP = b"\x1f\x8b"
+MAX_UNPACKED = 256 * 1024 * 1024  # bytes a compressed file may unpack to
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Sheet:
 
     name: str
     rows: list[list[Any]]
+    fixed_header: bool = False  # the first row is the header as read (JSON keys)
 
 
 @dataclass
@@ -67,12 +72,41 @@ def read(data: bytes, file_name: str) -> Source:
         return Source("markdown", text=text, encoding=encoding)
     if suffix in JSONS or (suffix not in DELIMITED and text.lstrip()[:1] in "[{"):
         fmt = JSONS.get(suffix) or ("json" if _is_json(text) else "jsonl")
-        return Source(fmt, [Sheet(file_name, _json_rows(text, file_name, fmt))], encoding=encoding)
+        sheet = Sheet(file_name, _json_rows(text, file_name, fmt), fixed_header=True)
+        return Source(fmt, [sheet], encoding=encoding)
     delimiter = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     rows = list(reader)
     fmt = DELIMITED.get(suffix) or {"\t": "tsv", "|": "psv"}.get(delimiter, "csv")
     return Source(fmt, [Sheet(file_name, rows)], encoding=encoding, delimiter=delimiter)
+
+
+def unpack(data: bytes, file_name: str) -> tuple[bytes, str]:
+    """A gzip file's content and its name without ``.gz``; anything else as it is.
+
+    >>> import gzip
+    >>> unpack(gzip.compress(b"a,b"), "x.csv.gz")
+    (b'a,b', 'x.csv')
+    """
+    if not data.startswith(GZIP):
+        return data, file_name
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, MAX_UNPACKED)
+        while inflater.unconsumed_tail == b"" and inflater.unused_data.startswith(GZIP):
+            rest = inflater.unused_data  # a file of several gzip members, one after another
+            inflater = zlib.decompressobj(wbits=31)
+            out += inflater.decompress(rest, MAX_UNPACKED - len(out))
+    except zlib.error as exc:
+        raise InvalidInput(f"{file_name}: starts like a gzip file but is not one ({exc}); "
+                           "send it unpacked or as a whole .gz file") from exc
+    if inflater.unconsumed_tail or len(out) >= MAX_UNPACKED:
+        raise InvalidInput(f"{file_name}: unpacks to more than {MAX_UNPACKED // 2**20} MiB; "
+                           "split it into smaller files")
+    if not inflater.eof:
+        raise InvalidInput(f"{file_name}: the gzip file is cut short; send the whole file")
+    name = file_name[:-3] if file_name.lower().endswith(".gz") else file_name
+    return out, name
 
 
 def decode(data: bytes, file_name: str) -> tuple[str, str]:

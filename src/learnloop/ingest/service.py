@@ -33,8 +33,9 @@ from learnloop.ingest.models import (
     SheetReport,
     rejected,
 )
-from learnloop.ingest.readers import MARKDOWN, Source, decode, read
-from learnloop.ingest.tables import Table, to_table
+from learnloop.ingest.readers import MARKDOWN, Source, decode, unpack
+from learnloop.ingest.reading import read_tables, sheet_report, titles_for
+from learnloop.ingest.tables import Table
 from learnloop.knowledge import ItemIn, Items, OnDuplicate
 from learnloop.ports import Connection, Store
 from learnloop.validation import parse
@@ -62,11 +63,15 @@ class Imports:
         if "\x00" in file_name:
             raise InvalidInput("file name: must not contain the NUL character (\\u0000)")
         started = time.perf_counter()
-        if PurePath(file_name).suffix.lower() in MARKDOWN:
-            return self.import_markdown(tenant_id, [(file_name, data)], opts)
         try:
-            source = read(data, file_name)
-            tables = [to_table(sheet) for sheet in source.sheets]
+            data, inner = unpack(data, file_name)
+        except InvalidInput as exc:
+            self._record_failure(tenant_id, _unreadable(file_name, exc), started)
+            raise
+        if PurePath(inner).suffix.lower() in MARKDOWN:
+            return self.import_markdown(tenant_id, [(inner, data)], opts, name=file_name)
+        try:
+            source, tables = read_tables(data, inner, opts)
             saved = self._saved_mappings(tenant_id, tables) if not opts.mapping else {}
             plan, report = plan_tables(source, tables, file_name, opts, saved)
         except InvalidInput as exc:  # the file as a whole does not fit: recorded, then raised
@@ -207,8 +212,8 @@ def parse_file(
 ) -> tuple[Plan, ImportReport]:
     """Read, detect, map and validate a table file without storing anything."""
     opts = parse(ImportOptions, options or {})
-    source = read(data, file_name)
-    return plan_tables(source, [to_table(s) for s in source.sheets], file_name, opts, {})
+    source, tables = read_tables(data, file_name, opts)
+    return plan_tables(source, tables, file_name, opts, {})
 
 
 def plan_tables(
@@ -228,10 +233,12 @@ def plan_tables(
     for table in tables:
         detection = found.get(id(table))
         note = _skip_note(table, detection, is_kpi and len(data) > 1)
-        sheets.append(_sheet_report(table, detection, note))
+        titles = titles_for(table, detection, opts) if note is None else None
+        sheets.append(sheet_report(table, detection, note, titles))
         if detection is None or note is not None:
             continue
-        rows = Rows(table, detection.kind, detection.columns, file_name, opts, len(tables) > 1)
+        rows = Rows(table, detection.kind, detection.columns, file_name, opts, len(tables) > 1,
+                    titles)
         add_table(plan, rows)
     used = [s for s in sheets if s.note is None and s.rows]
     kind, confidence = _file_kind(used)
@@ -254,7 +261,6 @@ def _detect(
         return detect(table.header, mapping, opts.kind)
     except InvalidInput as exc:
         raise InvalidInput(f"{table.name}: {exc.message}") from exc
-
 
 
 def signature(header: builtins.list[str]) -> str:
@@ -350,19 +356,6 @@ def _skip_note(table: Table, detection: Detection | None, kpi_workbook: bool) ->
     if kpi_workbook and normalise(table.name) in SUMMARY_SHEETS:
         return "a summary sheet: not imported; health scores are computed from the KPI values"
     return None
-
-
-def _sheet_report(table: Table, detection: Detection | None, note: str | None) -> SheetReport:
-    return SheetReport(
-        name=table.name,
-        kind=detection.kind if detection else "empty",
-        confidence=detection.confidence if detection else 0.0,
-        header_row=None if table.header_row is None else table.header_row + 1,
-        columns=table.header,
-        mapping=detection.columns if detection else {},
-        rows=len(table.rows),
-        note=note,
-    )
 
 
 def _file_kind(sheets: builtins.list[SheetReport]) -> tuple[str, float]:

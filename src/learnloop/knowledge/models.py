@@ -107,7 +107,9 @@ class SearchHit(BaseModel):
     """An item found by search, with how it was found."""
 
     item: Item
-    score: float = Field(description="fused score (weighted reciprocal rank fusion)")
+    score: float = Field(
+        description="fused score: cosine similarity + 0.3 x BM25 over the question's best BM25"
+    )
     similarity: float | None = Field(description="cosine similarity to the query, -1..1")
     keyword_score: float | None = Field(
         description="Okapi BM25 score of the keyword side, when the words matched"

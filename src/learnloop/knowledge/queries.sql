@@ -136,7 +136,9 @@ ORDER BY q.lexeme;
 
 -- name: search_hybrid
 -- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
--- candidates from full text ranked by Okapi BM25, fused by weighted reciprocal rank.
+-- candidates from full text ranked by Okapi BM25, fused by score: semantic_weight * cosine
+-- similarity + keyword_weight * the BM25 score over the best BM25 score of the question (so
+-- the keyword side weighs 0..keyword_weight whatever the scale of its scores).
 -- BM25 of an item: the sum over the question's words w of
 --     idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl))
 -- with tf the word's positions in the item (a title position counts title_weight), length
@@ -180,7 +182,7 @@ WITH semantic AS MATERIALIZED (
     ORDER BY keyword_score DESC, i.item_id
     LIMIT %(pool)s
 ), keyword AS (
-    SELECT item_id, keyword_score,
+    SELECT item_id, keyword_score, max(keyword_score) OVER () AS best,
            row_number() OVER (ORDER BY keyword_score DESC, item_id) AS rank
     FROM keyword_scored
 )
@@ -188,8 +190,8 @@ SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.sta
        i.content_hash, i.created_at, i.updated_at,
        1 - (i.embedding <=> %(query_vector)s) AS similarity, k.keyword_score,
        s.rank AS semantic_rank, k.rank AS keyword_rank,
-       coalesce(%(semantic_weight)s / (%(rrf_k)s + s.rank), 0)
-       + coalesce(%(keyword_weight)s / (%(rrf_k)s + k.rank), 0) AS score,
+       %(semantic_weight)s * coalesce(1 - (i.embedding <=> %(query_vector)s), 0)
+       + %(keyword_weight)s * coalesce(k.keyword_score / nullif(k.best, 0), 0) AS score,
        (SELECT count(*) FROM semantic) AS semantic_found
 FROM semantic_ranked s
 FULL OUTER JOIN keyword k USING (item_id)
