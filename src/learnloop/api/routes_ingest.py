@@ -93,7 +93,8 @@ async def upload(
     on_duplicate: Annotated[
         str | None,
         Query(description="a new item repeating a stored one of its kind (or an earlier row): "
-              "warn (default: store it, report it), skip, merge or off"),
+              "warn (store it, report it), skip, merge or off (default: no check, "
+              "which embeds every new row during the import)"),
     ] = None,
 ) -> ImportReport:
     """Import one file: multipart (field ``file``) or the raw body with ?filename=.

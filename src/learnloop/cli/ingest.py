@@ -80,9 +80,10 @@ def import_path(
         str,
         typer.Option(
             help="A new item repeating a stored one of its kind (or an earlier row): warn "
-            "(store it, report it), skip, merge (into it) or off (no check)."
+            "(store it, report it), skip, merge (into it) or off (default: no check; the "
+            "check embeds every new row during the import)."
         ),
-    ] = "warn",
+    ] = "off",
     embed: Annotated[
         bool,
         typer.Option(

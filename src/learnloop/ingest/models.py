@@ -76,8 +76,9 @@ class ImportOptions(Input):
                 raise ValueError(exc.message.removeprefix("range ")) from None
         return value
     on_duplicate: OnDuplicate = Field(
-        default="warn", description="a new item that repeats a stored item of its kind (or "
-        "an earlier row): warn (store it, report it), skip, merge into it, or off (no check)",
+        default="off", description="a new item that repeats a stored item of its kind (or "
+        "an earlier row): warn (store it, report it), skip, merge into it, or off (no check; "
+        "the default for imports: the check embeds every new row during the import)",
     )
 
 
