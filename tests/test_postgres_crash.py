@@ -229,8 +229,9 @@ def test_kill_9_of_postgres_under_writes_recovers_by_itself_and_loses_nothing(
         took = _stop(proc)
     log = (crash_dir / "serve.log").read_text()
     assert proc.returncode == 128 + signal.SIGTERM, log[-3000:]
-    # Within the uvicorn's graceful 5 s, the worker's 3 s and PostgreSQL's shutdown checkpoint.
-    assert took < 10, (took, log[-3000:])
+    # Within the uvicorn's graceful 5 s, the worker's 3 s and PostgreSQL's shutdown checkpoint
+    # (2.4-9 s measured; 10.2 s once with two other test suites on the 2 cores).
+    assert took < 15, (took, log[-3000:])
     print(f"SIGTERM: stopped in {took:.2f} s, with the embedded PostgreSQL it owned")
     # The server was the one owner: it stopped the (restarted) PostgreSQL as it exited.
     assert _owners(pgdata) == []

@@ -178,8 +178,6 @@ def test_negative_transcripts_and_completed_reports_propose_knowledge(
 def test_bad_proposals_are_refused_with_a_clear_message(ll: LearnLoop, tenant: str) -> None:
     other = ll.tenants.create(f"{tenant}-b").tenant_id
     theirs, _ = ll.items.put(other, {"kind": "faq", "title": "Their item"})
-    with pytest.raises(InvalidInput, match=r"body: .*content is empty"):
-        ll.proposals.add(tenant, {"title": "Card delivery", "body": "   "})
     with pytest.raises(InvalidInput, match="needs a title"):
         ll.proposals.add(tenant, {"body": "Cards arrive in 3 days."})
     with pytest.raises(NotFound, match="item_id: no item 999999999 in this tenant"):

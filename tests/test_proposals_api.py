@@ -44,8 +44,8 @@ def test_bad_requests_get_a_clear_4xx(api: TestClient, ll: LearnLoop, tenant: st
         body = response.json()["error"]
         return response.status_code, body["code"], body["message"]
 
-    status, code, message = error(api.post("/v1/proposals", json={"title": "t", "body": ""}))
-    assert (status, code) == (422, "invalid_input") and "content is empty" in message
+    status, code, message = error(api.post("/v1/proposals", json={"body": "x"}))
+    assert (status, code) == (422, "invalid_input") and "needs a title" in message
     assert error(api.post("/v1/proposals", json={"item_id": 987654321, "body": "x"})) == (
         404, "not_found", "item_id: no item 987654321 in this tenant"
     )
@@ -105,5 +105,5 @@ def test_the_cli_lists_approves_applies_and_rolls_back(
     other = json.loads(run("add", "--title", "Lost card", "--body", "Freeze it.", "--json"))
     assert "rejected" in run("reject", str(other["proposal_id"]), "--reviewer", "ana")
     assert json.loads(run("list", "--status", "rejected", "--json"))[0]["title"] == "Lost card"
-    failed = runner.invoke(app, ["proposals", "add", "--title", "x", "--body", " "], env=env)
-    assert failed.exit_code == 1 and "content is empty" in failed.stderr
+    failed = runner.invoke(app, ["proposals", "add", "--body", "No title."], env=env)
+    assert failed.exit_code == 1 and "needs a title" in failed.stderr

@@ -21,7 +21,13 @@ from learnloop.events.tracking_models import ReportStatus
 from learnloop.ingest.models import ImportReport
 from learnloop.knowledge.models import Kind, Status
 from learnloop.learn.autoswitch import Action as SwitchAction
-from learnloop.proposals.models import AuditEntry, ProposalStatus, Source
+from learnloop.proposals.models import (
+    AuditEntry,
+    Duplicate,
+    DuplicateDecision,
+    ProposalStatus,
+    Source,
+)
 from learnloop.recommend.models import Strategy
 from learnloop.tools.models import DecidedBy, Stage
 
@@ -52,6 +58,8 @@ LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("tool_selection_candidates", "stage"): get_args(Stage),
     ("learn_policy_switches", "action"): get_args(SwitchAction),
     ("trace_spans", "became"): get_args(Became),
+    ("duplicate_decisions", "decision"): _field_values(DuplicateDecision, "decision"),
+    ("duplicate_decisions", "other_kind"): _field_values(Duplicate, "kind"),
 }
 
 

@@ -17,7 +17,7 @@ from learnloop.ingest.accounts import Account, KpiValue
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind", "header_row",
-                 "skip", "range", "sheet", "title_column", "title_template")
+                 "skip", "range", "sheet", "title_column", "title_template", "on_duplicate")
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -42,6 +42,8 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "title_column": {"type": "string"},
                         "title_template": {"type": "string",
                                            "description": "e.g. {Name} ({Year})"},
+                        "on_duplicate": {"type": "string", "enum": ["warn", "skip", "merge",
+                                                                    "off"]},
                     },
                 }
             },
@@ -88,6 +90,12 @@ async def upload(
     title_template: Annotated[
         str | None, Query(description="item titles from columns: {Name} ({Year})")
     ] = None,
+    on_duplicate: Annotated[
+        str | None,
+        Query(description="a new item repeating a stored one of its kind (or an earlier row): "
+              "warn (store it, report it), skip, merge or off (default: no check, "
+              "which embeds every new row during the import)"),
+    ] = None,
 ) -> ImportReport:
     """Import one file: multipart (field ``file``) or the raw body with ?filename=.
 
@@ -108,6 +116,7 @@ async def upload(
         "sheet": sheet,
         "title_column": title_column,
         "title_template": title_template,
+        "on_duplicate": on_duplicate,
     }
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, filename = await _multipart(request, given)

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
-from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
+from learnloop.knowledge import (
+    DuplicateFound,
+    Item,
+    ItemIn,
+    ItemPatch,
+    ItemVersion,
+    OnDuplicate,
+    SearchHit,
+)
 from learnloop.knowledge.indexing import IndexStatus
 from learnloop.knowledge.models import Kind, Status
 from learnloop.validation import Input
@@ -17,8 +25,22 @@ router = APIRouter(prefix="/v1", tags=["knowledge"])
 
 
 class PutResult(BaseModel):
-    item: Item
-    outcome: str = Field(description="created, updated (a new version) or unchanged")
+    item: Item = Field(description="the item stored; when skipped or merged, the one repeated")
+    outcome: str = Field(
+        description="created, updated (a new version), unchanged, skipped or merged"
+    )
+    duplicate: DuplicateFound | None = Field(
+        default=None, description="the stored item of the same kind that a new item repeats"
+    )
+
+
+class ItemAdd(ItemIn):
+    on_duplicate: OnDuplicate = Field(
+        default="warn",
+        description="when a new item repeats a stored item of its kind (cosine similarity at "
+        "or above the tenant's duplicate threshold): warn (store it, name the duplicate), "
+        "skip, merge into it, or off (no check)",
+    )
 
 
 class ItemPage(BaseModel):
@@ -42,12 +64,16 @@ class SearchResult(BaseModel):
 
 
 @router.post("/items", response_model=PutResult, status_code=status.HTTP_201_CREATED)
-def put_item(body: ItemIn, ll: LL, tenant: WriteTenant, response: Response) -> PutResult:
-    """Create an item; with a known kind + external_id, store a new version of that item."""
-    item, outcome = ll.items.put(tenant, body)
-    if outcome != "created":
+def put_item(body: ItemAdd, ll: LL, tenant: WriteTenant, response: Response) -> PutResult:
+    """Create an item; with a known kind + external_id, store a new version of that item.
+
+    A new item that repeats a stored one is stored with ``duplicate`` set (or skipped, or
+    merged, as ``on_duplicate`` says)."""
+    item = ItemIn.model_validate(body.model_dump(exclude={"on_duplicate"}))
+    added = ll.items.add(tenant, item, on_duplicate=body.on_duplicate)
+    if added.outcome != "created":
         response.status_code = status.HTTP_200_OK
-    return PutResult(item=item, outcome=outcome)
+    return PutResult(item=added.item, outcome=added.outcome, duplicate=added.duplicate)
 
 
 @router.get("/items", response_model=ItemPage)

@@ -11,12 +11,14 @@ from pydantic import BaseModel, Field
 from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
 from learnloop.proposals import (
     AuditEntry,
+    DuplicateDecision,
     LearningMetric,
     Proposal,
     ProposalEdit,
     ProposalIn,
     ResponsePerformance,
     Review,
+    ThresholdFit,
 )
 from learnloop.proposals.models import BIGINT, Order, ProposalStatus, Source
 from learnloop.validation import Input
@@ -46,9 +48,25 @@ def put_queue_settings(body: QueueSettings, ll: LL, tenant: AdminTenant) -> Queu
     return QueueSettings(duplicate_threshold=value)
 
 
+@router.get("/proposals/settings/learn", response_model=ThresholdFit)
+def preview_threshold(ll: LL, tenant: ReadTenant) -> ThresholdFit:
+    """What the reviewers' duplicate decisions would set the threshold to, and why; nothing
+    is changed."""
+    return ll.proposals.learn_duplicate_threshold(tenant, save=False)
+
+
+@router.post("/proposals/settings/learn", response_model=ThresholdFit)
+def learn_threshold(ll: LL, tenant: AdminTenant) -> ThresholdFit:
+    """Learn the duplicate threshold from the reviewers' merge and distinct decisions: the
+    F1-best threshold on them, set when there are at least 20 decisions (5 of each kind) and
+    it does better than the current one; otherwise the reason it stays."""
+    return ll.proposals.learn_duplicate_threshold(tenant)
+
+
 @router.post("/proposals", response_model=Proposal, status_code=status.HTTP_201_CREATED)
 def add_proposal(body: ProposalIn, ll: LL, tenant: WriteTenant) -> Proposal:
-    """Propose a knowledge change by hand: a new item, or a new version of ``item_id``."""
+    """Propose a knowledge change by hand: a new item, or a new version of ``item_id``;
+    without a body, a request for the item to be written."""
     return ll.proposals.add(tenant, body)
 
 
@@ -104,6 +122,15 @@ def approve_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant
 @router.post("/proposals/{proposal_id}/reject", response_model=Proposal)
 def reject_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant) -> Proposal:
     return ll.proposals.reject(tenant, proposal_id, body)
+
+
+@router.post("/proposals/{proposal_id}/duplicate", response_model=Proposal)
+def decide_duplicate(
+    proposal_id: int, body: DuplicateDecision, ll: LL, tenant: WriteTenant
+) -> Proposal:
+    """Merge a proposal with the item or proposal it repeats, or keep them apart; the
+    decision is kept as evidence for the duplicate threshold."""
+    return ll.proposals.decide_duplicate(tenant, proposal_id, body)
 
 
 @router.post("/proposals/{proposal_id}/rollback", response_model=Proposal)

@@ -76,6 +76,14 @@ def import_path(
         typer.Option(help="The file name for standard input (default stdin): its ending "
                           "tells the format, and it keys the items."),
     ] = None,
+    on_duplicate: Annotated[
+        str,
+        typer.Option(
+            help="A new item repeating a stored one of its kind (or an earlier row): warn "
+            "(store it, report it), skip, merge (into it) or off (default: no check; the "
+            "check embeds every new row during the import)."
+        ),
+    ] = "off",
     embed: Annotated[
         bool,
         typer.Option(
@@ -93,7 +101,7 @@ def import_path(
         "kind": kind, "mapping": _mapping(map_ or [], mapping), "skip_bad_rows": skip_bad_rows,
         "account": account, "item_kind": item_kind, "header_row": header_row, "skip": skip,
         "range": range_, "sheet": sheet, "title_column": title_column,
-        "title_template": title_template,
+        "title_template": title_template, "on_duplicate": on_duplicate,
     }
     options = {k: v for k, v in options.items() if v not in (None, {})}
     with opened() as ll:
@@ -194,6 +202,15 @@ def _print_report(report: ImportReport) -> None:
         f"{c.accounts} accounts, {c.kpi_values} KPI values, {c.bad_rows} bad rows "
         f"in {report.duration_ms:.0f} ms"
     )
+    if c.duplicates:
+        console.print(f"  {c.duplicates} duplicates found: {c.duplicates_skipped} skipped, "
+                      f"{c.duplicates_merged} merged, "
+                      f"{c.duplicates - c.duplicates_skipped - c.duplicates_merged} kept")
+        for found in report.duplicates[:20]:
+            of = (f"item {found.item_id}" if found.item_id is not None
+                  else "an earlier row")
+            console.print(f"  duplicate ({found.action}): {found.title!r} repeats {of} "
+                          f"{found.duplicate_title!r} (similarity {found.similarity:.3f})")
     for sheet in report.sheets:
         where = f"header at row {sheet.header_row}" if sheet.header_row else "no header"
         console.print(f"  {sheet.name}: {sheet.kind}, {where}, {sheet.rows} rows"

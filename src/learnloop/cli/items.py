@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
+from learnloop.cli.context import JsonOut, console, err_console, opened, print_json, tenant_of
 from learnloop.errors import InvalidInput
-from learnloop.knowledge import Item, ItemVersion
+from learnloop.knowledge import Item, ItemVersion, OnDuplicate
 from learnloop.knowledge.markdown import parse_markdown
 
 app = typer.Typer(help="Add, list, show, archive and delete knowledge items.", no_args_is_help=True)
@@ -37,16 +37,41 @@ def add(
         str | None, typer.Option(help="Your id; the same id again updates.")
     ] = None,
     status: Annotated[str, typer.Option(help="active, draft, deprecated or archived")] = "active",
+    on_duplicate: Annotated[
+        str,
+        typer.Option(
+            help="When a new item repeats a stored one of its kind: warn (store it, say so), "
+            "skip, merge (into the stored one) or off (no check)."
+        ),
+    ] = "warn",
     json_out: JsonOut = False,
 ) -> None:
     """Add an item, or a new version of the one with the same kind and external id."""
     with opened() as ll:
+        choice = _on_duplicate(on_duplicate)
         data = _item_data(kind, title, body, file, tag or [], attrs, external_id, status)
-        item, outcome = ll.items.put(tenant_of(ctx), data)
+        added = ll.items.add(tenant_of(ctx), data, on_duplicate=choice)
+    item = added.item
     if json_out:
-        print_json({"outcome": outcome, "item": item.model_dump(mode="json")})
-    else:
-        console.print(f"{outcome}: item {item.item_id} version {item.version} ({item.title})")
+        print_json(added)
+        return
+    console.print(f"{added.outcome}: item {item.item_id} version {item.version} ({item.title})")
+    if added.duplicate and added.outcome not in ("skipped", "merged"):
+        d = added.duplicate
+        err_console.print(
+            f"warning: a duplicate of item {d.item_id} ({d.duplicate_title}), similarity "
+            f"{d.similarity:.3f}; --on-duplicate merge or skip to avoid keeping both"
+        )
+    elif added.duplicate:
+        console.print(f"  similarity {added.duplicate.similarity:.3f}")
+
+
+def _on_duplicate(value: str) -> OnDuplicate:
+    if value not in get_args(OnDuplicate):
+        raise InvalidInput(
+            f"--on-duplicate must be one of {', '.join(get_args(OnDuplicate))}, not {value!r}"
+        )
+    return cast(OnDuplicate, value)
 
 
 @app.command("list")

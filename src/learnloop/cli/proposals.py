@@ -1,4 +1,5 @@
-"""learnloop proposals list | show | add | edit | approve | reject | apply | rollback."""
+"""learnloop proposals list | show | add | edit | approve | reject | duplicate | apply |
+rollback | duplicates-threshold."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
+from learnloop.errors import InvalidInput
 from learnloop.proposals import Proposal
 
 app = typer.Typer(
@@ -98,8 +100,10 @@ def show(
 @app.command("add")
 def add(
     ctx: typer.Context,
-    body: Annotated[str, typer.Option(help="The proposed content.")],
     title: Annotated[str | None, typer.Option(help="Title (required for a new item).")] = None,
+    body: Annotated[
+        str, typer.Option(help="The proposed content; leave out to ask for it to be written.")
+    ] = "",
     item: Annotated[int | None, typer.Option(help="The item to revise; omit for new.")] = None,
     kind: Annotated[str | None, typer.Option(help="Kind of a new item (default faq).")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="A tag; repeat for several.")] = None,
@@ -178,6 +182,60 @@ def reject(
         review = {"reviewer": reviewer or getpass.getuser(), "note": note}
         proposal = ll.proposals.reject(tenant_of(ctx), proposal_id, review)
     _done(proposal, "rejected", json_out)
+
+
+@app.command("duplicate")
+def duplicate(
+    ctx: typer.Context,
+    proposal_id: Annotated[int, typer.Argument(help="The proposal's id.")],
+    decision: Annotated[str, typer.Argument(help="merge or distinct.")],
+    item: Annotated[
+        int | None, typer.Option(help="The item of the pair (default: the linked duplicate).")
+    ] = None,
+    proposal: Annotated[int | None, typer.Option(help="The other proposal of the pair.")] = None,
+    reviewer: Reviewer = None,
+    note: Note = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Decide on a duplicate pair: merge it (a new item's proposal becomes a revision of the
+    item) or keep it apart; the decision teaches the duplicate threshold."""
+    with opened() as ll:
+        data = {"decision": decision, "item_id": item, "proposal_id": proposal,
+                "reviewer": reviewer or getpass.getuser(), "note": note}
+        found = ll.proposals.decide_duplicate(tenant_of(ctx), proposal_id, data)
+    _done(found, "merged" if decision == "merge" else "kept apart", json_out)
+
+
+@app.command("duplicates-threshold")
+def duplicates_threshold(
+    ctx: typer.Context,
+    value: Annotated[
+        float | None, typer.Argument(help="Set the threshold to this (above 0, at most 1).")
+    ] = None,
+    learn: Annotated[
+        bool, typer.Option("--learn", help="Learn it from the reviewers' decisions.")
+    ] = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Show the duplicate threshold and what the decisions say; set it, or learn it."""
+    with opened() as ll:
+        tenant = tenant_of(ctx)
+        if value is not None and learn:
+            raise InvalidInput("give a VALUE or --learn, not both")
+        if value is not None:
+            ll.proposals.set_duplicate_threshold(tenant, value)
+        fit = ll.proposals.learn_duplicate_threshold(tenant, save=learn)
+    if json_out:
+        print_json(fit)
+        return
+    current = fit.threshold if fit.saved else fit.previous
+    console.print(f"duplicate threshold {current:g}"
+                  + (f" (learned, was {fit.previous:g})" if fit.saved else ""))
+    console.print(f"decisions: {fit.decisions} ({fit.merges} merge, {fit.distinct} distinct)")
+    if fit.learned and not fit.saved:
+        console.print(f"--learn would set {fit.threshold:g}: {fit.reason}")
+    elif value is None:
+        console.print(fit.reason)
 
 
 @app.command("apply")

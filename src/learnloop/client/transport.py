@@ -105,7 +105,7 @@ class LocalTransport:
         self.ll = ll
         self.tenant_id = tenant_id
         self._routes: dict[Route, Callable[[Json, Json], Any]] = {
-            routes.ITEMS: lambda b, _: _put_result(ll.items.put(tenant_id, b)),
+            routes.ITEMS: lambda b, _: _added(ll, tenant_id, b),
             routes.LIST_ITEMS: lambda _, p: _item_page(ll.items.list(tenant_id, **_listing(p))),
             routes.SEARCH: lambda b, _: {"hits": ll.search.search(tenant_id, **b)},
             routes.RECOMMEND: lambda b, _: ll.recommender.recommend(tenant_id, b),
@@ -140,6 +140,13 @@ class LocalTransport:
         """The LearnLoop belongs to the caller, who closes it."""
 
 
+def _added(ll: LearnLoop, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An item added in-process as ``POST /v1/items`` adds it, duplicate check included."""
+    fields = {k: v for k, v in body.items() if k != "on_duplicate"}
+    added = ll.items.add(tenant_id, fields, on_duplicate=body.get("on_duplicate", "warn"))
+    return {"item": added.item, "outcome": added.outcome, "duplicate": added.duplicate}
+
+
 def _path_arg(route: Route, method: str, path: str) -> str | None:
     """The one path argument of ``route`` in ``path``; None when the path is not the route's."""
     head, _, rest = route.path.partition("{")
@@ -158,10 +165,6 @@ def _listing(params: Json) -> dict[str, Any]:
 
 def _item_page(page: tuple[list[Any], int | None]) -> dict[str, Any]:
     return {"items": page[0], "next_cursor": page[1]}
-
-
-def _put_result(result: tuple[Any, str]) -> dict[str, Any]:
-    return {"item": result[0], "outcome": result[1]}
 
 
 def _execution_ack(result: tuple[UUID, bool]) -> dict[str, Any]:

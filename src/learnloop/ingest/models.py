@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from learnloop.errors import ImportRejected, InvalidInput
 from learnloop.ingest.ranges import parse_range
+from learnloop.knowledge.duplicates import DuplicateFound, OnDuplicate
 from learnloop.knowledge.models import Kind
 from learnloop.validation import Input
 
@@ -74,6 +75,11 @@ class ImportOptions(Input):
             except InvalidInput as exc:
                 raise ValueError(exc.message.removeprefix("range ")) from None
         return value
+    on_duplicate: OnDuplicate = Field(
+        default="off", description="a new item that repeats a stored item of its kind (or "
+        "an earlier row): warn (store it, report it), skip, merge into it, or off (no check; "
+        "the default for imports: the check embeds every new row during the import)",
+    )
 
 
 class RowError(BaseModel):
@@ -127,6 +133,9 @@ class ImportCounts(BaseModel):
     unchanged: int = 0
     accounts: int = 0
     kpi_values: int = 0
+    duplicates: int = Field(default=0, description="new items found to repeat another")
+    duplicates_skipped: int = 0
+    duplicates_merged: int = 0
 
 
 class ImportReport(BaseModel):
@@ -143,11 +152,15 @@ class ImportReport(BaseModel):
     sheets: list[SheetReport] = Field(default_factory=list)
     counts: ImportCounts = Field(default_factory=ImportCounts)
     errors: list[RowError] = Field(default_factory=list)
+    duplicates: list[DuplicateFound] = Field(
+        default_factory=list, description="the duplicates found (the first 1000)"
+    )
     duration_ms: float = 0.0
     created_at: datetime | None = None
 
     def details(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", include={"encoding", "delimiter", "sheets"})
+        fields = {"encoding", "delimiter", "sheets", "duplicates"}
+        return self.model_dump(mode="json", include=fields)
 
 
 class SavedMapping(BaseModel):

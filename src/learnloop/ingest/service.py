@@ -36,7 +36,7 @@ from learnloop.ingest.models import (
 from learnloop.ingest.readers import MARKDOWN, Source, decode, unpack
 from learnloop.ingest.reading import read_tables, sheet_report, titles_for
 from learnloop.ingest.tables import Table
-from learnloop.knowledge import ItemIn, Items
+from learnloop.knowledge import ItemIn, Items, OnDuplicate
 from learnloop.ports import Connection, Store
 from learnloop.validation import parse
 
@@ -158,17 +158,17 @@ class Imports:
         report.status = "partial" if plan.errors else "succeeded"
         with self.db.transaction() as conn:
             self._insert_record(conn, tenant_id, report, started)
-            self._write(conn, tenant_id, plan, report)
+            self._write(conn, tenant_id, plan, report, opts)
             if opts.mapping:
                 self._save_mappings(conn, tenant_id, tables, opts.mapping)
             report.duration_ms = _ms(started)
             conn.execute(Q["finish_import"], _record_params(tenant_id, report))
         return report
 
-    def _write(self, conn: Connection, tenant_id: str, plan: Plan, report: ImportReport) -> None:
+    def _write(self, conn: Connection, tenant_id: str, plan: Plan, report: ImportReport,
+               opts: ImportOptions) -> None:
         if plan.items:
-            for _, outcome in self.items.put_many(tenant_id, plan.items, conn=conn, embed=False):
-                setattr(report.counts, outcome, getattr(report.counts, outcome) + 1)
+            _write_items(self.items, conn, tenant_id, plan, report, opts.on_duplicate)
         if plan.accounts:
             _link_named_accounts(conn, tenant_id, plan)
             for account in plan.accounts.values():
@@ -267,6 +267,22 @@ def signature(header: builtins.list[str]) -> str:
     """The same columns (by normalised name, in order) give the same signature."""
     names = json.dumps([normalise(column) for column in header])
     return hashlib.sha256(names.encode()).hexdigest()[:32]
+
+
+def _write_items(items: Items, conn: Connection, tenant_id: str, plan: Plan,
+                 report: ImportReport, on_duplicate: OnDuplicate) -> None:
+    """The plan's items, the new ones checked for duplicates; counted in the report."""
+    checked = items.put_checked(tenant_id, plan.items, on_duplicate=on_duplicate, conn=conn,
+                                embed=False)
+    counts = report.counts
+    for _, outcome in checked.results:
+        if outcome in ("skipped", "merged"):
+            name = f"duplicates_{outcome}"
+            setattr(counts, name, getattr(counts, name) + 1)
+        else:
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+    counts.duplicates = len(checked.found)
+    report.duplicates = checked.found[:MAX_ERRORS_KEPT]
 
 
 def _link_named_accounts(conn: Connection, tenant_id: str, plan: Plan) -> None:

@@ -6,6 +6,7 @@ import builtins
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
 import psycopg
@@ -13,6 +14,8 @@ from psycopg.types.json import Jsonb
 
 from learnloop._sql import load_queries
 from learnloop.errors import Conflict, InvalidInput, NotFound
+from learnloop.knowledge import duplicates
+from learnloop.knowledge.duplicates import Added, DuplicateFound
 from learnloop.knowledge.models import (
     Item,
     ItemIn,
@@ -26,6 +29,15 @@ from learnloop.validation import parse
 
 Q = load_queries("learnloop.knowledge")
 MAX_PAGE = 500
+
+
+@dataclass
+class Checked:
+    """A batch stored after the duplicate check: each row's item and outcome, and what was
+    found (None as the item: a row skipped)."""
+
+    results: builtins.list[tuple[Item | None, str]]
+    found: builtins.list[DuplicateFound] = field(default_factory=builtins.list)
 
 
 class Items:
@@ -50,6 +62,7 @@ class Items:
         *,
         conn: Connection | None = None,
         embed: bool = True,
+        vectors: Sequence[Any] | None = None,
     ) -> builtins.list[tuple[Item, str]]:
         """Store many items at once, all or nothing, embedding only what changed in one batch.
 
@@ -57,6 +70,8 @@ class Items:
         transaction, so they commit or roll back with the caller's other writes. With
         ``embed=False`` changed items are stored without a vector: keyword search finds them
         at once, and the worker (``learnloop worker``) embeds them from the change log.
+        ``vectors`` (one per row, None where there is none) are vectors already computed
+        from the rows' title and body; they are stored as they are.
         """
         items = [
             parse(ItemIn, row, where=f"item {n}: " if len(rows) > 1 else "")
@@ -78,19 +93,79 @@ class Items:
                 results[n] = (known, "unchanged")
             else:
                 send.append(n)
-        vectors: list[Any] = (
-            list(self.embedder.embed([embedding_text(items[n].title, items[n].body) for n in send]))
-            if embed and send
-            else [None] * len(send)
-        )
+        chosen = self._vectors(items, send, embed=embed, given=vectors)
         if send:
             with _joined(self.db, conn) as tx:
-                stored_now = self._upsert_many(tx, tenant_id, [items[n] for n in send], vectors)
+                stored_now = self._upsert_many(tx, tenant_id, [items[n] for n in send], chosen)
             results.update(zip(send, stored_now, strict=True))
         for n, key in enumerate(keys):
             if n not in results and key is not None:  # an earlier row of a key named again
                 results[n] = results[last[key]]
         return [results[n] for n in range(len(items))]
+
+    def _vectors(
+        self, items: Sequence[ItemIn], send: list[int], *, embed: bool, given: Sequence[Any] | None
+    ) -> list[Any]:
+        """The vectors of the rows to write: those given, the rest embedded (with ``embed``)."""
+        chosen = [None if given is None else given[n] for n in send]
+        missing = [i for i, vector in enumerate(chosen) if vector is None]
+        if embed and missing:
+            texts = [embedding_text(items[send[i]].title, items[send[i]].body) for i in missing]
+            for i, vector in zip(missing, self.embedder.embed(texts), strict=True):
+                chosen[i] = vector
+        return chosen
+
+    def add(
+        self,
+        tenant_id: str,
+        data: ItemIn | dict[str, Any],
+        *,
+        on_duplicate: duplicates.OnDuplicate = "warn",
+    ) -> Added:
+        """``put``, checked for duplicates first: a new item that repeats a stored item of
+        its kind is kept with a warning (``warn``), skipped (``skip``) or merged into it
+        (``merge``); ``off`` does not check."""
+        checked = self.put_checked(tenant_id, [data], on_duplicate=on_duplicate)
+        found = checked.found[0] if checked.found else None
+        item, outcome = checked.results[0]
+        if item is None:  # skipped: the item it repeats is the answer
+            assert found is not None and found.item_id is not None
+            item = self.get(tenant_id, found.item_id)
+        return Added(item=item, outcome=outcome, duplicate=found)
+
+    def put_checked(
+        self,
+        tenant_id: str,
+        rows: Sequence[ItemIn | dict[str, Any]],
+        *,
+        on_duplicate: duplicates.OnDuplicate = "warn",
+        conn: Connection | None = None,
+        embed: bool = True,
+    ) -> Checked:
+        """``put_many``, the new rows checked for duplicates first (see ``duplicates``).
+
+        Each row's result is its stored item and outcome: as ``put_many`` gives it, or
+        ``merged`` (with the item it was merged into) or ``skipped`` (with None).
+        """
+        items = [
+            parse(ItemIn, row, where=f"item {n}: " if len(rows) > 1 else "")
+            for n, row in enumerate(rows)
+        ]
+        with _joined(self.db, conn) as tx:
+            known = set(self._stored_by_external_id(tenant_id, items, tx))
+            screened = duplicates.screen(tx, self.embedder, tenant_id, items, known, on_duplicate)
+            stored = self.put_many(
+                tenant_id, screened.rows, conn=tx, embed=embed, vectors=screened.vectors
+            )
+        results: builtins.list[tuple[Item | None, str]] = []
+        for n, at in enumerate(screened.placed):
+            if at is None:
+                results.append((None, "skipped"))
+            elif n in screened.merged:
+                results.append((stored[at][0], "merged"))
+            else:
+                results.append(stored[at])
+        return Checked(results=results, found=screened.found)
 
     def _upsert_many(
         self, conn: Connection, tenant_id: str, items: Sequence[ItemIn], vectors: Sequence[Any]

@@ -3,6 +3,8 @@
 Proposals arise by themselves (database triggers on feedback, corrections, transcripts and
 reports), are embedded and checked for duplicates (``embed_pending``), reviewed (``Proposals``),
 applied in batches as new item versions (``apply_approved``) and can be rolled back.
+Reviewers' decisions on duplicate pairs teach the tenant's duplicate threshold
+(``Proposals.learn_duplicate_threshold``, see ``threshold``).
 ``refresh_views`` refreshes the learning metric views.
 """
 
@@ -11,6 +13,7 @@ from learnloop.proposals.duplicates import DEFAULT_THRESHOLD, embed_pending
 from learnloop.proposals.models import (
     AuditEntry,
     Duplicate,
+    DuplicateDecision,
     LearningMetric,
     Proposal,
     ProposalEdit,
@@ -19,11 +22,13 @@ from learnloop.proposals.models import (
     Review,
 )
 from learnloop.proposals.service import Proposals, refresh_views
+from learnloop.proposals.threshold import ThresholdFit
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "AuditEntry",
     "Duplicate",
+    "DuplicateDecision",
     "LearningMetric",
     "Proposal",
     "ProposalEdit",
@@ -31,6 +36,7 @@ __all__ = [
     "Proposals",
     "ResponsePerformance",
     "Review",
+    "ThresholdFit",
     "apply_approved",
     "embed_pending",
     "refresh_views",

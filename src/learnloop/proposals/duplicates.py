@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from learnloop._sql import load_queries
+from learnloop.knowledge.duplicates import DEFAULT_THRESHOLD, threshold
 from learnloop.knowledge.models import embedding_text
 from learnloop.ports import Connection, Embedder, Store
 
 Q = load_queries("learnloop.proposals")
-DEFAULT_THRESHOLD = 0.85
+__all__ = ["DEFAULT_THRESHOLD", "embed_pending", "nearest", "store_vector", "threshold"]
 
 
 def embed_pending(db: Store, embedder: Embedder, *, limit: int = 100) -> int:
@@ -35,13 +36,6 @@ def embed_pending(db: Store, embedder: Embedder, *, limit: int = 100) -> int:
                 thresholds[tenant_id] = threshold(conn, tenant_id)
             store_vector(conn, row, vector, thresholds[tenant_id])
     return len(rows)
-
-
-def threshold(conn: Connection, tenant_id: str) -> float:
-    """The tenant's similarity threshold for duplicates."""
-    params = {"tenant_id": tenant_id, "default": DEFAULT_THRESHOLD}
-    row = conn.execute(Q["duplicate_threshold"], params).fetchone()
-    return DEFAULT_THRESHOLD if row is None else float(row["threshold"])
 
 
 def store_vector(conn: Connection, row: dict[str, Any], vector: Any, limit: float) -> None:

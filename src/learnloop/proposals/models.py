@@ -24,25 +24,25 @@ EMPTY = "the proposed content is empty; write what the item should say"
 
 
 class ProposalIn(Input):
-    """A knowledge change proposed by a person: a new item, or a new version of ``item_id``."""
+    """A knowledge change proposed by a person: a new item, or a new version of ``item_id``.
+
+    Without a body it asks for the item to be written: a title (or the item) is enough, and
+    a reviewer writes the content before approving it."""
 
     item_id: int | None = Field(default=None, ge=1, le=BIGINT, description="the item to revise")
     kind: Kind | None = Field(default=None, description="of a new item; default faq")
     title: str | None = Field(default=None, max_length=MAX_TITLE)
-    body: str = Field(max_length=MAX_BODY)
+    body: str = Field(
+        default="", max_length=MAX_BODY,
+        description="the proposed content; left out (or blank), the proposal asks for it to "
+        "be written",
+    )
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     rationale: str = Field(default="", max_length=5000)
     confidence: int = Field(default=50, ge=0, le=100)
     author: str | None = Field(default=None, max_length=200)
 
     _tags = field_validator("tags")(clean_tags)
-
-    @field_validator("body")
-    @classmethod
-    def _has_content(cls, body: str) -> str:
-        if not body:
-            raise ValueError(EMPTY)
-        return body
 
     @model_validator(mode="after")
     def _names_what_it_changes(self) -> ProposalIn:
@@ -56,6 +56,26 @@ class Review(Input):
 
     reviewer: str = Field(min_length=1, max_length=200)
     note: str | None = Field(default=None, max_length=5000)
+
+
+class DuplicateDecision(Review):
+    """A reviewer's word on a duplicate pair: the proposal and the item or proposal it is
+    linked to (or the one named here, for a duplicate the check missed)."""
+
+    decision: Literal["merge", "distinct"] = Field(
+        description="merge: they say the same (a new-item proposal becomes a revision of the "
+        "item; otherwise it is rejected as a duplicate); distinct: they do not (the link goes)"
+    )
+    item_id: int | None = Field(default=None, ge=1, le=BIGINT,
+                                description="the item of the pair; default: the linked one")
+    proposal_id: int | None = Field(default=None, ge=1, le=BIGINT,
+                                    description="the other proposal of the pair")
+
+    @model_validator(mode="after")
+    def _one_other(self) -> DuplicateDecision:
+        if self.item_id is not None and self.proposal_id is not None:
+            raise ValueError("name the item_id or the proposal_id of the pair, not both")
+        return self
 
 
 class ProposalEdit(Review):
@@ -144,7 +164,8 @@ class AuditEntry(BaseModel):
     audit_id: int
     proposal_id: int
     action: Literal[
-        "created", "edited", "approved", "rejected", "applied", "rolled_back", "failed"
+        "created", "edited", "approved", "rejected", "applied", "rolled_back", "failed",
+        "merged", "distinct",
     ]
     actor: str
     note: str | None

@@ -118,10 +118,6 @@ ORDER BY proposal_id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
--- name: duplicate_threshold
-SELECT coalesce((settings ->> 'duplicate_threshold')::float8, %(default)s::float8) AS threshold
-FROM tenants WHERE tenant_id = %(tenant_id)s;
-
 -- name: duplicate_search_breadth
 -- For the rest of the transaction: a near-duplicate lies close to its query, so a narrower
 -- HNSW search (pgvector's default breadth) finds it, at a fraction of the cost.
@@ -244,3 +240,62 @@ UPDATE tenants
 SET settings = jsonb_set(settings, '{duplicate_threshold}', to_jsonb(%(threshold)s::float8))
 WHERE tenant_id = %(tenant_id)s
 RETURNING (settings ->> 'duplicate_threshold')::float8 AS threshold;
+
+-- name: proposal_pair
+-- A proposal with its duplicate link, locked for a reviewer's decision on the pair.
+SELECT proposal_id, status, item_id, duplicate_item_id, duplicate_proposal_id, similarity,
+       embedding IS NOT NULL AS embedded
+FROM proposals
+WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s
+FOR UPDATE;
+
+-- name: pair_similarity_item
+-- The cosine similarity of a proposal and an item of the tenant (null: one has no vector,
+-- or they are of another dimension).
+SELECT i.item_id, CASE WHEN vector_dims(i.embedding) = vector_dims(p.embedding)
+                       THEN 1 - (i.embedding <=> p.embedding) END AS similarity
+FROM proposals AS p
+JOIN items AS i ON i.tenant_id = p.tenant_id AND i.item_id = %(other_id)s
+WHERE p.tenant_id = %(tenant_id)s AND p.proposal_id = %(proposal_id)s;
+
+-- name: pair_similarity_proposal
+SELECT o.proposal_id, CASE WHEN vector_dims(o.embedding) = vector_dims(p.embedding)
+                           THEN 1 - (o.embedding <=> p.embedding) END AS similarity
+FROM proposals AS p
+JOIN proposals AS o ON o.tenant_id = p.tenant_id AND o.proposal_id = %(other_id)s
+WHERE p.tenant_id = %(tenant_id)s AND p.proposal_id = %(proposal_id)s
+  AND o.proposal_id <> p.proposal_id;
+
+-- name: insert_duplicate_decision
+INSERT INTO duplicate_decisions (tenant_id, proposal_id, other_kind, other_id, similarity,
+                                 decision, reviewer, note)
+VALUES (%(tenant_id)s, %(proposal_id)s, %(other_kind)s, %(other_id)s, %(similarity)s,
+        %(decision)s, %(reviewer)s, %(note)s);
+
+-- name: merge_into_item
+-- A new-item proposal that repeats an item becomes a revision of that item.
+UPDATE proposals SET
+    item_id = %(item_id)s, duplicate_item_id = NULL, duplicate_proposal_id = NULL,
+    similarity = NULL, updated_at = now()
+WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s;
+
+-- name: reject_as_duplicate
+UPDATE proposals SET
+    status = 'rejected', reviewer = %(reviewer)s, review_note = %(note)s, reviewed_at = now(),
+    updated_at = now()
+WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s;
+
+-- name: keep_apart
+-- Not a duplicate: the link goes, the proposal stays as it is.
+UPDATE proposals SET
+    duplicate_item_id = NULL, duplicate_proposal_id = NULL, similarity = NULL,
+    updated_at = now()
+WHERE tenant_id = %(tenant_id)s AND proposal_id = %(proposal_id)s;
+
+-- name: decided_pairs
+-- The latest decision on each pair of the tenant: its similarity and whether it was merged.
+SELECT DISTINCT ON (proposal_id, other_kind, other_id)
+       similarity, decision = 'merge' AS merged
+FROM duplicate_decisions
+WHERE tenant_id = %(tenant_id)s
+ORDER BY proposal_id, other_kind, other_id, decision_id DESC;

@@ -14,10 +14,11 @@ from learnloop.errors import Conflict, InvalidInput, NotFound
 from learnloop.knowledge import Items
 from learnloop.knowledge.models import embedding_text
 from learnloop.ports import Connection, Embedder, Store
-from learnloop.proposals import apply, duplicates
+from learnloop.proposals import apply, duplicates, threshold
 from learnloop.proposals.models import (
     EMPTY,
     AuditEntry,
+    DuplicateDecision,
     LearningMetric,
     Order,
     Proposal,
@@ -28,6 +29,7 @@ from learnloop.proposals.models import (
     Review,
     Source,
 )
+from learnloop.proposals.threshold import ThresholdFit
 from learnloop.validation import parse
 
 Q = load_queries("learnloop.proposals")
@@ -36,6 +38,7 @@ STATUSES: tuple[str, ...] = get_args(ProposalStatus)
 SOURCES: tuple[str, ...] = get_args(Source)
 # A review moves a proposal only from these; a failed one is approved again once edited.
 FROM_STATUSES = {"approved": ["pending", "failed"], "rejected": ["pending", "approved", "failed"]}
+UNDER_REVIEW = ("pending", "approved", "failed")
 
 
 class Proposals:
@@ -239,6 +242,46 @@ class Proposals:
             raise NotFound(f"no tenant {tenant_id!r}")
         return float(row["threshold"])
 
+    def decide_duplicate(
+        self, tenant_id: str, proposal_id: int, data: DuplicateDecision | dict[str, Any]
+    ) -> Proposal:
+        """Record a reviewer's decision on a duplicate pair (the evidence the threshold is
+        learned from) and act on it: ``merge`` makes a new-item proposal a revision of the
+        item it repeats (otherwise rejects it as a duplicate); ``distinct`` drops the link."""
+        decision = parse(DuplicateDecision, data)
+        with self.db.transaction() as conn:
+            row = conn.execute(Q["proposal_pair"], _ids(tenant_id, proposal_id)).fetchone()
+            if row is None:
+                raise NotFound(f"no proposal {proposal_id} in this tenant")
+            if row["status"] not in UNDER_REVIEW:
+                raise Conflict(f"proposal {proposal_id} is {row['status']}; only a proposal "
+                               "under review can be merged or kept apart")
+            kind, other, similarity = _pair(conn, tenant_id, row, decision)
+            conn.execute(Q["insert_duplicate_decision"], _ids(tenant_id, proposal_id) | {
+                "other_kind": kind, "other_id": other, "similarity": similarity,
+                "decision": decision.decision, "reviewer": decision.reviewer,
+                "note": decision.note,
+            })
+            action = _act(conn, tenant_id, row, decision, kind, other)
+            detail = {"other_kind": kind, "other_id": other, "similarity": similarity}
+            _audit(conn, tenant_id, proposal_id, action, decision.reviewer, decision.note,
+                   detail)
+        return self.get(tenant_id, proposal_id)
+
+    def learn_duplicate_threshold(self, tenant_id: str, *, save: bool = True) -> ThresholdFit:
+        """The threshold with the best F1 on the tenant's duplicate decisions (the latest
+        per pair), set when there is enough evidence and it does better (``save``)."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(Q["decided_pairs"], {"tenant_id": tenant_id}).fetchall()
+            pairs = [(float(r["similarity"]), bool(r["merged"])) for r in rows]
+            found = threshold.fit(pairs, duplicates.threshold(conn, tenant_id))
+            if save and found.learned:
+                params = {"tenant_id": tenant_id, "threshold": found.threshold}
+                if conn.execute(Q["set_duplicate_threshold"], params).fetchone() is None:
+                    raise NotFound(f"no tenant {tenant_id!r}")
+                found.saved = True
+        return found
+
     def learning_metrics(self, tenant_id: str, *, since: date) -> builtins.list[LearningMetric]:
         """Daily proposals by source and status, as of the last refresh of the views."""
         with self.db.connection() as conn:
@@ -260,6 +303,62 @@ def refresh_views(db: Store) -> None:
     """Refresh the learning metric views concurrently: readers are never blocked."""
     with db.connection() as conn:
         conn.execute(Q["refresh_views"])
+
+
+def _ids(tenant_id: str, proposal_id: int) -> dict[str, Any]:
+    return {"tenant_id": tenant_id, "proposal_id": proposal_id}
+
+
+def _pair(
+    conn: Connection, tenant_id: str, row: dict[str, Any], decision: DuplicateDecision
+) -> tuple[str, int, float]:
+    """The other side of the pair decided on, and the pair's similarity."""
+    proposal_id = row["proposal_id"]
+    if decision.item_id is None and decision.proposal_id is None:
+        if row["duplicate_item_id"] is not None:
+            return "item", row["duplicate_item_id"], float(row["similarity"])
+        if row["duplicate_proposal_id"] is not None:
+            return "proposal", row["duplicate_proposal_id"], float(row["similarity"])
+        raise InvalidInput(f"proposal {proposal_id} is linked to no duplicate; name the "
+                           "item_id or proposal_id it repeats (or does not)")
+    kind = "item" if decision.item_id is not None else "proposal"
+    other = decision.item_id if decision.item_id is not None else decision.proposal_id
+    assert other is not None
+    if kind == "item" and other == row["item_id"]:
+        raise InvalidInput(f"item_id: proposal {proposal_id} revises item {other}; a pair is "
+                           "a proposal and another item")
+    params = _ids(tenant_id, proposal_id) | {"other_id": other}
+    found = conn.execute(Q[f"pair_similarity_{kind}"], params).fetchone()
+    if found is None:
+        raise NotFound(f"{kind}_id: no {kind} {other} in this tenant (other than this one)")
+    if found["similarity"] is None:
+        raise Conflict(f"proposal {proposal_id} or {kind} {other} has no vector yet; the "
+                       "worker embeds it within seconds, then decide again")
+    return kind, other, max(-1.0, min(1.0, float(found["similarity"])))
+
+
+def _act(
+    conn: Connection,
+    tenant_id: str,
+    row: dict[str, Any],
+    decision: DuplicateDecision,
+    kind: str,
+    other: int,
+) -> str:
+    """Carry out a decision on a pair; the audit action it makes."""
+    params = _ids(tenant_id, row["proposal_id"])
+    if decision.decision == "distinct":
+        linked = (row["duplicate_item_id"] if kind == "item" else row["duplicate_proposal_id"])
+        if linked == other:
+            conn.execute(Q["keep_apart"], params)
+        return "distinct"
+    if kind == "item" and row["item_id"] is None:
+        conn.execute(Q["merge_into_item"], params | {"item_id": other})
+    else:
+        note = decision.note or f"a duplicate of {kind} {other}"
+        conn.execute(Q["reject_as_duplicate"], params | {"reviewer": decision.reviewer,
+                                                         "note": note})
+    return "merged"
 
 
 def _audit(
