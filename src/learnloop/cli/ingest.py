@@ -77,13 +77,13 @@ def import_path(
                           "tells the format, and it keys the items."),
     ] = None,
     on_duplicate: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="A new item repeating a stored one of its kind (or an earlier row): warn "
-            "(store it, report it), skip, merge (into it) or off (default: no check; the "
-            "check embeds every new row during the import)."
+            "(store it, report it), skip, merge (into it) or off (no check). Default: warn, "
+            "or off with --no-embed (the check embeds each new row, as --embed does anyway)."
         ),
-    ] = "off",
+    ] = None,
     embed: Annotated[
         bool,
         typer.Option(
@@ -101,7 +101,8 @@ def import_path(
         "kind": kind, "mapping": _mapping(map_ or [], mapping), "skip_bad_rows": skip_bad_rows,
         "account": account, "item_kind": item_kind, "header_row": header_row, "skip": skip,
         "range": range_, "sheet": sheet, "title_column": title_column,
-        "title_template": title_template, "on_duplicate": on_duplicate,
+        "title_template": title_template,
+        "on_duplicate": on_duplicate or ("warn" if embed else "off"),
     }
     options = {k: v for k, v in options.items() if v not in (None, {})}
     with opened() as ll:
