@@ -25,13 +25,15 @@ SELECT set_config('enable_hashjoin', 'off', true) AS hash,
        set_config('enable_mergejoin', 'off', true) AS merge;
 
 -- name: claim_pending
--- The oldest pending rows of one tenant, claimed and removed.
+-- The oldest pending rows of one tenant, claimed and removed. The rows are found by their
+-- ctid (stable: they are locked), so the delete is a TID scan whatever the table's
+-- statistics say; a join back to the table could become a nested loop over all of it.
 DELETE FROM learn_pending
-WHERE (tenant_id, seq) IN (
-    SELECT tenant_id, seq FROM learn_pending WHERE tenant_id = %(tenant_id)s
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM learn_pending WHERE tenant_id = %(tenant_id)s
     ORDER BY seq LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-)
+))
 RETURNING tenant_id, seq, kind, impression_id, item_id, rank, received_at;
 
 -- name: requeue_pending
