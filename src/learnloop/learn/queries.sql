@@ -1,6 +1,22 @@
+-- name: tenants_with_work
+-- The tenants with pending rows (the one whose oldest row is oldest first) or with waits
+-- over; the update takes them one at a time, each in its own transaction.
+SELECT t.tenant_id
+FROM tenants AS t
+CROSS JOIN LATERAL (SELECT min(p.seq) AS seq FROM learn_pending AS p
+                    WHERE p.tenant_id = t.tenant_id) AS first
+WHERE first.seq IS NOT NULL OR EXISTS (
+    SELECT 1 FROM learn_outcomes AS o
+    WHERE o.tenant_id = t.tenant_id AND o.shown AND NOT o.settled
+      AND o.created_at < %(now)s::timestamptz - make_interval(
+            secs => coalesce((t.settings #>> '{learning,rewards,wait_seconds}')::float8, 3600)))
+ORDER BY first.seq NULLS LAST, t.tenant_id;
+
 -- name: try_lock
--- One statistics updater at a time; the others return at once and try again later.
-SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
+-- One statistics updater per tenant at a time; another that finds the tenant taken skips
+-- it (the holder is doing its work) and goes on with the next tenant.
+SELECT pg_try_advisory_xact_lock(hashtext('learnloop.stats'), hashtext(%(tenant_id)s::text))
+       AS locked;
 
 -- name: plan_lookups
 -- For the rest of the update's transaction: join the batch to the tables by primary-key
@@ -9,12 +25,15 @@ SELECT set_config('enable_hashjoin', 'off', true) AS hash,
        set_config('enable_mergejoin', 'off', true) AS merge;
 
 -- name: claim_pending
--- The oldest pending rows of every tenant (a worker's queue), claimed and removed.
+-- The oldest pending rows of one tenant, claimed and removed. The rows are found by their
+-- ctid (stable: they are locked), so the delete is a TID scan whatever the table's
+-- statistics say; a join back to the table could become a nested loop over all of it.
 DELETE FROM learn_pending
-WHERE (tenant_id, seq) IN (
-    SELECT tenant_id, seq FROM learn_pending ORDER BY seq LIMIT %(limit)s
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM learn_pending WHERE tenant_id = %(tenant_id)s
+    ORDER BY seq LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-)
+))
 RETURNING tenant_id, seq, kind, impression_id, item_id, rank, received_at;
 
 -- name: requeue_pending
@@ -24,18 +43,11 @@ SELECT * FROM unnest(%(tenant_ids)s::text[], %(kinds)s::text[], %(impression_ids
                      %(item_ids)s::bigint[], %(ranks)s::integer[],
                      %(received_at)s::timestamptz[]);
 
--- name: shortest_wait
--- The shortest wait of any tenant (a worker's question, across tenants), in seconds.
-SELECT coalesce(min(coalesce((settings #>> '{learning,rewards,wait_seconds}')::float8, 3600)),
-                3600) AS seconds
-FROM tenants;
-
 -- name: due_outcomes
--- Items shown whose wait for an outcome is over, oldest first: the index range up to the
--- shortest wait (cutoff), then each tenant's own wait.
+-- One tenant's items shown whose wait for an outcome is over, oldest first.
 SELECT o.tenant_id, o.impression_id, o.item_id, o.rank
 FROM learn_outcomes AS o JOIN tenants AS t USING (tenant_id)
-WHERE o.shown AND NOT o.settled AND o.created_at < %(cutoff)s::timestamptz
+WHERE o.tenant_id = %(tenant_id)s AND o.shown AND NOT o.settled
   AND o.created_at < %(now)s::timestamptz - make_interval(
         secs => coalesce((t.settings #>> '{learning,rewards,wait_seconds}')::float8, 3600))
 ORDER BY o.created_at

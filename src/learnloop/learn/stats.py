@@ -3,9 +3,13 @@
 Triggers put every item shown and every event into ``learn_pending`` in the transaction
 that writes them, so a row becomes visible exactly when its event commits: no id
 watermark, nothing skipped when a transaction with a lower id commits late. ``update``
-claims the oldest pending rows, turns them into outcome changes (``tally.apply``) and adds
-the changes to ``learn_stats``, all in one transaction under an advisory lock: several
-workers may call it at once (the others return 0 at once) and a crash loses nothing.
+takes the tenants with work one at a time, the tenant with the oldest pending row first.
+Each tenant's turn is one transaction under that tenant's advisory lock: it claims the
+tenant's oldest pending rows, turns them into outcome changes (``tally.apply``) and adds the
+changes to ``learn_stats``. Several workers may call it at once: one that finds a tenant
+taken skips it and goes on with the next, so tenants are updated in parallel and never
+counted twice. A tenant whose turn fails is logged and rolled back (its rows wait for the
+next update); the other tenants go on. A crash loses nothing.
 
 Outcomes that settle at rank 1 teach the tenant's contextual model (``live.train``) in
 the same transaction. It also ends the wait of items shown with no outcome for the tenant's
@@ -14,6 +18,7 @@ the same transaction. It also ends the wait of items shown with no outcome for t
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,7 +33,7 @@ from learnloop.learn.tally import Delta, OutcomeState, apply, segments
 from learnloop.ports import Connection, Store
 
 Q = load_queries("learnloop.learn")
-LOCK_KEY = 0x1EA57A75
+log = logging.getLogger("learnloop.learn.stats")
 # A pending row whose impression is still not visible after this long is dropped.
 ORPHAN_AFTER = timedelta(minutes=15)
 OutcomeKey = tuple[str, UUID, int]
@@ -52,21 +57,45 @@ def update(
     now: datetime | None = None,
     on_settled: OnSettled | None = live.train,
 ) -> int:
-    """Process up to ``limit`` pending rows and due waits; the number processed.
+    """Process up to ``limit`` pending rows and due waits, over all tenants; the number
+    processed.
 
-    Returns 0 when another caller holds the update (it is doing the work) or when
-    nothing is new. Call it again while it returns ``limit``.
+    Returns 0 when nothing is new or when other callers hold every tenant with work (they
+    are doing it). Call it again while it returns ``limit``.
     """
     now = now or datetime.now(UTC)
+    with db.connection() as conn:
+        tenants = [r["tenant_id"] for r in conn.execute(Q["tenants_with_work"], {"now": now})]
+    done = 0
+    for tenant in tenants:
+        if done >= limit:
+            break
+        try:
+            done += update_tenant(db, tenant, limit=limit - done, now=now, on_settled=on_settled)
+        except Exception:  # any failure of one tenant's turn: the others still go on
+            log.exception("tenant %s: the statistics update failed; retried next time", tenant)
+    return done
+
+
+def update_tenant(
+    db: Store,
+    tenant_id: str,
+    *,
+    limit: int = 10_000,
+    now: datetime | None = None,
+    on_settled: OnSettled | None = live.train,
+) -> int:
+    """Process up to ``limit`` of one tenant's pending rows and due waits, in one
+    transaction under the tenant's lock; 0 at once when another caller holds it."""
+    now = now or datetime.now(UTC)
+    params = {"tenant_id": tenant_id, "now": now, "limit": limit}
     with db.transaction() as conn:
-        if not conn.execute(Q["try_lock"], {"key": LOCK_KEY}).fetchone()["locked"]:  # type: ignore[index]
+        if not conn.execute(Q["try_lock"], params).fetchone()["locked"]:  # type: ignore[index]
             return 0
         conn.execute(Q["plan_lookups"])
-        rows = conn.execute(Q["claim_pending"], {"limit": limit}).fetchall()
-        wait = conn.execute(Q["shortest_wait"]).fetchone()["seconds"]  # type: ignore[index]
-        cutoff = now - timedelta(seconds=wait)
-        params = {"now": now, "cutoff": cutoff, "limit": limit}
-        due = conn.execute(Q["due_outcomes"], params).fetchall()
+        rows = conn.execute(Q["claim_pending"], params).fetchall()
+        params["limit"] = limit - len(rows)
+        due = conn.execute(Q["due_outcomes"], params).fetchall() if params["limit"] else []
         rows.extend({**row, "kind": "expire", "received_at": now} for row in due)
         if rows:
             batch = _Batch(rows)
@@ -180,8 +209,9 @@ def _apply_row(batch: _Batch, row: dict[str, Any]) -> None:
 
 
 def _store(conn: Connection, batch: _Batch) -> None:
-    """One statement for the outcomes, one for the statistics; no other updater runs (the
-    advisory lock), so the order of rows cannot deadlock."""
+    """One statement for the outcomes, one for the statistics; no other updater runs for
+    this tenant (its advisory lock) and every row is the tenant's, so the order of rows
+    cannot deadlock."""
     keys, states = list(batch.states), list(batch.states.values())
     conn.execute(
         Q["upsert_outcomes"],
