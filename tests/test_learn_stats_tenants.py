@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
 
 import psycopg
 import pytest
 
 from learnloop import LearnLoop
 from learnloop.learn import stats
-
-ITEMS = [
-    {"kind": "faq", "title": "Reset a forgotten password", "body": "Settings > Security > Reset."},
-    {"kind": "faq", "title": "Change your password", "body": "Settings > Security > Change."},
-    {"kind": "faq", "title": "Password requirements", "body": "12 characters and a digit."},
-]
-QUESTION = "how do I change or reset my password"
-
-
-def drain(ll: LearnLoop, **options: Any) -> int:
-    total = 0
-    while (n := stats.update(ll.db, **options)) > 0:
-        total += n
-    return total
+from tests.test_learn_stats import ITEMS, QUESTION, drain
 
 
 def make_tenant(ll: LearnLoop, impressions: int = 3) -> str:
