@@ -188,14 +188,14 @@ WITH semantic AS MATERIALIZED (
 )
 SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
        i.content_hash, i.created_at, i.updated_at,
-       1 - (i.embedding <=> %(query_vector)s) AS similarity, k.keyword_score,
-       s.rank AS semantic_rank, k.rank AS keyword_rank,
-       %(semantic_weight)s * coalesce(1 - (i.embedding <=> %(query_vector)s), 0)
+       v.similarity, k.keyword_score, s.rank AS semantic_rank, k.rank AS keyword_rank,
+       %(semantic_weight)s * coalesce(v.similarity, 0)
        + %(keyword_weight)s * coalesce(k.keyword_score / nullif(k.best, 0), 0) AS score,
        (SELECT count(*) FROM semantic) AS semantic_found
 FROM semantic_ranked s
 FULL OUTER JOIN keyword k USING (item_id)
 JOIN items i ON i.tenant_id = %(tenant_id)s AND i.item_id = coalesce(s.item_id, k.item_id)
+CROSS JOIN LATERAL (SELECT 1 - (i.embedding <=> %(query_vector)s) AS similarity) AS v
 ORDER BY score DESC, similarity DESC NULLS LAST, i.item_id
 LIMIT %(limit)s;
 
