@@ -34,7 +34,7 @@ from learnloop.db.embedded import embedded_url
 from learnloop.embedders import LocalEmbedder
 from learnloop.service import LearnLoop
 from learnloop.settings import Settings
-from tests.databases import build_template, create_database, drop_database
+from tests.databases import build_template, create_database, drop_database, without_durability
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -76,8 +76,11 @@ def settings(data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def database_url(settings: Settings) -> str:
-    """The URL of the learnloop database on the embedded server (started once)."""
-    return embedded_url(settings.pgdata)
+    """The URL of the learnloop database on the embedded server (started once), a server
+    that does not wait for the disk: its data dir is this run's alone (tests/databases.py)."""
+    url = embedded_url(settings.pgdata)
+    without_durability(url)
+    return url
 
 
 @pytest.fixture(scope="session")

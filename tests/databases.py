@@ -11,11 +11,23 @@ from psycopg import sql
 from learnloop.db import Database
 
 TEMPLATE = "learnloop_template"
+# Durability the test server does without: its data dir is a temporary one, thrown away after
+# the run, so a commit need not wait for the disk (never set for a real server).
+NO_DURABILITY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 def _admin(url: str) -> str:
     """The URL of the server's ``postgres`` database, where databases are made and dropped."""
     return psycopg.conninfo.make_conninfo(url, dbname="postgres")
+
+
+def without_durability(url: str) -> None:
+    """Turn off the settings of :data:`NO_DURABILITY` on the server of ``url`` (written to its
+    data dir's postgresql.auto.conf and reloaded: none needs a restart)."""
+    with psycopg.connect(_admin(url), autocommit=True) as conn:
+        for name, value in NO_DURABILITY.items():
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), value))
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def create_database(url: str, prefix: str, template: str | None = None) -> str:

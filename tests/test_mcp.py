@@ -1,6 +1,12 @@
 """`learnloop mcp` driven by the mcp client library: the server runs as a real subprocess (over
-stdio, and once over streamable HTTP) and calls the real API (uvicorn in a thread, embedded
-PostgreSQL); what it logs is read back from the store."""
+stdio, and over streamable HTTP) and calls the real API (uvicorn in a thread, embedded
+PostgreSQL); what it logs is read back from the store.
+
+A start of the server costs seconds (it imports the client and the mcp library), so the
+module starts few: one stdio server for the agent's test and one for the docs' example, and
+one streamable-HTTP server shared by the tests that act with keys of their own (over HTTP
+each request carries its own key). The unreachable API is served in-process.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,11 +27,13 @@ from uuid import UUID
 import httpx2
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from learnloop import LearnLoop
+from learnloop.mcp import build_server
 
 T = TypeVar("T")
 TOOLS = {"recommend", "search", "context", "record_outcome", "select_tool"}
@@ -55,6 +63,18 @@ def over_stdio(
     return asyncio.run(main())
 
 
+def over_http_does(
+    mcp_url: str, key: str, session_does: Callable[[ClientSession], Awaitable[T]]
+) -> T:
+    """``session_does`` in a session of the shared streamable-HTTP server, with ``key``."""
+
+    async def main() -> T:
+        async with over_http(mcp_url, key) as session:
+            return await session_does(session)
+
+    return asyncio.run(main())
+
+
 def text(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
@@ -67,7 +87,7 @@ async def ok(session: ClientSession, tool: str, **arguments: Any) -> dict[str, A
     return result.structured_content
 
 
-async def refused(session: ClientSession, tool: str, **arguments: Any) -> str:
+async def refused(session: ClientSession | Client, tool: str, **arguments: Any) -> str:
     result = await session.call_tool(tool, arguments)
     assert result.is_error, result
     return text(result)
@@ -169,7 +189,7 @@ def test_an_agent_over_stdio_is_logged_like_any_client(
 
 
 def test_bad_input_comes_back_as_tool_errors_naming_the_field(
-    server_url: str, ll: LearnLoop, tenant: str, tmp_path: Path
+    mcp_url: str, ll: LearnLoop, tenant: str
 ) -> None:
     ids = knowledge(ll, tenant)
     key = ll.keys.create(tenant, "agent", scopes=("write",)).key
@@ -205,7 +225,7 @@ def test_bad_input_comes_back_as_tool_errors_naming_the_field(
         said["after"] = (await ok(session, "search", query="password"))["hits"][0]["title"]
         return said
 
-    said = over_stdio(server_url, key, agent, tmp_path / "mcp.log")
+    said = over_http_does(mcp_url, key, agent)
     assert "InvalidInput: event: kind 'event' needs event (viewed, clicked," in said["no event"]
     assert "InvalidInput: value: kind 'feedback' needs value (up or down" in said["no value"]
     assert "kind" in said["bad kind"] and "'event', 'feedback' or 'correction'" in said["bad kind"]
@@ -219,7 +239,7 @@ def test_bad_input_comes_back_as_tool_errors_naming_the_field(
 
 
 def test_a_read_key_searches_but_cannot_record_outcomes(
-    server_url: str, ll: LearnLoop, tenant: str, tmp_path: Path
+    mcp_url: str, ll: LearnLoop, tenant: str
 ) -> None:
     ids = knowledge(ll, tenant)
     shown = ll.recommender.recommend(tenant, {"query": "my disk is almost full", "k": 1})
@@ -235,7 +255,7 @@ def test_a_read_key_searches_but_cannot_record_outcomes(
             "recommend": await refused(session, "recommend", query="disk full"),
         }  # fmt: skip
 
-    got = over_stdio(server_url, key, reader, tmp_path / "mcp.log")
+    got = over_http_does(mcp_url, key, reader)
     assert got["hits"]["hits"][0]["item_id"] == ids["disk"]
     for refusal in (got["event"], got["recommend"]):
         assert "Forbidden: " in refusal and "needs the 'write' scope" in refusal
@@ -247,16 +267,17 @@ def test_a_read_key_searches_but_cannot_record_outcomes(
     assert impressions == [{"n": 1}]  # the one made above; the read key's recommend logged none
 
 
-def test_an_api_that_cannot_be_reached_is_a_tool_error(tmp_path: Path) -> None:
+def test_an_api_that_cannot_be_reached_is_a_tool_error() -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-    async def agent(session: ClientSession) -> tuple[str, str]:
-        first = await refused(session, "recommend", query="disk full")
-        return first, await refused(session, "search", query="disk full")
+    async def agent() -> tuple[str, str]:  # the server in-process: its transport is not at issue
+        async with Client(build_server(closed, "ll_some_key")) as client:
+            first = await refused(client, "recommend", query="disk full")
+            return first, await refused(client, "search", query="disk full")
 
-    first, second = over_stdio(closed, "ll_some_key", agent, tmp_path / "mcp.log")
+    first, second = asyncio.run(agent())
     assert f"cannot reach learnloop at {closed}" in first and "cannot reach" in second
 
 
@@ -270,21 +291,33 @@ async def over_http(url: str, key: str | None) -> AsyncIterator[ClientSession]:
                 yield session
 
 
+@pytest.fixture(scope="module")
+def mcp_url(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `learnloop mcp --transport http` for the module, calling the suite's API with no
+    key of its own: each request acts with the key it carries."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("mcp") / "mcp.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "learnloop", "mcp", "--transport", "http", "--port", str(port)],
+            env=_env(server_url, None), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            _wait_for_port(port, proc, log_path)
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:  # it holds nothing to save: a graceful stop only waits for idle connections
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def test_over_streamable_http_each_request_acts_with_its_own_key(
-    server_url: str, ll: LearnLoop, tenant: str, tmp_path: Path
+    mcp_url: str, ll: LearnLoop, tenant: str
 ) -> None:
     other = ll.tenants.create(f"{tenant}-b").tenant_id
     ours, theirs = knowledge(ll, tenant), knowledge(ll, other)
     key, other_key = (ll.keys.create(t, "agent", scopes=("write",)).key for t in (tenant, other))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp_path / "mcp.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "learnloop", "mcp", "--transport", "http", "--port", str(port)],
-        env=_env(server_url, None), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    mcp_url = f"http://127.0.0.1:{port}/mcp"
 
     async def agents() -> dict[str, Any]:
         async with over_http(mcp_url, key) as session:
@@ -301,13 +334,7 @@ def test_over_streamable_http_each_request_acts_with_its_own_key(
             keyless = await refused(session, "search", query="disk")
         return {"answer": answer, "recorded": recorded, "theirs": theirs_listed, "keyless": keyless}
 
-    try:
-        _wait_for_port(port, proc, tmp_path / "mcp.log")
-        got = asyncio.run(agents())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    got = asyncio.run(agents())
     impression = UUID(got["answer"]["impression_id"])
     assert ll.recommender.impression(tenant, impression).query == "my disk is almost full"
     sql = "SELECT tenant_id, type FROM events WHERE impression_id = %(i)s"
