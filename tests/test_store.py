@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import select
 import shutil
@@ -28,6 +29,7 @@ from psycopg import sql
 import learnloop
 from learnloop._sql import load_queries
 from learnloop.db import available, migrate
+from learnloop.db.embedded import postmaster_pid, starting
 from learnloop.db.migrate import Migration
 from tests.databases import create_database, drop_database
 
@@ -448,24 +450,54 @@ def test_every_tenant_table_keys_on_tenant_id_first(scratch_url: str) -> None:
 
 
 def _server_running(pgdata: Path) -> bool:
-    """Whether a live postmaster owns ``pgdata`` (a clean stop removes postmaster.pid)."""
-    pidfile = pgdata / "postmaster.pid"
-    if not pidfile.exists():
-        return False
-    pid = int(pidfile.read_text().split()[0])
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    """Whether a live PostgreSQL process holds ``pgdata`` (a clean stop removes
+    postmaster.pid): a file still being written counts as one starting."""
+    pid = postmaster_pid(pgdata)
+    if pid is None:
+        return (pgdata / "postmaster.pid").exists()
+    try:  # negative: a single-user backend
+        return bool(psutil.Process(abs(pid)).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
 
 def _stop_leftover(pgdata: Path) -> None:
     """After a failed test: stop the postmaster this test started, if it still runs."""
-    if _server_running(pgdata):
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-        process = psutil.Process(pid)
+    pid = postmaster_pid(pgdata)
+    if pid is not None and _server_running(pgdata):
+        process = psutil.Process(abs(pid))
         process.terminate()
         process.wait(10)
+
+
+def _postmaster_file(pgdata: Path, pid: int, status: str, lines: int = 8) -> None:
+    fields = [str(pid), str(pgdata), "1712346200", "5432", "/tmp", "", "0 0", status]
+    pgdata.mkdir(parents=True, exist_ok=True)
+    (pgdata / "postmaster.pid").write_text("".join(f"{f}\n" for f in fields[:lines]))
+
+
+def test_a_postmaster_pid_file_is_read_in_every_state_postgresql_leaves_it(
+    tmp_path: Path,
+) -> None:
+    """pgserver fails reading postmaster.pid while it is written, or while a single-user
+    backend holds the data dir; a start waits out those states and no others."""
+    pgdata = tmp_path / "pgdata"
+    assert (postmaster_pid(pgdata), starting(pgdata)) == (None, False)  # no server
+    pgdata.mkdir()
+    (pgdata / "postmaster.pid").write_text("")  # created, nothing written yet
+    assert (postmaster_pid(pgdata), starting(pgdata)) == (None, True)
+    (pgdata / "postmaster.pid").write_text(str(os.getpid()))  # the first line half written
+    assert (postmaster_pid(pgdata), starting(pgdata)) == (None, True)
+    _postmaster_file(pgdata, -os.getpid(), "", lines=7)  # a single-user backend (initdb)
+    assert (postmaster_pid(pgdata), starting(pgdata)) == (-os.getpid(), True)
+    _postmaster_file(pgdata, os.getpid(), "starting")
+    assert (postmaster_pid(pgdata), starting(pgdata)) == (os.getpid(), True)
+    _postmaster_file(pgdata, os.getpid(), "ready")
+    assert (postmaster_pid(pgdata), starting(pgdata)) == (os.getpid(), False)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _postmaster_file(pgdata, gone.pid, "starting")  # stale: its process is gone
+    assert starting(pgdata) is False
 
 
 @pytest.fixture

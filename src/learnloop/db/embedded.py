@@ -33,6 +33,8 @@ from learnloop.errors import DatabaseError
 
 DATABASE_NAME = "learnloop"
 OWNERS_FILE = ".handle_pids.json"  # pgserver's list of the processes using the server
+START_SECONDS = 60.0  # how long a start waits for a server that another process is starting
+READY_LINES = 8  # postmaster.pid's lines once the server is ready (the last says "ready")
 log = logging.getLogger("learnloop.db")
 _pruned_at_exit: set[Path] = set()  # data dirs whose owner list this process prunes at exit
 # pgserver's inter-process lock is one object per process and not thread-safe: our uses of
@@ -55,19 +57,63 @@ def _server(pgdata: Path) -> Any:
     pgdata.mkdir(parents=True, exist_ok=True)
     pgdata = pgdata.resolve()
     drop_dead_owners(pgdata)  # so that a server whose owners all died is adopted
-    try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    except Exception as exc:  # pgserver raises bare subprocess and assertion errors
-        raise DatabaseError(
-            f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
-            f"Its log is {pgdata / 'log'}; set DATABASE_URL to use another server."
-        ) from exc
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        try:
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            break
+        except Exception as exc:  # pgserver raises bare subprocess and assertion errors
+            _forget_failed_start(pgserver, pgdata)
+            if not starting(pgdata) or time.monotonic() > deadline:
+                raise DatabaseError(
+                    f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
+                    f"Its log is {pgdata / 'log'}; set DATABASE_URL to use another server."
+                ) from exc
+            log.info("embedded PostgreSQL in %s is still starting (%s); waiting", pgdata, exc)
+            time.sleep(0.5)
     if pgdata not in _pruned_at_exit:
         # Registered after pgserver's own exit handler, so it runs before it (atexit runs
         # the last registered first): pgserver then finds this process the last owner alive.
         _pruned_at_exit.add(pgdata)
         atexit.register(_leave, pgdata)
     return server
+
+
+def _forget_failed_start(pgserver: Any, pgdata: Path) -> None:
+    """Drop the handle a failed ``get_server`` left behind (pgserver registers it before it
+    starts the server, and would hand it out again unstarted), and its exit hook."""
+    half_made = pgserver.PostgresServer._instances.pop(pgdata, None)
+    if half_made is not None:
+        atexit.unregister(half_made._cleanup)
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    """The pid in ``pgdata/postmaster.pid``, read as PostgreSQL writes it: None where there is
+    no file or its first line is not complete yet; negative while a single-user backend (as
+    initdb runs) holds the data dir."""
+    try:
+        first = (pgdata / "postmaster.pid").read_text().split("\n", 1)
+    except FileNotFoundError:
+        return None
+    try:
+        return int(first[0]) if len(first) == 2 else None  # a first line with its newline
+    except ValueError:
+        return None
+
+
+def starting(pgdata: Path) -> bool:
+    """Whether a PostgreSQL process holds ``pgdata`` that is not (yet) a ready server: a
+    single-user backend, or a postmaster whose ``postmaster.pid`` is incomplete or does not
+    say ``ready``. pgserver fails when it reads such a file; the start is then tried again."""
+    pid = postmaster_pid(pgdata)
+    if pid is None:
+        return (pgdata / "postmaster.pid").exists()  # created, its first line not written
+    try:
+        alive = psutil.Process(abs(pid)).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False  # a stale file: pgserver's start removes it
+    lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    return alive and (pid < 0 or len(lines) < READY_LINES or lines[-1].strip() != "ready")
 
 
 def _leave(pgdata: Path) -> None:
