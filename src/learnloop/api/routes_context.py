@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
+from learnloop.api.responses import errors
 from learnloop.context import (
     AnswerRequest,
     AnswerResult,
@@ -20,15 +21,18 @@ from learnloop.tools import ToolSelection, ToolSelectRequest
 
 router = APIRouter(prefix="/v1", tags=["context"])
 
+NO_ACCOUNT = errors(404, e404="The account it names is not in this tenant")
 
-@router.post("/context", response_model=ContextBlock)
+
+
+@router.post("/context", response_model=ContextBlock, responses=NO_ACCOUNT)
 def build_context(body: ContextRequest, ll: LL, tenant: WriteTenant) -> ContextBlock:
     """A prompt-ready block within a token budget: applied corrections, recommended items
     (logged as an impression) and the account's newest reports, each part cited."""
     return ll.context.build(tenant, body)
 
 
-@router.post("/answer", response_model=AnswerResult)
+@router.post("/answer", response_model=AnswerResult, responses=NO_ACCOUNT)
 def answer(body: AnswerRequest, ll: LL, tenant: WriteTenant) -> AnswerResult:
     """The context, and an answer stored as a response when an LLM is configured;
     without one, ``response`` is null."""
@@ -53,7 +57,7 @@ def get_tool_selection(selection_id: UUID, ll: LL, tenant: ReadTenant) -> ToolSe
     return ll.tools.selection(tenant, selection_id)
 
 
-@router.post("/playbooks/recommend", response_model=PlaybookAdvice)
+@router.post("/playbooks/recommend", response_model=PlaybookAdvice, responses=NO_ACCOUNT)
 def recommend_playbooks(body: PlaybookRequest, ll: LL, tenant: ReadTenant) -> PlaybookAdvice:
     """Playbooks that worked for accounts with similar KPIs, with the reports as evidence."""
     return ll.playbooks.recommend(tenant, body)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
+from learnloop.api.responses import also, errors
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
@@ -71,7 +72,13 @@ def record_events(
     return Response(recorded.json(), media_type="application/json")
 
 
-@router.post("/feedback", response_model=Feedback, status_code=201)
+@router.post(
+    "/feedback",
+    response_model=Feedback,
+    status_code=201,
+    responses=also(200, "Stored before under this key", Feedback)
+    | errors(404, e404="The impression or response it rates is not in this tenant"),
+)
 def add_feedback(body: FeedbackIn, ll: LL, tenant: WriteTenant, response: Response) -> Feedback:
     """A rating of an impression or a response: thumbs, stars, emoji or helpfulness."""
     feedback, new = ll.feedback.add(tenant, body)
@@ -80,7 +87,13 @@ def add_feedback(body: FeedbackIn, ll: LL, tenant: WriteTenant, response: Respon
     return feedback
 
 
-@router.post("/corrections", response_model=Correction, status_code=201)
+@router.post(
+    "/corrections",
+    response_model=Correction,
+    status_code=201,
+    responses=also(200, "Stored before under this key", Correction)
+    | errors(404, e404="The impression or response it corrects is not in this tenant"),
+)
 def add_correction(
     body: CorrectionIn, ll: LL, tenant: WriteTenant, response: Response
 ) -> Correction:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
+from learnloop.api.responses import also, errors
 from learnloop.knowledge import (
     DuplicateFound,
     Item,
@@ -63,7 +64,13 @@ class SearchResult(BaseModel):
     hits: list[SearchHit]
 
 
-@router.post("/items", response_model=PutResult, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/items",
+    response_model=PutResult,
+    status_code=status.HTTP_201_CREATED,
+    responses=also(200, "A new version, unchanged, skipped or merged", PutResult)
+    | errors(409, e409="Another item of this kind already has that external_id"),
+)
 def put_item(body: ItemAdd, ll: LL, tenant: WriteTenant, response: Response) -> PutResult:
     """Create an item; with a known kind + external_id, store a new version of that item.
 
@@ -105,7 +112,12 @@ def get_item(item_id: int, ll: LL, tenant: ReadTenant) -> Item:
     return ll.items.get(tenant, item_id)
 
 
-@router.patch("/items/{item_id}", response_model=Item)
+@router.patch(
+    "/items/{item_id}",
+    response_model=Item,
+    responses=errors(409, e409="The item changed while this update ran, or the external_id "
+                     "is another item's"),
+)
 def update_item(item_id: int, body: ItemPatch, ll: LL, tenant: WriteTenant) -> Item:
     """Change some fields; a content change makes a new version and re-embeds."""
     return ll.items.update(tenant, item_id, body)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import Field
 
 from learnloop.api.deps import LL, AdminTenant, ReadTenant
+from learnloop.api.responses import errors
 from learnloop.learn import LearningConfig
 from learnloop.learn.experiments import ExperimentIn
 from learnloop.validation import Input
@@ -121,7 +122,9 @@ def tune_threshold(ll: LL, tenant: AdminTenant, body: ThresholdTuning) -> dict[s
     return {"threshold": found, "applied": body.apply and found is not None}
 
 
-@router.post("/experiments", status_code=201)
+@router.post(
+    "/experiments", status_code=201, responses=errors(409, e409="An experiment of that name exists")
+)
 def start_experiment(ll: LL, tenant: AdminTenant, body: ExperimentIn) -> dict[str, Any]:
     """Start an experiment (the running one stops); the first variant is the control."""
     return ll.learning.experiments.start(tenant, body)

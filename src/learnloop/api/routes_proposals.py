@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
+from learnloop.api.responses import errors
 from learnloop.proposals import (
     AuditEntry,
     DuplicateDecision,
@@ -24,6 +25,10 @@ from learnloop.proposals.models import BIGINT, Order, ProposalStatus, Source
 from learnloop.validation import Input
 
 router = APIRouter(prefix="/v1", tags=["learning queue"])
+
+# A proposal past the step asked for (a rejected one approved, a pending one rolled back)
+NOT_NOW = errors(409, e409="The proposal's status does not allow this now; the message says it")
+
 
 
 class ApplyResult(BaseModel):
@@ -63,7 +68,12 @@ def learn_threshold(ll: LL, tenant: AdminTenant) -> ThresholdFit:
     return ll.proposals.learn_duplicate_threshold(tenant)
 
 
-@router.post("/proposals", response_model=Proposal, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/proposals",
+    response_model=Proposal,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(404, e404="The item it revises is not in this tenant"),
+)
 def add_proposal(body: ProposalIn, ll: LL, tenant: WriteTenant) -> Proposal:
     """Propose a knowledge change by hand: a new item, or a new version of ``item_id``;
     without a body, a request for the item to be written."""
@@ -107,24 +117,24 @@ def proposal_audit(proposal_id: int, ll: LL, tenant: ReadTenant) -> list[AuditEn
     return ll.proposals.audit(tenant, proposal_id)
 
 
-@router.patch("/proposals/{proposal_id}", response_model=Proposal)
+@router.patch("/proposals/{proposal_id}", response_model=Proposal, responses=NOT_NOW)
 def edit_proposal(proposal_id: int, body: ProposalEdit, ll: LL, tenant: WriteTenant) -> Proposal:
     """Change the proposed content (pending or approved proposals), with reviewer and note."""
     return ll.proposals.edit(tenant, proposal_id, body)
 
 
-@router.post("/proposals/{proposal_id}/approve", response_model=Proposal)
+@router.post("/proposals/{proposal_id}/approve", response_model=Proposal, responses=NOT_NOW)
 def approve_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant) -> Proposal:
     """Approve a pending proposal; the worker applies it within seconds."""
     return ll.proposals.approve(tenant, proposal_id, body)
 
 
-@router.post("/proposals/{proposal_id}/reject", response_model=Proposal)
+@router.post("/proposals/{proposal_id}/reject", response_model=Proposal, responses=NOT_NOW)
 def reject_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant) -> Proposal:
     return ll.proposals.reject(tenant, proposal_id, body)
 
 
-@router.post("/proposals/{proposal_id}/duplicate", response_model=Proposal)
+@router.post("/proposals/{proposal_id}/duplicate", response_model=Proposal, responses=NOT_NOW)
 def decide_duplicate(
     proposal_id: int, body: DuplicateDecision, ll: LL, tenant: WriteTenant
 ) -> Proposal:
@@ -133,7 +143,7 @@ def decide_duplicate(
     return ll.proposals.decide_duplicate(tenant, proposal_id, body)
 
 
-@router.post("/proposals/{proposal_id}/rollback", response_model=Proposal)
+@router.post("/proposals/{proposal_id}/rollback", response_model=Proposal, responses=NOT_NOW)
 def rollback_proposal(proposal_id: int, body: Review, ll: LL, tenant: WriteTenant) -> Proposal:
     """Undo an applied proposal: the item gets its previous version's content back."""
     return ll.proposals.rollback(tenant, proposal_id, body)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
+from learnloop.api.responses import also, errors
 from learnloop.events import (
     Conversation,
     ConversationIn,
@@ -30,7 +31,13 @@ class ExecutionAck(BaseModel):
     created: bool
 
 
-@router.post("/executions", response_model=ExecutionAck, status_code=201)
+@router.post(
+    "/executions",
+    response_model=ExecutionAck,
+    status_code=201,
+    responses=also(200, "Stored before under this idempotency key", ExecutionAck)
+    | errors(404, e404="The impression or tool selection it names is not in this tenant"),
+)
 def record_execution(
     body: ExecutionIn, ll: LL, tenant: WriteTenant, response: Response
 ) -> ExecutionAck:
@@ -82,7 +89,12 @@ def get_conversation(conversation_id: str, ll: LL, tenant: ReadTenant) -> Conver
     return ll.conversations.get(tenant, conversation_id)
 
 
-@router.post("/transcripts", response_model=Transcript, status_code=201)
+@router.post(
+    "/transcripts",
+    response_model=Transcript,
+    status_code=201,
+    responses=also(200, "Stored before under this key", Transcript),
+)
 def add_transcript(
     body: TranscriptIn, ll: LL, tenant: WriteTenant, response: Response
 ) -> Transcript:

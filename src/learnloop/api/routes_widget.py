@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from learnloop.api.deps import LL, RequireScope, get_grant
 from learnloop.api.errors import learnloop_error_response
 from learnloop.api.ratelimit import Limits
-from learnloop.api.scopes_doc import ErrorBody
+from learnloop.api.responses import ErrorBody
 from learnloop.errors import InvalidInput, LearnLoopError
 from learnloop.service import LearnLoop
 from learnloop.validation import refuse_unstorable
