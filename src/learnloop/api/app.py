@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
 
-from learnloop.api import errors, scopes_doc
+from learnloop.api import errors, links, scopes_doc
 from learnloop.api.deps import refuse_nul_parameters
 from learnloop.api.limits import BodyLimits
 from learnloop.api.ratelimit import Limits
@@ -50,6 +50,7 @@ ROUTERS = (
 )
 for _router in ROUTERS:  # once, at import: the routers are shared by every app
     scopes_doc.document(_router)
+    links.add(_router)
 
 WORKER_STOP_SECONDS = 3.0  # the in-process worker's time to finish its jobs at shutdown
 log = logging.getLogger("learnloop.api")
