@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 ITEM = {"item_id": "$response.body#/item/item_id"}
 IMPRESSION = {"impression_id": "$response.body#/impression_id"}
 PROPOSAL = {"proposal_id": "$response.body#/proposal_id"}
-SHOWN = "$response.body#/recommendations/0/item_id"
+SHOWN = "$response.body#/recommendations/0/item/item_id"
 
 # (method, path) of the answering route: its status, and per link the (method, path) of the
 # route it feeds, the path parameters it fills and the body it sends (None: any body).
