@@ -1,15 +1,17 @@
-"""History import: an existing assistant's audit log, as impressions and events. Included
-before routes_ingest, beside its /v1/imports/{import_id}."""
+"""History import (an existing assistant's audit log, as impressions and events) and the
+KPI templates to download. Included before routes_ingest, whose /v1/imports/{import_id}
+would take these paths."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from learnloop.api.deps import LL, WriteTenant
+from learnloop.api.deps import LL, ReadTenant, WriteTenant
 from learnloop.history import HistoryReport
+from learnloop.ingest.templates import TEMPLATES, template
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -22,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
         "requestBody": {
             "required": True,
             "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                 "text/csv": {"schema": {"type": "string"}},
             },
         }
@@ -58,3 +60,16 @@ async def import_log(
         ll.history.import_log, tenant, data, filename, options, format=format
     )
 
+
+@router.get("/imports/templates")
+def list_templates(tenant: ReadTenant) -> list[dict[str, str]]:
+    """The standard KPI templates: name, media type, the kind an import finds in it."""
+    return [t.summary() for t in TEMPLATES.values()]
+
+
+@router.get("/imports/templates/{name}", response_class=Response)
+def get_template(name: str, tenant: ReadTenant) -> Response:
+    """One template's file, to fill in and send back to POST /v1/imports."""
+    found, data = template(name)
+    headers = {"Content-Disposition": f'attachment; filename="{found.name}"'}
+    return Response(data, media_type=found.media_type, headers=headers)

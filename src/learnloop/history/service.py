@@ -99,7 +99,12 @@ class History:
 
     def _in_time(self, v: _Valid, shift: timedelta, now: datetime, errors: list[RowError]
                  ) -> bool:  # fmt: skip
-        when = _utc(v.entry.created_at) + shift
+        try:
+            when = _utc(v.entry.created_at) + shift
+        except OverflowError:  # a time that moved beyond the calendar: years 1 to 9999
+            message = "created_at moves outside the years 1 to 9999 with rebase"
+            errors.append(RowError(line=v.line, field="created_at", message=message))
+            return False
         problem = None
         if when > now + FUTURE_SLACK:
             problem = f"created_at {when.isoformat()} is in the future; send UTC times"
