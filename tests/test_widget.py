@@ -54,7 +54,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def events_of(ll: LearnLoop, tenant: str, impression_id: Any, type: str) -> list[dict[str, Any]]:
     with ll.db.connection() as conn:
         return conn.execute(
-            "SELECT type, item_id, rank, impression_seen, metadata FROM events"
+            "SELECT type, item_id, rank, impression_seen, metadata, page_context, referrer"
+            " FROM events"
             " WHERE tenant_id = %s AND impression_id = %s AND type = %s",
             (tenant, impression_id, type),
         ).fetchall()
@@ -90,7 +91,8 @@ def test_widget_reports_view_and_click_from_another_origin(
     site, root = page_server
     (root / "next.html").write_text("<p>the article</p>")
     (root / "chat.html").write_text(
-        f'<script src="{server_url}/v1/widget.js" defer></script>'
+        "<title>Help chat</title>"
+        f'<script src="{server_url}/v1/widget.js" data-referrer="ai_chat" defer></script>'
         f'<a id="answer" href="/next.html" data-learnloop-impression="{answer.impression_id}"'
         f' data-learnloop-item="{item.item_id}" data-learnloop-rank="{shown.rank}">'
         "Reset your password</a>"
@@ -105,6 +107,10 @@ def test_widget_reports_view_and_click_from_another_origin(
     assert [(e["item_id"], e["rank"], e["metadata"]["page"]) for e in clicked] == [
         (item.item_id, 1, "/chat.html")
     ]
+    # the page and where the person came from, as the widget read them from the page
+    assert [(e["page_context"], e["referrer"]) for e in viewed + clicked] == [
+        ({"path": "/chat.html", "title": "Help chat"}, "ai_chat")
+    ] * 2
     assert browser.current_url.endswith("/next.html")
 
 

@@ -9,6 +9,7 @@ from learnloop.context import ContextService, Playbooks
 from learnloop.db import Database
 from learnloop.embedders import make_embedder
 from learnloop.events import Conversations, Events, Feedbacks, Traces, Tracking
+from learnloop.history import History
 from learnloop.ingest import Accounts, Imports
 from learnloop.knowledge import Items, Search
 from learnloop.knowledge.indexing import Indexer
@@ -66,6 +67,7 @@ class LearnLoop:
         self.playbooks = Playbooks(db)
         self.analytics = Analytics(db, self.items)
         self.imports = Imports(db, self.items)
+        self.history = History(db, self.items, retention_days=settings.event_retention_days)
         self.accounts = Accounts(db)
 
     @classmethod

@@ -21,6 +21,8 @@ from learnloop.analytics.models import (
     Period,
     PolicyResult,
     Rates,
+    ReferrerFunnel,
+    ReferrerFunnels,
     StrategyShare,
     VariantResult,
 )
@@ -123,6 +125,39 @@ def funnel(db: Store, tenant_id: str, f: MetricsFilter, conversion_seconds: int)
         conversion_window_seconds=conversion_seconds,
         shown=total.recommended,
         steps=out,
+    )
+
+
+def referrer_funnels(
+    db: Store, tenant_id: str, f: MetricsFilter, conversion_seconds: int, limit: int = 50
+) -> ReferrerFunnels:
+    """viewed -> clicked -> executed -> succeeded per referrer, from the events themselves."""
+    if not 1 <= limit <= 1000:
+        raise InvalidInput(f"limit must be between 1 and 1000, not {limit}")
+    p = params(tenant_id, f) | {"conversion_seconds": conversion_seconds, "limit": limit}
+    with db.connection() as conn:
+        rows = conn.execute(Q["funnel_by_referrer"], p).fetchall()
+    return ReferrerFunnels(
+        since=p["since"],
+        until=p["until"],
+        conversion_window_seconds=conversion_seconds,
+        referrers=[_referrer_funnel(row) for row in rows],
+    )
+
+
+def _referrer_funnel(row: dict[str, Any]) -> ReferrerFunnel:
+    steps, previous = [], row["impressions"]
+    for step in ("viewed", "clicked", "executed", "succeeded"):
+        steps.append(FunnelStep(
+            step=step,
+            impressions=row[step],
+            conversion_from_previous=ratio(row[step], previous),
+            mean_ms_from_previous=None,
+        ))
+        previous = row[step]
+    return ReferrerFunnel(
+        referrer=row["referrer"], impressions=row["impressions"], steps=steps,
+        success_rate=ratio(row["succeeded"], row["impressions"]),
     )
 
 

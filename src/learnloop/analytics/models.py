@@ -102,6 +102,22 @@ class Funnel(BaseModel):
     steps: list[FunnelStep]
 
 
+class ReferrerFunnel(BaseModel):
+    """The funnel of the impressions whose first event naming a referrer named this one."""
+
+    referrer: str = Field(description="'' for impressions none of whose events named one")
+    impressions: int = Field(description="impressions with at least one event")
+    steps: list[FunnelStep]
+    success_rate: float | None = Field(description="succeeded / impressions")
+
+
+class ReferrerFunnels(BaseModel):
+    since: date
+    until: date
+    conversion_window_seconds: int
+    referrers: list[ReferrerFunnel]
+
+
 class StrategyShare(BaseModel):
     strategy: str
     impressions: int

@@ -178,3 +178,40 @@ WHERE tenant_id = %(tenant_id)s::text AND day BETWEEN %(since)s::date AND %(unti
   AND (%(segment)s::text IS NULL OR segment = %(segment)s::text)
 GROUP BY policy
 ORDER BY policy;
+
+-- name: funnel_by_referrer
+-- The funnel of each referrer, read from the events themselves (the rollups do not keep
+-- referrers): an impression of the window counts for the referrer of its first event that
+-- names one ('' when none of its events does), with viewed, clicked, executed and succeeded
+-- within the conversion window, and the events' page paths most seen.
+WITH imp AS (
+    SELECT i.impression_id, i.created_at
+    FROM impressions AS i
+    WHERE i.tenant_id = %(tenant_id)s
+      AND i.created_at >= %(since)s::date AND i.created_at < %(until)s::date + 1
+      AND (%(policy)s::text IS NULL OR i.policy = %(policy)s)
+      AND (%(strategy)s::text IS NULL OR i.strategy = %(strategy)s)
+      AND (%(experiment)s::text IS NULL OR i.experiment = %(experiment)s)
+      AND (%(variant)s::text IS NULL OR i.variant = %(variant)s)
+      AND (%(segment)s::text IS NULL OR coalesce(i.context ->> 'segment', '') = %(segment)s)
+), ev AS (
+    SELECT e.impression_id,
+           (array_agg(e.referrer ORDER BY e.occurred_at, e.event_id)
+                FILTER (WHERE e.referrer IS NOT NULL))[1] AS referrer,
+           bool_or(e.type = 'viewed') AS viewed, bool_or(e.type = 'clicked') AS clicked,
+           bool_or(e.type = 'executed') AS executed, bool_or(e.type = 'succeeded') AS succeeded
+    FROM events AS e
+    JOIN imp ON imp.impression_id = e.impression_id
+    WHERE e.tenant_id = %(tenant_id)s
+      AND e.occurred_at >= %(since)s::date - 1
+      AND e.occurred_at <= imp.created_at + make_interval(secs => %(conversion_seconds)s::integer)
+    GROUP BY e.impression_id
+)
+SELECT coalesce(referrer, '') AS referrer, count(*) AS impressions,
+       count(*) FILTER (WHERE viewed) AS viewed, count(*) FILTER (WHERE clicked) AS clicked,
+       count(*) FILTER (WHERE executed) AS executed,
+       count(*) FILTER (WHERE succeeded) AS succeeded
+FROM ev
+GROUP BY 1
+ORDER BY impressions DESC, referrer
+LIMIT %(limit)s;

@@ -19,6 +19,7 @@ from learnloop.analytics.models import (
     Period,
     PlaybookReport,
     PolicyResult,
+    ReferrerFunnels,
     RefreshResult,
     StrategyShare,
     ToolReport,
@@ -71,6 +72,13 @@ class Analytics:
         ready = self._ready(tenant_id, f)
         conversion = rollups.windows(self.db, tenant_id)[1]
         return metrics.funnel(self.db, tenant_id, ready, conversion)
+
+    def referrers(self, tenant_id: str, f: Filter = None, *, limit: int = 50) -> ReferrerFunnels:
+        """The funnel per referrer (read from the events, so always current)."""
+        conversion = rollups.windows(self.db, tenant_id)[1]
+        return metrics.referrer_funnels(
+            self.db, tenant_id, parse(MetricsFilter, f or {}), conversion, limit
+        )
 
     def strategies(self, tenant_id: str, f: Filter = None) -> list[StrategyShare]:
         return metrics.strategy_mix(self.db, tenant_id, self._ready(tenant_id, f))

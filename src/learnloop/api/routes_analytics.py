@@ -17,6 +17,7 @@ from learnloop.analytics import (
     Metrics,
     PlaybookReport,
     PolicyResult,
+    ReferrerFunnels,
     RefreshResult,
     StrategyShare,
     ToolReport,
@@ -56,6 +57,19 @@ def metrics(ll: LL, tenant: ReadTenant, filters: Filters, period: Period = "day"
     """Recommendation, click-through, success and abandon rates, first-choice accuracy, MRR,
     time to decision and clicks per impression, by day or week, with totals."""
     return ll.analytics.metrics(tenant, filters, period)
+
+
+@router.get("/funnel/referrers", response_model=ReferrerFunnels)
+def funnel_by_referrer(
+    ll: LL,
+    tenant: ReadTenant,
+    filters: Filters,
+    limit: Annotated[int, Query(ge=1, le=1000, description="referrers, most impressions first")]
+    = 50,
+) -> ReferrerFunnels:
+    """The funnel per referrer (the events' `referrer`: ai_chat, search, alert_page, ...): an
+    impression counts for the referrer of its first event that names one ('' for none)."""
+    return ll.analytics.referrers(tenant, filters, limit=limit)
 
 
 @router.get("/funnel", response_model=Funnel)

@@ -57,12 +57,20 @@ def stats(
 def evaluate(
     ll: LL,
     tenant: ReadTenant,
-    policy: str | None = None,
+    policy: Annotated[
+        str | None,
+        Query(description="similarity, bayes, contextual, memory, or logged (the logging "
+              "policy itself); default: the live one"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    logged_by: Annotated[
+        str | None,
+        Query(max_length=200, description="only the impressions this policy logged"),
+    ] = None,
 ) -> dict[str, Any]:
     """IPS, SNIPS and doubly robust estimates (95% intervals) of a policy's value on the
     latest logged impressions, with MRR and NDCG@3 against the logged outcomes."""
-    return ll.learning.evaluate(tenant, policy, limit=limit)
+    return ll.learning.evaluate(tenant, policy, limit=limit, logged_by=logged_by)
 
 
 @router.post("/autoswitch")

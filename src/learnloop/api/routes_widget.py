@@ -29,7 +29,8 @@ from learnloop.validation import refuse_unstorable
 
 router = APIRouter(prefix="/v1", tags=["widget"])
 BEACON_TYPES = {"viewed", "clicked"}  # what a browser sees; outcomes come with a key
-BEACON_FIELDS = {"type", "impression_id", "item_id", "rank", "idempotency_key", "metadata"}
+BEACON_FIELDS = {"type", "impression_id", "item_id", "rank", "idempotency_key", "metadata",
+                 "page_context", "referrer"}
 MAX_BEACON_EVENTS = 50
 MAX_BEACON_METADATA_BYTES = 1024
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -138,6 +139,11 @@ def _refusal(event: dict[str, Any], owner: str | None, tenant: str | None) -> st
         return "metadata must be an object"
     if len(json.dumps(metadata, separators=(",", ":"))) > MAX_BEACON_METADATA_BYTES:
         return f"metadata is over {MAX_BEACON_METADATA_BYTES} bytes as JSON"
+    page = event.get("page_context")
+    if page is not None and not isinstance(page, dict):
+        return "page_context must be an object"
+    if page and len(json.dumps(page, separators=(",", ":"))) > MAX_BEACON_METADATA_BYTES:
+        return f"page_context is over {MAX_BEACON_METADATA_BYTES} bytes as JSON"
     return None
 
 

@@ -1,4 +1,4 @@
-"""learnloop analytics metrics | items | tools | playbooks | experiments | lifecycle |
+"""learnloop analytics metrics | referrers | items | tools | playbooks | experiments | lifecycle |
 lifecycle-apply | refresh."""
 
 from __future__ import annotations
@@ -96,6 +96,31 @@ def _series(result: Metrics) -> Table:
     for label, name, how in RATES:
         table.add_row(label, *(_fmt(getattr(p.rates, name), how) for p in points))
     return table
+
+
+@app.command("referrers")
+def referrers(
+    ctx: typer.Context,
+    since: Since = None,
+    until: Until = None,
+    policy: Annotated[str | None, typer.Option(help="Only this policy.")] = None,
+    limit: Annotated[int, typer.Option(help="Referrers to show, most impressions first.")] = 50,
+    json_out: JsonOut = False,
+) -> None:
+    """The funnel by referrer: where people came from (ai_chat, search, alert_page, ...)."""
+    with opened() as ll:
+        result = ll.analytics.referrers(
+            tenant_of(ctx), _filter(since, until, policy=policy), limit=limit
+        )
+    if json_out:
+        print_json(result)
+        return
+    table = Table("referrer", "impressions", "viewed", "clicked", "executed", "succeeded",
+                  "success", title=f"funnel by referrer, {result.since} to {result.until}")
+    for r in result.referrers:
+        steps = [f"{s.impressions} ({_fmt(s.conversion_from_previous)})" for s in r.steps]
+        table.add_row(r.referrer or "(none)", str(r.impressions), *steps, _fmt(r.success_rate))
+    console.print(table)
 
 
 @app.command("items")

@@ -309,3 +309,21 @@ def account_kpis(
         table.add_row(v.kpi, v.category or "", f"{v.value:g}", v.unit or "", f"{v.weight:g}",
                       v.impact_level or "", v.recorded_at.isoformat(timespec="seconds"))
     console.print(table)
+
+
+def templates(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write the templates (default: here).")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite templates already there.")] = False,
+) -> None:
+    """Write the standard KPI templates (Excel and CSV) to fill in and import."""
+    from learnloop.ingest.templates import TEMPLATES
+
+    directory.mkdir(parents=True, exist_ok=True)
+    there = [name for name in TEMPLATES if (directory / name).exists()]
+    if there and not force:
+        raise _fail(f"{', '.join(there)} already in {directory}; --force overwrites them")
+    for name, found in TEMPLATES.items():
+        (directory / name).write_bytes(found.build())
+        console.print(f"{directory / name}: {found.description}", highlight=False)

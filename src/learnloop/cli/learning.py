@@ -24,14 +24,21 @@ def evaluate(
     ctx: typer.Context,
     policy: Annotated[
         str | None,
-        typer.Option(help="similarity, bayes, contextual or memory (default: the live one)."),
+        typer.Option(
+            help="similarity, bayes, contextual, memory, or logged: the logging policy itself "
+            "(default: the live one)."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(help="Evaluate on this many latest impressions.")] = 10_000,
+    logged_by: Annotated[
+        str | None,
+        typer.Option(help="Only the impressions this policy logged (an imported log's policy)."),
+    ] = None,
     json_out: JsonOut = False,
 ) -> None:
     """Estimate a policy's value offline on the logged impressions (IPS, SNIPS, DR)."""
     with opened() as ll:
-        report = ll.learning.evaluate(tenant_of(ctx), policy, limit=limit)
+        report = ll.learning.evaluate(tenant_of(ctx), policy, limit=limit, logged_by=logged_by)
     if json_out:
         print_json(report)
         return

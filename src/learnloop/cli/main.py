@@ -17,7 +17,8 @@ from learnloop.cli.analytics import app as analytics_app
 from learnloop.cli.context import console, err_console, opened, print_json, tenant_of
 from learnloop.cli.context_cmd import answer, context, playbooks, tools_app
 from learnloop.cli.demo import demo
-from learnloop.cli.ingest import accounts_app, import_path, imports_app
+from learnloop.cli.history import import_log
+from learnloop.cli.ingest import accounts_app, import_path, imports_app, templates
 from learnloop.cli.interactions import events_app, recommend
 from learnloop.cli.items import app as items_app
 from learnloop.cli.learning import evaluate, experiments_app, learning_app
@@ -46,6 +47,8 @@ app.add_typer(index_app, name="index")
 app.command("worker")(worker)
 app.command("reembed")(reembed)
 app.command("import")(import_path)
+app.command("import-log")(import_log)
+app.command("templates")(templates)
 app.add_typer(imports_app, name="imports")
 app.add_typer(accounts_app, name="accounts")
 app.command("context")(context)

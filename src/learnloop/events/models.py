@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -16,6 +17,8 @@ Priority = Literal["low", "normal", "high", "urgent"]
 MAX_BATCH = 10_000
 BIGINT = 2**63 - 1
 INTEGER = 2**31 - 1
+MAX_PAGE_CONTEXT_BYTES = 4096  # page_context as compact JSON
+MAX_REFERRER = 2048
 
 
 class EventIn(Input):
@@ -29,6 +32,28 @@ class EventIn(Input):
     occurred_at: datetime | None = Field(default=None, description="default: when received")
     metadata: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    page_context: dict[str, Any] | None = Field(
+        default=None,
+        description="where the person was: a JSON object such as {'path': '/alerts/42', "
+        f"'title': 'Disk full'}}; at most {MAX_PAGE_CONTEXT_BYTES} bytes as JSON",
+    )
+    referrer: str | None = Field(
+        default=None, min_length=1, max_length=MAX_REFERRER,
+        description="where the person came from: a label such as 'ai_chat', 'search' or "
+        "'alert_page', or a URL; funnels are grouped by it",
+    )
+
+    @field_validator("page_context")
+    @classmethod
+    def _small_page_context(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+            if size > MAX_PAGE_CONTEXT_BYTES:
+                raise ValueError(
+                    f"{size} bytes as JSON; at most {MAX_PAGE_CONTEXT_BYTES}: keep the page's "
+                    "path, title and a few labels, not its content"
+                )
+        return value
 
     @model_validator(mode="after")
     def _names_an_impression(self) -> EventIn:

@@ -29,9 +29,10 @@ WITH e AS (
     SELECT *
     FROM unnest(%(types)s::text[], %(impression_ids)s::uuid[], %(item_ids)s::bigint[],
                 %(ranks)s::integer[], %(occurred_at)s::timestamptz[], %(seen)s::boolean[],
-                %(metadata)s::jsonb[], %(keys)s::text[])
+                %(metadata)s::jsonb[], %(keys)s::text[], %(page_contexts)s::jsonb[],
+                %(referrers)s::text[])
          WITH ORDINALITY AS e (type, impression_id, item_id, rank, occurred_at, seen, metadata,
-                               key, n)
+                               key, page_context, referrer, n)
 ), claimed AS (
     INSERT INTO event_keys (tenant_id, idempotency_key)
     SELECT %(tenant_id)s, k.key
@@ -43,9 +44,10 @@ WITH e AS (
     SELECT min(e.n) AS n FROM e JOIN claimed ON claimed.idempotency_key = e.key GROUP BY e.key
 ), stored AS (
     INSERT INTO events (tenant_id, type, impression_id, item_id, rank, occurred_at,
-                        impression_seen, metadata)
+                        impression_seen, metadata, page_context, referrer)
     SELECT %(tenant_id)s, e.type, e.impression_id, e.item_id, e.rank,
-           coalesce(e.occurred_at, %(now)s), e.seen, coalesce(e.metadata, '{}'::jsonb)
+           coalesce(e.occurred_at, %(now)s), e.seen, coalesce(e.metadata, '{}'::jsonb),
+           e.page_context, e.referrer
     FROM e
     WHERE e.key IS NULL OR e.n IN (SELECT fresh.n FROM fresh)
     ORDER BY e.n
@@ -56,7 +58,7 @@ SELECT ARRAY(SELECT fresh.n FROM fresh) AS fresh,
 
 -- name: impression_events
 SELECT event_id, type, impression_id, item_id, rank, occurred_at, received_at,
-       impression_seen, metadata
+       impression_seen, metadata, page_context, referrer
 FROM events
 WHERE tenant_id = %(tenant_id)s AND impression_id = %(impression_id)s
 ORDER BY occurred_at, event_id;

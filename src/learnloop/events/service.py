@@ -29,6 +29,7 @@ _PARTITION = re.compile(r"^events_(\d{4})_(\d{2})$")
 # What _plain takes as is; anything else goes through EventIn.
 _TYPES = frozenset(get_args(EventType))
 _FIELDS = frozenset(EventIn.model_fields)
+_CONTEXT = frozenset({"page_context", "referrer"})
 _UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TIME_TEXT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
@@ -48,6 +49,8 @@ class _Event:
     occurred_at: datetime | None  # set by _parse (when received, if the event has none)
     metadata: dict[str, Any]
     key: str | None
+    page_context: dict[str, Any] | None = None
+    referrer: str | None = None
 
 
 @dataclass
@@ -268,6 +271,8 @@ def _from_model(event: EventIn) -> _Event:
         event.occurred_at,
         event.metadata,
         event.idempotency_key,
+        event.page_context,
+        event.referrer,
     )
 
 
@@ -278,8 +283,8 @@ def _plain(data: Any, known: set[str]) -> _Event | None:
     with its own message): this is only a shortcut for what most calls send, four times
     cheaper than a model per event. ``known``: the impression ids of the call seen so far.
     """
-    if type(data) is not dict or not _FIELDS.issuperset(data):
-        return None
+    if type(data) is not dict or not _FIELDS.issuperset(data) or not _CONTEXT.isdisjoint(data):
+        return None  # the page context and referrer are checked by EventIn
     get = data.get
     kind = get("type")
     if type(kind) is not str or kind not in _TYPES:
@@ -384,6 +389,15 @@ def _store(
             [_quoted(json.dumps(e.metadata)) if e.metadata else "NULL" for e in batch_events]
         ),
         "keys": _array(["NULL" if e.key is None else _quoted(e.key) for e in batch_events]),
+        "page_contexts": _array(
+            [
+                "NULL" if e.page_context is None else _quoted(json.dumps(e.page_context))
+                for e in batch_events
+            ]
+        ),
+        "referrers": _array(
+            ["NULL" if e.referrer is None else _quoted(e.referrer) for e in batch_events]
+        ),
     }
     with conn.pipeline(), conn.cursor(row_factory=tuple_row) as cur:
         for month in _months([e.occurred_at or now for e in batch_events]):

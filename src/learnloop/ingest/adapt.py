@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnloop.ingest import values
+from learnloop.ingest import crm, values
 from learnloop.ingest.models import ImportOptions, RowError
 from learnloop.ingest.tables import Table, is_blank
 from learnloop.ingest.titles import Titles
@@ -242,6 +242,136 @@ def _shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
 
+# ------------------------------------------------------------------ CRM exports (crm.py)
+
+
+def _crm_text(rows: Rows, row: list[Any], name: str) -> str | None:
+    return values.text(rows.get(row, name))
+
+
+def _crm_figure(plan: Plan, rows: Rows, row: list[Any], account_id: str, kpi: str,
+                field_name: str, unit: str | None, category: str,
+                recorded: Any = None) -> float | None:  # fmt: skip
+    """A CRM figure of the row as a KPI value of its account (weight 0: no health score)."""
+    value = _number(rows, row, field_name)
+    if value is None:
+        return None
+    try:
+        recorded_at = None if recorded is None else values.when(recorded)
+    except ValueError as exc:
+        raise RowProblem(None, str(exc)) from None
+    record = {
+        "account_id": account_id, "kpi": kpi, "value": value, "unit": unit,
+        "category": category, "target": None, "weight": 0.0, "impact_level": None,
+        "health_component": None, "recorded_at": recorded_at,
+    }  # fmt: skip
+    record["fingerprint"] = _fingerprint(record)
+    plan.kpis.append(record)
+    return value
+
+
+def _crm_account(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
+    account_id = _crm_text(rows, row, "account_id")
+    name = _crm_text(rows, row, "account")
+    if account_id is None and name is None:
+        column = rows.columns.get("account_id") or rows.columns.get("account")
+        raise RowProblem(column, "the account has neither an id nor a name")
+    account_id = account_id or values.slug(name or "")
+    name = name or account_id
+    fields = ("type", "lifecycle_stage", "industry", "city", "state", "country", "owner",
+              "website", "phone")  # fmt: skip
+    info: dict[str, Any] = {"crm": crm.crm_of(rows.kind)} | crm.attrs(
+        lambda f: _crm_text(rows, row, f), fields
+    )
+    modified = rows.get(row, "modified_at")
+    for kpi, field_name, unit in (("Annual Revenue", "annual_revenue", "currency"),
+                                  ("Number of Employees", "employees", "employees")):  # fmt: skip
+        value = _crm_figure(plan, rows, row, account_id, kpi, field_name, unit,
+                            "Firmographics", modified)  # fmt: skip
+        if value is not None:
+            info[field_name] = value
+    segment = info.get("industry")
+    lines = [f"{k.replace('_', ' ').capitalize()}: {_shown(v)}" for k, v in info.items()]
+    plan.items.append(_item(rows, {
+        "kind": "account", "title": name, "body": "\n".join(lines),
+        "external_id": f"account:{account_id}",
+        "tags": [t for t in (info["crm"], segment, info.get("type") or
+                             info.get("lifecycle_stage")) if t],
+        "attrs": {**info, "account_id": account_id, "segment": segment},
+    }))  # fmt: skip
+    plan.accounts[account_id] = {"account_id": account_id, "name": name, "segment": segment,
+                                 "attrs": info, "full": True}  # fmt: skip
+
+
+def _crm_linked(plan: Plan, rows: Rows, row: list[Any]) -> str | None:
+    """The row's account (by id, else by name), known to the plan; None when it names none."""
+    account_id = _crm_text(rows, row, "account_id")
+    name = _crm_text(rows, row, "account")
+    if account_id is None and name is None:
+        return None
+    account_id = account_id or values.slug(name or "")
+    if account_id not in plan.accounts:
+        plan.accounts[account_id] = {"account_id": account_id, "name": name or account_id,
+                                     "segment": None, "attrs": {}, "full": False}  # fmt: skip
+    return account_id
+
+
+def _crm_contact(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
+    first, last = _crm_text(rows, row, "first_name"), _crm_text(rows, row, "last_name")
+    email = _crm_text(rows, row, "email")
+    person = " ".join(p for p in (first, last) if p) or email
+    if person is None:
+        raise RowProblem(rows.columns.get("last_name"), "the contact has no name and no email")
+    key = _crm_text(rows, row, "contact_id") or email or values.slug(person)
+    account_id = _crm_linked(plan, rows, row)
+    fields = ("job_title", "email", "phone", "city", "country", "owner", "lifecycle_stage")
+    info = {"crm": crm.crm_of(rows.kind)} | crm.attrs(lambda f: _crm_text(rows, row, f), fields)
+    account = _crm_text(rows, row, "account")
+    title = person + (f" ({info['job_title']})" if "job_title" in info else "")
+    lines = [f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in info.items()]
+    if account:
+        lines.insert(0, f"Account: {account}")
+    plan.items.append(_item(rows, {
+        "kind": "document", "title": title, "body": "\n".join(lines),
+        "external_id": f"{info['crm']}:contact:{key}", "tags": ["contact", info["crm"]],
+        "attrs": {**info, "account_id": account_id, "contact_id": key, "name": person},
+    }))  # fmt: skip
+
+
+def _crm_deal(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
+    deal = _crm_text(rows, row, "deal")
+    if deal is None:
+        raise RowProblem(rows.columns.get("deal"), "the deal has no name")
+    key = _crm_text(rows, row, "deal_id") or values.slug(deal)
+    account_id = _crm_linked(plan, rows, row)
+    stage = _crm_text(rows, row, "stage")
+    info: dict[str, Any] = {"crm": crm.crm_of(rows.kind)} | crm.attrs(
+        lambda f: _crm_text(rows, row, f),
+        ("stage", "currency", "close_date", "type", "pipeline", "owner"),
+    )
+    probability = _number(rows, row, "probability")
+    if probability is not None:
+        info["probability"] = probability
+    if account_id is not None:
+        amount = _crm_figure(plan, rows, row, account_id, "Deal amount", "amount",
+                             info.get("currency") or "currency", stage or "Pipeline",
+                             rows.get(row, "close_date"))  # fmt: skip
+    else:
+        amount = _number(rows, row, "amount")
+    if amount is not None:
+        info["amount"] = amount
+    account = _crm_text(rows, row, "account")
+    lines = [f"{k.replace('_', ' ').capitalize()}: {_shown(v)}" for k, v in info.items()]
+    if account:
+        lines.insert(0, f"Account: {account}")
+    plan.items.append(_item(rows, {
+        "kind": "document", "title": f"Deal: {deal}", "body": "\n".join(lines),
+        "external_id": f"{info['crm']}:deal:{key}",
+        "tags": [t for t in ("deal", info["crm"], stage) if t],
+        "attrs": {**info, "account_id": account_id, "deal_id": key, "name": deal},
+    }))  # fmt: skip
+
+
 Converter = Callable[[Plan, Rows, list[Any], int], None]
 CONVERTERS: dict[str, Converter] = {
     "faq": _faq,
@@ -249,4 +379,7 @@ CONVERTERS: dict[str, Converter] = {
     "accounts": _account,
     "kpi_csv": _kpi,
     "kpi_list": _kpi,
+    **{kind: _crm_account for kind in crm.KINDS if kind.endswith("_accounts")},
+    **{kind: _crm_contact for kind in crm.KINDS if kind.endswith("_contacts")},
+    **{kind: _crm_deal for kind in crm.KINDS if kind.endswith("_deals")},
 }

@@ -13,12 +13,13 @@ import re
 from dataclasses import dataclass, field
 
 from learnloop.errors import InvalidInput
+from learnloop.ingest import crm
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "kpi": ("kpi", "kpi_name", "kpi_parameter", "parameter", "metric", "metric_name",
             "indicator", "kpi_metric", "measure"),
     "value": ("value", "kpi_value", "current_value", "actual", "actual_value", "score",
-              "result", "amount"),
+              "result", "amount", "data"),
     "category": ("category", "kpi_category", "group", "area", "pillar", "dimension"),
     "account_id": ("account_id", "customer_id", "client_id", "company_id", "acct_id"),
     "account": ("account", "account_name", "customer", "customer_name", "client",
@@ -93,7 +94,17 @@ def match_columns(header: list[str], mapping: dict[str, str] | None = None) -> d
 
 def detect(header: list[str], mapping: dict[str, str] | None = None,
            kind: str | None = None) -> Detection:
-    """The best kind for these columns, or the one asked for (checked against the columns)."""
+    """The best kind for these columns, or the one asked for (checked against the columns).
+    A Salesforce or HubSpot export is told by its columns first (``crm``)."""
+    if not mapping and (kind is None or kind in crm.KINDS):
+        found = crm.detect({normalise(c): c for c in reversed(header)}, kind)
+        if found is not None:
+            return Detection(found[0], _crm_confidence(found[1]), found[1])
+        if kind is not None:
+            raise InvalidInput(
+                f"the file does not look like a {kind.replace('_', ' ')} export; seen columns: "
+                f"{', '.join(header) or '(none)'}"
+            )
     columns = match_columns(header, mapping)
     fields = set(columns)
     if "account" not in fields and "account_id" in fields:
@@ -116,7 +127,9 @@ def expected_columns(kind: str) -> str:
 
 def _check_kind(kind: str, header: list[str], fields: set[str]) -> None:
     if kind not in KINDS:
-        raise InvalidInput(f"unknown kind {kind!r}; expected one of: {', '.join(KIND_ORDER)}")
+        raise InvalidInput(
+            f"unknown kind {kind!r}; expected one of: {', '.join(KIND_ORDER + crm.KINDS)}"
+        )
     missing = [f for f in KINDS[kind][0] if f not in fields]
     if missing:
         raise InvalidInput(
@@ -124,6 +137,11 @@ def _check_kind(kind: str, header: list[str], fields: set[str]) -> None:
             f"missing {', '.join(missing)}; seen columns: {', '.join(header) or '(none)'}; "
             "name the columns with a mapping (field=column)"
         )
+
+
+def _crm_confidence(columns: dict[str, str]) -> float:
+    """0.8 for the columns that tell the export, up to 1.0 with more of its fields."""
+    return round(min(1.0, 0.8 + 0.02 * len(columns)), 3)
 
 
 def _confidence(kind: str, fields: set[str]) -> float:

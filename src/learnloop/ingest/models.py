@@ -13,7 +13,11 @@ from learnloop.knowledge.duplicates import DuplicateFound, OnDuplicate
 from learnloop.knowledge.models import Kind
 from learnloop.validation import Input
 
-TableKind = Literal["kpi_csv", "kpi_list", "faq", "accounts", "document"]
+TableKind = Literal[
+    "kpi_csv", "kpi_list", "faq", "accounts", "document",
+    "salesforce_accounts", "salesforce_contacts", "salesforce_deals",
+    "hubspot_accounts", "hubspot_contacts", "hubspot_deals",
+]  # fmt: skip
 MAX_ERRORS_KEPT = 1000
 
 

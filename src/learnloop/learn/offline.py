@@ -11,7 +11,7 @@ import numpy as np
 from learnloop._sql import load_queries
 from learnloop.learn import evaluation, registry
 from learnloop.learn.config import PRIORITY, LearningConfig
-from learnloop.learn.policies import Arm, Policy
+from learnloop.learn.policies import Arm, Policy, Ranking
 from learnloop.ports import Connection
 
 Q = load_queries("learnloop.learn")
@@ -25,7 +25,7 @@ def target_policy(conn: Connection, tenant_id: str, name: str, config: LearningC
 def evaluate(
     conn: Connection,
     tenant_id: str,
-    policy: Policy,
+    policy: Policy | LoggingPolicy,
     *,
     limit: int = 10_000,
     seed: int = 0,
@@ -37,7 +37,8 @@ def evaluate(
     evidence behind them (support, effective sample size, clipped weights), a verdict
     against the logging policy, and MRR and NDCG@3 against the logged rewards
     (``learnloop.learn.evaluation.assess``). A policy that is ``Replayed`` (the memory
-    policy) is prepared with the window's impressions and ranks each as it would have then.
+    policy) is prepared with the window's impressions and ranks each as it would have then;
+    the ``LoggingPolicy`` is the logging policy itself, read from each impression's log.
     """
     found = replay(conn, tenant_id, policy, limit=limit, seed=seed, logged_by=logged_by)
     log = [d.logged for d in found]
@@ -66,7 +67,7 @@ class Decision:
 def replay(
     conn: Connection,
     tenant_id: str,
-    policy: Policy,
+    policy: Policy | LoggingPolicy,
     *,
     limit: int = 10_000,
     seed: int = 0,
@@ -94,8 +95,53 @@ class Replayed(Protocol):
     def at(self, impression_id: str) -> Policy: ...
 
 
-def _at(policy: Policy, row: dict[str, Any]) -> Policy:
+def _at(policy: Policy | LoggingPolicy, row: dict[str, Any]) -> Policy:
+    if isinstance(policy, LoggingPolicy):
+        return policy.of(row)
     return policy.at(str(row["impression_id"])) if isinstance(policy, Replayed) else policy
+
+
+class LoggingPolicy:
+    """The policy that logged the impressions, replayed on its own log: evaluating it must
+    give back the logged value, the check of a log and of how its rewards are read (an
+    imported history's, say: ``learnloop import-log``). Where an impression keeps the
+    logging policy's probability of displaying each candidate first, those are its target;
+    where it keeps only what was displayed (an imported log's propensity of the solution
+    shown), the other choices it could have made are unknown, so it is replayed as it
+    decided: the item displayed first, with weight 1."""
+
+    name = "logged"
+    version = "1"
+
+    def of(self, row: dict[str, Any]) -> _Fixed:
+        candidates = row["candidates"]
+        firsts = [c["first_propensity"] for c in candidates]
+        if all(f is not None for f in firsts):
+            return _Fixed([float(f) for f in firsts], replayed=False)
+        return _Fixed([1.0 if c["shown"] and c["rank"] == 1 else 0.0 for c in candidates],
+                      replayed=True)  # fmt: skip
+
+
+class _Fixed:
+    """One impression's logging policy: its probabilities of displaying each candidate
+    first, and the candidates in their logged order; ``replayed``: its own decision,
+    repeated (the weight of what it displayed is 1, whatever its propensity was)."""
+
+    name = "logged"
+    version = "1"
+
+    def __init__(self, firsts: list[float], *, replayed: bool):
+        self.firsts = firsts
+        self.replayed = replayed
+
+    def rank(self, arms: Sequence[Arm], context: Any, query: str, rng: np.random.Generator,
+             threshold: float | None = None) -> Ranking:  # fmt: skip
+        n = len(arms)
+        return Ranking(list(range(n)), [0.0] * n, [1.0] * n, firsts=self.firsts)
+
+    def first(self, arms: Sequence[Arm], context: Any, query: str, rng: np.random.Generator,
+              threshold: float | None = None) -> list[float]:  # fmt: skip
+        return self.firsts
 
 
 def reward_range(config: LearningConfig) -> tuple[float, float]:
@@ -132,6 +178,8 @@ def _one(
         return logged, None, None
     chosen = candidates[first]
     propensity = chosen["propensity"] if logging is None else logging[first]
+    if isinstance(policy, _Fixed) and policy.replayed:
+        propensity = 1.0  # the logging policy repeating its own decision
     logged = evaluation.Logged(
         [a.item_id for a in arms], first, propensity, chosen["reward"], target, logging
     )

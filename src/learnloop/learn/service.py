@@ -24,6 +24,7 @@ from learnloop.learn.calibration import Calibration
 from learnloop.learn.config import LearningConfig, PolicyName
 from learnloop.learn.experiments import ExperimentIn
 from learnloop.learn.memory import Neighbour
+from learnloop.learn.policies import Policy
 from learnloop.ports import Store
 from learnloop.validation import Input, parse
 
@@ -84,14 +85,30 @@ class Learning:
         return stats.update(self.db, limit=limit)
 
     def evaluate(
-        self, tenant_id: str, policy: str | None = None, *, limit: int = 10_000, seed: int = 0
+        self,
+        tenant_id: str,
+        policy: str | None = None,
+        *,
+        limit: int = 10_000,
+        seed: int = 0,
+        logged_by: str | None = None,
     ) -> dict[str, Any]:
-        """Offline estimates of a policy's value on the latest logged impressions."""
+        """Offline estimates of a policy's value on the latest logged impressions (those
+        the policy ``logged_by`` logged, where it is named: an imported history's policy,
+        say). ``policy="logged"`` is the logging policy itself, from its logged
+        propensities: its estimate must give back the logged value."""
         config = self.config(tenant_id)
-        name = parse(PolicyChoice, {"policy": policy or config.policy}).policy
         with self.db.connection() as conn:
-            target = offline.target_policy(conn, tenant_id, name, config)
-            return offline.evaluate(conn, tenant_id, target, limit=limit, seed=seed, config=config)
+            target: Policy | offline.LoggingPolicy
+            if policy == offline.LoggingPolicy.name:
+                target = offline.LoggingPolicy()
+            else:
+                name = parse(PolicyChoice, {"policy": policy or config.policy}).policy
+                target = offline.target_policy(conn, tenant_id, name, config)
+            return offline.evaluate(
+                conn, tenant_id, target, limit=limit, seed=seed, config=config,
+                logged_by=logged_by,
+            )
 
     def autoswitch(self, tenant_id: str) -> dict[str, Any]:
         """Check the tenant's evidence for an automatic switch or rollback of its live

@@ -9,6 +9,11 @@
  * the tenant. Events go to POST /v1/beacon with navigator.sendBeacon, so a click that leaves
  * the page still arrives. A link is reported viewed once, when it first shows on screen;
  * every click is its own event.
+ *
+ * Each event carries where it happened: page_context (the page's path and title) and
+ * referrer, where the person came from: the link's data-learnloop-referrer, else the
+ * script tag's data-referrer (e.g. "ai_chat", "search", "alert_page"), else the page's
+ * document.referrer (origin and path only), else none. Funnels are grouped by it.
  */
 (function () {
   "use strict";
@@ -21,14 +26,33 @@
     return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
   }
 
+  function referrerOf(link) {
+    var named = link.getAttribute("data-learnloop-referrer") ||
+                (script && script.getAttribute("data-referrer"));
+    if (named) { return named.slice(0, 2048); }
+    if (!document.referrer) { return null; }
+    try {
+      var from = new URL(document.referrer);
+      return (from.origin + from.pathname).slice(0, 2048);  // no query: it may hold ids
+    } catch (e) { return null; }
+  }
+
+  function pageContext() {
+    return { path: window.location.pathname.slice(0, 500),
+             title: (document.title || "").slice(0, 200) };
+  }
+
   function eventFor(link, type) {
     var event = {
       type: type,
       impression_id: link.getAttribute("data-learnloop-impression"),
       item_id: parseInt(link.getAttribute("data-learnloop-item"), 10),
       idempotency_key: type + "-" + key(),
-      metadata: { page: window.location.pathname }
+      metadata: { page: window.location.pathname },
+      page_context: pageContext()
     };
+    var referrer = referrerOf(link);
+    if (referrer) { event.referrer = referrer; }
     var rank = parseInt(link.getAttribute("data-learnloop-rank"), 10);
     if (!isNaN(rank)) { event.rank = rank; }
     return event;

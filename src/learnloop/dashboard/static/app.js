@@ -87,6 +87,8 @@ const PANELS = [
     path: (q, period) => `/v1/analytics/metrics?period=${period}&${q}`,
     draw: (metrics) => { drawKpis(metrics); drawOverTime(metrics); } },
   { name: "funnel", nodes: ["funnel"], path: (q) => `/v1/analytics/funnel?${q}`, draw: drawFunnel },
+  { name: "referrers", nodes: ["referrers"], path: (q) => `/v1/analytics/funnel/referrers?limit=10&${q}`,
+    draw: drawReferrers },
   { name: "strategies", nodes: ["strategies"], path: (q) => `/v1/analytics/strategies?${q}`,
     draw: drawStrategies },
   { name: "items", nodes: ["items-top", "items-bottom"],
@@ -217,6 +219,12 @@ function drawFunnel(funnel) {
     label: s.step, value: s.impressions,
     note: `(${pct(s.conversion_from_previous)}${s.mean_ms_from_previous === null ? "" : ", " + ms(s.mean_ms_from_previous)})`,
   }))]);
+}
+
+function drawReferrers(found) {
+  table($("referrers"), ["referrer", "impressions", "viewed", "clicked", "executed", "succeeded"],
+    found.referrers.map((r) => [r.referrer || "(none)", num(r.impressions),
+      ...r.steps.map((s) => `${num(s.impressions)} (${pct(s.conversion_from_previous)})`)]));
 }
 
 function drawStrategies(strategies) {
