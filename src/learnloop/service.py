@@ -21,6 +21,7 @@ from learnloop.recommend import Recommender
 from learnloop.settings import Settings
 from learnloop.tenants import ApiKeys, Tenants
 from learnloop.tools import ToolSelector
+from learnloop.vectors import make_vector_index
 
 
 class LearnLoop:
@@ -41,8 +42,11 @@ class LearnLoop:
         self.tenants = Tenants(db)
         self.keys = ApiKeys(db, cache_seconds=settings.api_key_cache_seconds)
         self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
-        self.search = Search(db, embedder, exact_below=settings.exact_search_below)
-        self.indexer = Indexer(db, embedder, batch=settings.embed_batch)
+        self.vectors = make_vector_index(settings, db, embedder.dimension)
+        self.search = Search(
+            db, embedder, exact_below=settings.exact_search_below, index=self.vectors
+        )
+        self.indexer = Indexer(db, embedder, batch=settings.embed_batch, index=self.vectors)
         self.learning = Learning(db)
         self.recommender = Recommender(db, self.search, self.items)
         self.events = Events(db, retention_days=settings.event_retention_days)
@@ -100,6 +104,7 @@ class LearnLoop:
     def close(self) -> None:
         """Close the pool, and the embedder too when ``open`` made it."""
         try:
+            self.vectors.close()
             self.db.close()
         finally:
             if self._owns_embedder:
