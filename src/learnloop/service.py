@@ -21,7 +21,7 @@ from learnloop.recommend import Recommender
 from learnloop.settings import Settings
 from learnloop.tenants import ApiKeys, Tenants
 from learnloop.tools import ToolSelector
-from learnloop.vectors import make_vector_index
+from learnloop.vectors import make_tool_catalogue, make_vector_index
 
 
 class LearnLoop:
@@ -66,7 +66,13 @@ class LearnLoop:
             chat=self.chat,
             token_budget=settings.context_token_budget,
         )
-        self.tools = ToolSelector(db, self.search, chat=self.chat)
+        self.tools = ToolSelector(
+            db,
+            self.search,
+            chat=self.chat,
+            items=self.items,
+            catalogue=make_tool_catalogue(settings),
+        )
         self.playbooks = Playbooks(db)
         self.analytics = Analytics(db, self.items)
         self.imports = Imports(db, self.items)
@@ -104,8 +110,10 @@ class LearnLoop:
     def close(self) -> None:
         """Close the pool, and the embedder too when ``open`` made it."""
         try:
-            self.vectors.close()
-            self.db.close()
+            try:
+                self.vectors.close()
+            finally:
+                self.db.close()
         finally:
             if self._owns_embedder:
                 self.embedder.close()
