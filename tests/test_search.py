@@ -1,17 +1,22 @@
 """Search inside a larger table: a filter never silently returns fewer hits than exist.
 
 A small tenant shares the items table (and its HNSW index) with a big one. The index path is
-forced with ``exact_below=0``; the exact path with a huge ``exact_below``.
+forced with ``exact_below=0``; the exact path with a huge ``exact_below``. The tests of
+completeness run on both vector stores: pgvector, and Qdrant (qdrant-client's local mode, one
+collection shared by both tenants, filled from the items by a re-sync).
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 
 import pytest
 
 from learnloop import LearnLoop
 from learnloop.knowledge import Search
+from learnloop.ports import VectorIndex
+from learnloop.vectors import resync
 
 from .conftest import shared_data
 
@@ -42,13 +47,37 @@ def tenants(ll: LearnLoop) -> tuple[str, str]:
     return big, small
 
 
+@pytest.fixture(scope="module")
+def qdrant(ll: LearnLoop, tenants: tuple[str, str]) -> Iterator[VectorIndex]:
+    from qdrant_client import QdrantClient
+
+    from learnloop.vectors.qdrant import QdrantIndex
+
+    index = QdrantIndex(QdrantClient(location=":memory:"), "items", 384, local=True)
+    for tenant in tenants:
+        resync(ll.db, index, tenant)
+    yield index
+    index.close()
+
+
+@pytest.fixture(params=["pgvector", "qdrant"])
+def store(request: pytest.FixtureRequest) -> VectorIndex | None:
+    """The vector store under test: None for pgvector (search's default), else Qdrant."""
+    if request.param == "pgvector":
+        return None
+    index: VectorIndex = request.getfixturevalue("qdrant")
+    return index
+
+
 def rare_ids(hits: list[object]) -> set[str | None]:
     return {hit.item.external_id for hit in hits}  # type: ignore[attr-defined]
 
 
-def test_filtered_index_search_finds_every_match(ll: LearnLoop, tenants: tuple[str, str]) -> None:
+def test_filtered_index_search_finds_every_match(
+    ll: LearnLoop, tenants: tuple[str, str], store: VectorIndex | None
+) -> None:
     _, small = tenants
-    search = Search(ll.db, ll.embedder, exact_below=0)
+    search = Search(ll.db, ll.embedder, exact_below=0, index=store)
     hits = search.search(small, "how do I top up my account", k=10, tags=["rare"])
     assert rare_ids(hits) == set(RARE)
 
@@ -72,9 +101,11 @@ def test_fallback_runs_exactly_when_the_index_found_fewer_than_match(
     assert not search._index_fell_short([{"semantic_found": 40}], params | {"tags": []})
 
 
-def test_index_path_agrees_with_exact_search(ll: LearnLoop, tenants: tuple[str, str]) -> None:
+def test_index_path_agrees_with_exact_search(
+    ll: LearnLoop, tenants: tuple[str, str], store: VectorIndex | None
+) -> None:
     big, small = tenants
-    by_index = Search(ll.db, ll.embedder, exact_below=0)
+    by_index = Search(ll.db, ll.embedder, exact_below=0, index=store)
     exact = Search(ll.db, ll.embedder, exact_below=10**9)
     questions = banking_questions()[7000:7020]
     for tenant in (big, small):
@@ -87,10 +118,12 @@ def test_index_path_agrees_with_exact_search(ll: LearnLoop, tenants: tuple[str, 
         assert sum(overlap) / len(overlap) >= 0.95, (tenant, overlap)
 
 
-def test_other_tenants_items_never_appear(ll: LearnLoop, tenants: tuple[str, str]) -> None:
+def test_other_tenants_items_never_appear(
+    ll: LearnLoop, tenants: tuple[str, str], store: VectorIndex | None
+) -> None:
     big, small = tenants
     for exact_below in (0, 10**9):
-        search = Search(ll.db, ll.embedder, exact_below=exact_below)
+        search = Search(ll.db, ll.embedder, exact_below=exact_below, index=store)
         hits = search.search(small, "card payment declined", k=100)
         assert len(hits) == SMALL_ROWS
         assert {h.item.item_id for h in hits}.isdisjoint(

@@ -19,6 +19,7 @@ from learnloop.errors import (
     LearnLoopError,
     NotFound,
     RateLimited,
+    VectorStoreError,
 )
 from learnloop.knowledge import Item, ItemIn, ItemPatch, ItemVersion, SearchHit
 from learnloop.service import LearnLoop
@@ -52,4 +53,5 @@ __all__ = [
     "SearchHit",
     "Settings",
     "Tenant",
+    "VectorStoreError",
 ]

@@ -6,6 +6,7 @@
     ├── EmbedderError              the embedding model or service failed
     │   └── EmbeddingMismatchError vectors in the store come from another model or dimension
     ├── LLMError                   the language model service failed (HTTP 503)
+    ├── VectorStoreError           Qdrant or Chroma failed or cannot be reached (HTTP 503)
     ├── InvalidInput               the caller sent something that breaks a rule (HTTP 422)
     │   └── ImportRejected         a file with bad rows, nothing stored (its report attached)
     ├── NotFound                   the thing named does not exist in this tenant (HTTP 404)
@@ -64,6 +65,13 @@ class EmbeddingMismatchError(EmbedderError):
 
     status_code = 409
     code = "embedding_mismatch"
+
+
+class VectorStoreError(LearnLoopError):
+    """The vector store (Qdrant, Chroma) failed or cannot be reached."""
+
+    status_code = 503
+    code = "vector_store_unavailable"
 
 
 class InvalidInput(LearnLoopError):

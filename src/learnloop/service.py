@@ -22,6 +22,7 @@ from learnloop.recommend import Recommender
 from learnloop.settings import Settings
 from learnloop.tenants import ApiKeys, Tenants
 from learnloop.tools import ToolSelector
+from learnloop.vectors import make_tool_catalogue, make_vector_index
 
 
 class LearnLoop:
@@ -42,8 +43,11 @@ class LearnLoop:
         self.tenants = Tenants(db)
         self.keys = ApiKeys(db, cache_seconds=settings.api_key_cache_seconds)
         self.items = Items(db, embedder, max_body_chars=settings.max_body_chars)
-        self.search = Search(db, embedder, exact_below=settings.exact_search_below)
-        self.indexer = Indexer(db, embedder, batch=settings.embed_batch)
+        self.vectors = make_vector_index(settings, db, embedder.dimension)
+        self.search = Search(
+            db, embedder, exact_below=settings.exact_search_below, index=self.vectors
+        )
+        self.indexer = Indexer(db, embedder, batch=settings.embed_batch, index=self.vectors)
         self.learning = Learning(db)
         self.recommender = Recommender(db, self.search, self.items)
         self.events = Events(db, retention_days=settings.event_retention_days)
@@ -63,7 +67,13 @@ class LearnLoop:
             chat=self.chat,
             token_budget=settings.context_token_budget,
         )
-        self.tools = ToolSelector(db, self.search, chat=self.chat)
+        self.tools = ToolSelector(
+            db,
+            self.search,
+            chat=self.chat,
+            items=self.items,
+            catalogue=make_tool_catalogue(settings),
+        )
         self.playbooks = Playbooks(db)
         self.analytics = Analytics(db, self.items)
         self.imports = Imports(db, self.items)
@@ -102,7 +112,10 @@ class LearnLoop:
     def close(self) -> None:
         """Close the pool, and the embedder too when ``open`` made it."""
         try:
-            self.db.close()
+            try:
+                self.vectors.close()
+            finally:
+                self.db.close()
         finally:
             if self._owns_embedder:
                 self.embedder.close()

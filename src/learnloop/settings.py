@@ -96,6 +96,32 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = 200  # with the index's m=24, ef_construction=400: recall@10 ~0.99
     hnsw_iterative_scan: Literal["relaxed_order", "strict_order", "off"] = "relaxed_order"
     exact_search_below: int = 20_000
+    vector_store: Literal["pgvector", "qdrant"] = Field(
+        default="pgvector",
+        description="Where search reads its semantic candidates: 'pgvector' (the items' own "
+        "column, one transaction with them) or 'qdrant' (synced by the worker; "
+        "docs/vector-stores.md)",
+    )
+    qdrant_url: str | None = Field(
+        default=None, description="A Qdrant server or cluster, e.g. http://qdrant:6333"
+    )
+    qdrant_path: str | None = Field(
+        default=None,
+        description="Qdrant's local mode in this folder (':memory:' for none), when no URL",
+    )
+    qdrant_api_key: str | None = None
+    qdrant_collection: str = Field(
+        default="learnloop_items", description="The Qdrant collection of this database's items"
+    )
+    chroma: str | None = Field(
+        default=None,
+        description="A Chroma tool catalogue for tool selection: a PersistentClient folder, "
+        "or an http(s):// server URL",
+    )
+    chroma_collection: str = Field(
+        default="{tenant}-tools",
+        description="The Chroma collection of a tenant's tools; {tenant} is its id",
+    )
 
     event_retention_days: int = Field(
         default=730, ge=1, description="Events older than this are refused and pruned"

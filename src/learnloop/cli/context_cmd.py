@@ -1,4 +1,4 @@
-"""learnloop context, answer, tools select, playbooks: what an assistant's LLM is given."""
+"""learnloop context, answer, tools select and import-chroma, playbooks: what an LLM is given."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from rich.table import Table
 
 from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
 
-tools_app = typer.Typer(help="Choose tools for an agent's goals.", no_args_is_help=True)
+tools_app = typer.Typer(
+    help="Choose tools for an agent's goals; import a Chroma tool catalogue.", no_args_is_help=True
+)
 
 Account = Annotated[str | None, typer.Option(help="The account the question is about.")]
 Session = Annotated[
@@ -126,3 +128,26 @@ def playbooks(
     console.print(table)
     near = ", ".join(f"{a.account_id} ({a.similarity:.2f})" for a in advice.similar_accounts)
     console.print(f"similar accounts: {near or 'none'}")
+
+
+@tools_app.command("import-chroma")
+def import_chroma(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="A Chroma folder (PersistentClient) or an http(s):// server URL.")
+    ],
+    collection: Annotated[str, typer.Option(help="The Chroma collection of tools.")],
+    json_out: JsonOut = False,
+) -> None:
+    """Import a Chroma collection as tool items: one per record, keyed by its Chroma id."""
+    from learnloop.tools.catalogue import import_tools
+    from learnloop.vectors.chroma import ChromaCatalogue, chroma_client
+
+    with opened() as ll:
+        tenant_id = ll.tenants.get(tenant_of(ctx)).tenant_id
+        tools = ChromaCatalogue(chroma_client(source)).tools(collection)
+        counts = import_tools(ll.items, tenant_id, tools, collection)
+    if json_out:
+        print_json(counts)
+        return
+    console.print(", ".join(f"{n} {what}" for what, n in counts.items()) + " tool items")

@@ -24,6 +24,7 @@ from learnloop.cli.items import app as items_app
 from learnloop.cli.learning import evaluate, experiments_app, learning_app
 from learnloop.cli.mcp_cmd import mcp
 from learnloop.cli.proposals import app as proposals_app
+from learnloop.cli.vectors import vectors_app
 from learnloop.cli.worker import index_app, reembed, worker
 from learnloop.settings import Settings
 
@@ -44,6 +45,7 @@ app.add_typer(learning_app, name="learning")
 app.add_typer(experiments_app, name="experiments")
 app.command("demo")(demo)
 app.add_typer(index_app, name="index")
+app.add_typer(vectors_app, name="vectors")
 app.command("worker")(worker)
 app.command("reembed")(reembed)
 app.command("import")(import_path)

@@ -9,6 +9,11 @@ older than their content, writes the vectors only where the content is still the
 was embedded, counts them, and deletes the batch's log rows, all in one transaction. A
 worker killed mid-batch therefore leaves the batch as it was, to be claimed again; nothing
 is lost and no vector is written twice.
+
+With an external vector index (Qdrant, ``vectors/``), the same transaction also writes the
+batch's items to it (their vectors, or their absence) before the log rows go: a failed write
+rolls the batch back, to be claimed again, and a write whose commit then fails is repeated,
+which changes nothing (points are keyed by tenant and item).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pydantic import BaseModel
 from learnloop._sql import load_queries
 from learnloop.errors import NotFound
 from learnloop.knowledge.models import embedding_text
-from learnloop.ports import Connection, Embedder, Store
+from learnloop.ports import Connection, Embedder, Store, VectorIndex
 
 Q = load_queries("learnloop.knowledge", "indexing.sql")
 
@@ -52,10 +57,18 @@ class IndexStatus(BaseModel):
 class Indexer:
     """Embeds what changed, in batches, and reports the index status of each tenant."""
 
-    def __init__(self, db: Store, embedder: Embedder, *, batch: int = 64):
+    def __init__(
+        self,
+        db: Store,
+        embedder: Embedder,
+        *,
+        batch: int = 64,
+        index: VectorIndex | None = None,
+    ):
         self.db = db
         self.embedder = embedder
         self.batch = batch
+        self.index = index
 
     def embed_changes(self, tenant_id: str, *, max_batches: int | None = None) -> int:
         """Work through a tenant's change log; return how many items got a new vector."""
@@ -86,6 +99,7 @@ class Indexer:
                 Q["stale_items"], {"tenant_id": tenant_id, "item_ids": item_ids}
             ).fetchall()
             written = self._write(conn, tenant_id, stale)
+            self._sync(conn, tenant_id, item_ids)
             change_ids = [row["change_id"] for row in claimed]
             conn.execute(Q["forget_changes"], {"tenant_id": tenant_id, "change_ids": change_ids})
             conn.execute(Q["record_embedded"], {"tenant_id": tenant_id, "embedded": written})
@@ -103,6 +117,10 @@ class Indexer:
             "embeddings": list(np.asarray(vectors, dtype=np.float32)),
         }
         return len(conn.execute(Q["write_vectors"], params).fetchall())
+
+    def _sync(self, conn: Connection, tenant_id: str, item_ids: Sequence[int]) -> None:
+        if self.index is not None and not self.index.in_database:
+            self.index.sync(conn, tenant_id, item_ids)
 
     def status(self, tenant_id: str) -> IndexStatus:
         with self.db.connection() as conn:
@@ -157,6 +175,7 @@ class Indexer:
                 for tenant_id in sorted({r["tenant_id"] for r in rows}):
                     mine = [r for r in rows if r["tenant_id"] == tenant_id]
                     written = self._write(conn, tenant_id, mine)
+                    self._sync(conn, tenant_id, [r["item_id"] for r in mine])
                     conn.execute(
                         Q["record_embedded"], {"tenant_id": tenant_id, "embedded": written}
                     )

@@ -209,3 +209,61 @@ WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL
 -- name: exact_scan
 -- For the rest of the transaction: no index scans, so vectors are compared one by one.
 SET LOCAL enable_indexscan = off;
+
+-- name: search_hybrid_given
+-- search_hybrid with the semantic candidates given (an external vector index found them, in
+-- its order): each is checked again against the filters here, so a stale index can miss an
+-- item but never show one it should not. The keyword side and the fusion are search_hybrid's;
+-- the similarity is computed from the items' own vectors, as there.
+WITH semantic AS MATERIALIZED (
+    SELECT c.item_id, c.position
+    FROM unnest(%(semantic_ids)s::bigint[]) WITH ORDINALITY AS c (item_id, position)
+    JOIN items AS i ON i.tenant_id = %(tenant_id)s AND i.item_id = c.item_id
+    WHERE i.embedding IS NOT NULL
+      AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
+      AND i.status = ANY(%(statuses)s::text[])
+      AND i.tags @> %(tags)s::text[]
+), semantic_ranked AS (
+    SELECT item_id, row_number() OVER (ORDER BY position) AS rank FROM semantic
+), query_terms AS (
+    SELECT lexeme, idf FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS t (lexeme, idf)
+), keyword_scored AS (
+    SELECT i.item_id, bm.score AS keyword_score
+    FROM items AS i,
+         LATERAL (
+             SELECT sum(q.idf * w.tf * (%(k1)s + 1)
+                        / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * w.length / %(avgdl)s)))
+                    AS score
+             FROM (
+                 SELECT d.lexeme,
+                        cardinality(d.positions)
+                        + (%(title_weight)s - 1) * cardinality(array_positions(d.weights, 'A'))
+                        AS tf,
+                        sum(cardinality(d.positions)) OVER () AS length
+                 FROM unnest(i.search_text) AS d
+             ) AS w
+             JOIN query_terms AS q USING (lexeme)
+         ) AS bm
+    WHERE i.tenant_id = %(tenant_id)s AND i.search_text @@ %(keyword_query)s::tsquery
+      AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
+      AND i.status = ANY(%(statuses)s::text[])
+      AND i.tags @> %(tags)s::text[]
+    ORDER BY keyword_score DESC, i.item_id
+    LIMIT %(pool)s
+), keyword AS (
+    SELECT item_id, keyword_score, max(keyword_score) OVER () AS best,
+           row_number() OVER (ORDER BY keyword_score DESC, item_id) AS rank
+    FROM keyword_scored
+)
+SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
+       i.content_hash, i.created_at, i.updated_at,
+       v.similarity, k.keyword_score, s.rank AS semantic_rank, k.rank AS keyword_rank,
+       %(semantic_weight)s * coalesce(v.similarity, 0)
+       + %(keyword_weight)s * coalesce(k.keyword_score / nullif(k.best, 0), 0) AS score,
+       (SELECT count(*) FROM semantic) AS semantic_found
+FROM semantic_ranked s
+FULL OUTER JOIN keyword k USING (item_id)
+JOIN items i ON i.tenant_id = %(tenant_id)s AND i.item_id = coalesce(s.item_id, k.item_id)
+CROSS JOIN LATERAL (SELECT 1 - (i.embedding <=> %(query_vector)s) AS similarity) AS v
+ORDER BY score DESC, similarity DESC NULLS LAST, i.item_id
+LIMIT %(limit)s;

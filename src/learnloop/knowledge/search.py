@@ -12,7 +12,7 @@ from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput
 from learnloop.knowledge.bm25 import keyword_query
 from learnloop.knowledge.models import KINDS, STATUSES, Item, SearchHit
-from learnloop.ports import Embedder, Store, Vectors
+from learnloop.ports import Embedder, Store, VectorFilter, VectorIndex, Vectors
 from learnloop.telemetry import traced
 
 Q = load_queries("learnloop.knowledge")
@@ -38,12 +38,24 @@ class Search:
     exact scan whenever the index returned fewer candidates than match the filters. The
     keyword side ranks by Okapi BM25 with the tenant's own statistics (``knowledge/bm25.py``);
     a large tenant's matches it on words held by at most 1% of its items only.
+
+    ``index`` is where the semantic candidates come from: by default the items' own vectors
+    (pgvector), ranked in the same statement as the keyword side; an external index
+    (Qdrant) gives its candidates first, and the same statement fuses them.
     """
 
-    def __init__(self, db: Store, embedder: Embedder, *, exact_below: int = 20_000):
+    def __init__(
+        self,
+        db: Store,
+        embedder: Embedder,
+        *,
+        exact_below: int = 20_000,
+        index: VectorIndex | None = None,
+    ):
         self.db = db
         self.embedder = embedder
         self.exact_below = exact_below
+        self.index = index
         # The same question is often searched twice in a row (a context block looks for
         # corrections and for recommendations): its vector is computed once.
         self.query_vector = functools.lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
@@ -103,6 +115,8 @@ class Search:
         return [_hit(row) for row in rows]
 
     def _run(self, params: dict[str, Any], *, exact: bool) -> list[dict[str, Any]]:
+        if self.index is not None and not self.index.in_database:
+            return self._run_given(self.index, params, exact=exact)
         # prepare=False: never a server-side prepared statement, so every search is planned
         # for its own tenant, filters and query. After a few runs a prepared statement gets a
         # generic plan, which cannot see that the tag filter is empty or how big the tenant
@@ -116,6 +130,18 @@ class Search:
             terms = conn.execute(Q["keyword_terms"], params).fetchall()
             params = params | keyword_query(terms, drop_common=not exact).params()
             return conn.execute(Q["search_hybrid"], params, prepare=False).fetchall()
+
+    def _run_given(
+        self, index: VectorIndex, params: dict[str, Any], *, exact: bool
+    ) -> list[dict[str, Any]]:
+        names = ("tenant_id", "kinds", "statuses", "tags")
+        where = VectorFilter(*(params[name] for name in names))
+        found = index.nearest(params["query_vector"], where, limit=params["pool"], exact=exact)
+        params = params | {"semantic_ids": [item_id for item_id, _ in found]}
+        with self.db.transaction() as conn:
+            terms = conn.execute(Q["keyword_terms"], params).fetchall()
+            params = params | keyword_query(terms, drop_common=not exact).params()
+            return conn.execute(Q["search_hybrid_given"], params, prepare=False).fetchall()
 
     def _count_searchable(self, tenant_id: str) -> int:
         with self.db.connection() as conn:

@@ -4,6 +4,10 @@
 2. statistics: their recorded executions (success rate, median duration) rank them, so
    each new outcome recorded through ``Tracking.execution`` moves the next ranking;
 3. llm: where a chat model is configured, it picks one of the shortlist.
+
+With a tool catalogue (a Chroma collection, ``LEARNLOOP_CHROMA``), the first stage also
+takes the catalogue's nearest tools: each becomes (or stays) a tool item keyed by its
+catalogue id, and the two lists are merged by item, the higher similarity kept.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from learnloop._ids import uuid7
 from learnloop._sql import load_queries
 from learnloop.context.ports import ChatModel, LLMError, Message
 from learnloop.errors import NotFound
-from learnloop.knowledge import Search
+from learnloop.knowledge import Items, Search
 from learnloop.knowledge.models import SearchHit
 from learnloop.ports import Connection, Store
 from learnloop.tools import ranking
+from learnloop.tools.catalogue import ToolCatalogue
 from learnloop.tools.models import ToolCandidate, ToolSelection, ToolSelectRequest
 from learnloop.validation import parse
 
@@ -32,15 +37,26 @@ PICK_PROMPT = (
 
 
 class ToolSelector:
-    def __init__(self, db: Store, search: Search, chat: ChatModel | None = None):
+    def __init__(
+        self,
+        db: Store,
+        search: Search,
+        chat: ChatModel | None = None,
+        *,
+        items: Items | None = None,
+        catalogue: ToolCatalogue | None = None,
+    ):
         self.db = db
         self.search = search
         self.chat = chat
+        self.items = items
+        self.catalogue = catalogue
 
     def select(self, tenant_id: str, request: ToolSelectRequest | dict[str, Any]) -> ToolSelection:
         """Choose a tool for a goal; the selection and every stage's candidates are logged."""
         req = parse(ToolSelectRequest, request)
         hits = self.search.search(tenant_id, req.query, k=req.candidates, kinds=["tool"])
+        hits = self._with_catalogue(tenant_id, req, hits)
         found = self._with_stats(tenant_id, hits)
         best = sorted(found, key=_rank_score, reverse=True)[: req.shortlist]
         ranked = [
@@ -80,6 +96,32 @@ class ToolSelector:
         final = stages["llm"] or stages["statistics"][:1]
         chosen = final[0] if final and row["chosen_item_id"] is not None else None
         return ToolSelection.model_validate(row | stages | {"chosen": chosen})
+
+    def _with_catalogue(
+        self, tenant_id: str, req: ToolSelectRequest, hits: list[SearchHit]
+    ) -> list[SearchHit]:
+        if self.catalogue is None or self.items is None:
+            return hits
+        vector = self.search.query_vector(req.query.strip())
+        tools = self.catalogue.nearest(tenant_id, vector, req.candidates)
+        if not tools:
+            return hits
+        collection = self.catalogue.collection_name(tenant_id)
+        stored = self.items.put_many(tenant_id, [t.item(collection) for t in tools])
+        best = {hit.item.item_id: hit for hit in hits}
+        for (item, _), tool in zip(stored, tools, strict=True):
+            known = best.get(item.item_id)
+            if known is None or (known.similarity or -1.0) < (tool.similarity or -1.0):
+                best[item.item_id] = SearchHit(
+                    item=item,
+                    score=tool.similarity or 0.0,
+                    similarity=tool.similarity,
+                    keyword_score=None,
+                    semantic_rank=None,
+                    keyword_rank=None,
+                )
+        merged = sorted(best.values(), key=lambda h: h.similarity or -1.0, reverse=True)
+        return merged[: req.candidates]
 
     def _with_stats(self, tenant_id: str, hits: list[SearchHit]) -> list[ToolCandidate]:
         names = [_name(hit) for hit in hits]

@@ -1,0 +1,114 @@
+"""Tool catalogues in Chroma (a real embedded PersistentClient): tool selection reads them
+beside the tenant's tool items, and `learnloop tools import-chroma` imports them as items.
+Chroma is given MiniLM's vectors explicitly; its own embedding function never runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+import pytest
+from chromadb.config import Settings as ChromaSettings
+from typer.testing import CliRunner
+
+from learnloop import EmbeddingMismatchError, LearnLoop
+from learnloop.cli.main import app
+from learnloop.tools import ToolSelector
+from learnloop.vectors.chroma import ChromaCatalogue
+
+TOOLS = {
+    "send_email": "Send an email message to a customer or a colleague",
+    "weather": "Look up the weather forecast for a city",
+    "create_ticket": "Open a support ticket in the helpdesk",
+    "refund": "Refund a customer's payment",
+}
+
+
+@pytest.fixture(scope="module")
+def chroma_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chroma")
+
+
+@pytest.fixture(scope="module")
+def client(chroma_path: Path) -> Any:
+    return chromadb.PersistentClient(
+        path=str(chroma_path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+
+
+def add_tools(ll: LearnLoop, client: Any, name: str, tools: dict[str, str]) -> Any:
+    collection = client.create_collection(
+        name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    )
+    collection.add(
+        ids=[f"tool-{n}" for n in tools],
+        documents=list(tools.values()),
+        metadatas=[{"name": n, "owner": "platform"} for n in tools],
+        embeddings=ll.embedder.embed(list(tools.values())),
+    )
+    return collection
+
+
+def test_selection_reads_the_tenants_chroma_collection(
+    ll: LearnLoop, tenant: str, client: Any
+) -> None:
+    ll.items.put(tenant, {"kind": "tool", "title": "restart_service",
+                          "body": "Restart a service on a server"})  # fmt: skip
+    add_tools(ll, client, f"{tenant}-tools", TOOLS)
+    selector = ToolSelector(ll.db, ll.search, items=ll.items, catalogue=ChromaCatalogue(client))
+    goal = "email the customer about their invoice"
+    chosen = selector.select(tenant, {"query": goal, "use_llm": False})
+    assert chosen.chosen is not None and chosen.chosen.tool == "send_email"
+    assert {c.tool for c in chosen.search} == {*TOOLS, "restart_service"}
+    # Chroma's cosine distance read back as the similarity learnloop computes itself
+    query = ll.embedder.embed_query(goal)
+    own = float(ll.embedder.embed([TOOLS["send_email"]])[0] @ query)
+    assert chosen.chosen.similarity == pytest.approx(own, abs=1e-4)
+    items = {i.external_id: i for i in ll.items.list(tenant, kinds=["tool"], limit=50)[0]}
+    assert items["tool-send_email"].attrs["chroma"]["collection"] == f"{tenant}-tools"
+    again = selector.select(tenant, {"query": goal, "use_llm": False})
+    assert again.chosen is not None and again.chosen.item_id == chosen.chosen.item_id
+
+    other = ll.tenants.create(f"{tenant}-b").tenant_id  # no collection: its items alone
+    ll.items.put(other, {"kind": "tool", "title": "own_tool", "body": "Send a fax"})
+    theirs = selector.select(other, {"query": goal, "use_llm": False})
+    assert [c.tool for c in theirs.search] == ["own_tool"]
+
+
+def test_a_collection_of_another_dimension_is_refused(
+    ll: LearnLoop, tenant: str, client: Any
+) -> None:
+    collection = client.create_collection(f"{tenant}-tools", embedding_function=None)
+    collection.add(ids=["x"], documents=["a tool"], embeddings=[np.ones(8, dtype=np.float32)])
+    selector = ToolSelector(ll.db, ll.search, items=ll.items, catalogue=ChromaCatalogue(client))
+    with pytest.raises(EmbeddingMismatchError, match="import-chroma"):
+        selector.select(tenant, {"query": "anything", "use_llm": False})
+
+
+def test_import_chroma_makes_tool_items(
+    ll: LearnLoop, tenant: str, client: Any, chroma_path: Path, database_url: str
+) -> None:
+    collection = add_tools(ll, client, f"catalogue-{tenant}", TOOLS)
+    env = {"DATABASE_URL": database_url, "LEARNLOOP_TENANT": tenant, "COLUMNS": "200"}
+    args = ["tools", "import-chroma", str(chroma_path), "--collection", collection.name]
+    runner = CliRunner()
+    first = runner.invoke(app, [*args, "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"created": 4, "updated": 0, "unchanged": 0}
+    items = ll.items.list(tenant, kinds=["tool"], limit=50)[0]
+    assert {i.title: i.body for i in items} == TOOLS
+    assert {i.attrs["metadata"]["owner"] for i in items} == {"platform"}
+
+    collection.update(
+        ids=["tool-weather"],
+        documents=["Weather and air quality for a city"],
+        embeddings=ll.embedder.embed(["Weather and air quality for a city"]),
+    )
+    again = runner.invoke(app, args, env=env)
+    assert again.exit_code == 0 and "0 created, 1 updated, 3 unchanged" in again.stdout
+
+    missing = runner.invoke(app, [*args[:-1], "nope"], env=env)
+    assert missing.exit_code == 1 and "no collection 'nope'" in missing.stderr
