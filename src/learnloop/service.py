@@ -8,6 +8,7 @@ from learnloop.analytics import Analytics
 from learnloop.context import ContextService, Playbooks
 from learnloop.db import Database
 from learnloop.embedders import make_embedder
+from learnloop.entities import Entities, load_ner
 from learnloop.events import Conversations, Events, Feedbacks, Traces, Tracking
 from learnloop.ingest import Accounts, Imports
 from learnloop.knowledge import Items, Search
@@ -49,7 +50,11 @@ class LearnLoop:
         self.feedback = Feedbacks(db)
         self.tracking = Tracking(db)
         self.traces = Traces(db)
-        self.conversations = Conversations(db)
+        self.entities = Entities(
+            db, ner=load_ner(settings.ner), region=settings.phone_region.upper(),
+            cutoff=settings.entity_fuzzy_cutoff,
+        )
+        self.conversations = Conversations(db, self.entities)
         self.proposals = Proposals(db, embedder, self.items)
         self.chat = make_chat_model(settings)
         self.tokenizer = make_tokenizer(settings)
