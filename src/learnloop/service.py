@@ -58,6 +58,7 @@ class LearnLoop:
         self.proposals = Proposals(db, embedder, self.items)
         self.chat = make_chat_model(settings)
         self.tokenizer = make_tokenizer(settings)
+        self.accounts = Accounts(db)
         self.context = ContextService(
             db,
             self.search,
@@ -66,12 +67,12 @@ class LearnLoop:
             self.tokenizer,
             chat=self.chat,
             token_budget=settings.context_token_budget,
+            trends=self.accounts.trend_lines,
         )
         self.tools = ToolSelector(db, self.search, chat=self.chat)
         self.playbooks = Playbooks(db)
         self.analytics = Analytics(db, self.items)
         self.imports = Imports(db, self.items)
-        self.accounts = Accounts(db)
 
     @classmethod
     def open(
