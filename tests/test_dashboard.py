@@ -124,6 +124,7 @@ def _fill(ll: LearnLoop, tenant: str) -> int:
         })  # fmt: skip
     ll.tracking.report(tenant, {"account": "acme", "playbook": "onboarding",
                                 "status": "completed", "steps_total": 2})  # fmt: skip
+    ll.conversations.transcript(tenant, {"text": "Please mail the invoice to ana@acme.example."})
     return 6
 
 
@@ -194,6 +195,8 @@ def test_sign_in_see_real_charts_and_review_the_queue(
     rows = browser.find_element(By.ID, "policies").text.splitlines()[1:]
     assert [row.split()[1] for row in rows] == [str(impressions)]  # one policy, every impression
     assert "Reset a password" in browser.find_element(By.ID, "items-top").text
+    entities = browser.find_element(By.ID, "entities").text
+    assert "ana@acme.example email" in entities, entities
     switches = browser.find_element(By.ID, "switches").text
     assert "switch" in switches and "similarity → memory" in switches, switches
     assert "difference 0.200 [0.100, 0.300]" in switches and "ESS 120" in switches

@@ -18,6 +18,7 @@ from learnloop.events.conversations_models import Channel, Role
 from learnloop.events.models import EventType, FeedbackKind, Priority
 from learnloop.events.spans import Became
 from learnloop.events.tracking_models import ReportStatus
+from learnloop.ingest.kpis import DataEventType
 from learnloop.ingest.models import ImportReport
 from learnloop.knowledge.models import Kind, Status
 from learnloop.learn.autoswitch import Action as SwitchAction
@@ -60,6 +61,7 @@ LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("trace_spans", "became"): get_args(Became),
     ("duplicate_decisions", "decision"): _field_values(DuplicateDecision, "decision"),
     ("duplicate_decisions", "other_kind"): _field_values(Duplicate, "kind"),
+    ("data_events", "type"): get_args(DataEventType),
 }
 
 

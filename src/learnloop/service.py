@@ -8,6 +8,7 @@ from learnloop.analytics import Analytics
 from learnloop.context import ContextService, Playbooks
 from learnloop.db import Database
 from learnloop.embedders import make_embedder
+from learnloop.entities import Entities, load_ner
 from learnloop.events import Conversations, Events, Feedbacks, Traces, Tracking
 from learnloop.history import History
 from learnloop.ingest import Accounts, Imports
@@ -54,10 +55,15 @@ class LearnLoop:
         self.feedback = Feedbacks(db)
         self.tracking = Tracking(db)
         self.traces = Traces(db)
-        self.conversations = Conversations(db)
+        self.entities = Entities(
+            db, ner=load_ner(settings.ner), region=settings.phone_region.upper(),
+            cutoff=settings.entity_fuzzy_cutoff,
+        )
+        self.conversations = Conversations(db, self.entities)
         self.proposals = Proposals(db, embedder, self.items)
         self.chat = make_chat_model(settings)
         self.tokenizer = make_tokenizer(settings)
+        self.accounts = Accounts(db)
         self.context = ContextService(
             db,
             self.search,
@@ -66,6 +72,7 @@ class LearnLoop:
             self.tokenizer,
             chat=self.chat,
             token_budget=settings.context_token_budget,
+            trends=self.accounts.trend_lines,
         )
         self.tools = ToolSelector(
             db,
@@ -78,7 +85,6 @@ class LearnLoop:
         self.analytics = Analytics(db, self.items)
         self.imports = Imports(db, self.items)
         self.history = History(db, self.items, retention_days=settings.event_retention_days)
-        self.accounts = Accounts(db)
 
     @classmethod
     def open(

@@ -215,3 +215,22 @@ FROM ev
 GROUP BY 1
 ORDER BY impressions DESC, referrer
 LIMIT %(limit)s;
+
+-- name: playbook_kpi_windows
+-- Each report's account's KPI values from window days before the playbook started to
+-- window days after it ended (a report names its account by id or by name).
+SELECT r.report_id, r.playbook, a.account_id,
+       coalesce(r.started_at, r.created_at) AS started,
+       coalesce(r.ended_at, r.started_at, r.created_at) AS ended,
+       k.kpi, k.value, k.recorded_at
+FROM reports r
+JOIN accounts a
+  ON a.tenant_id = r.tenant_id AND (a.account_id = r.account OR lower(a.name) = lower(r.account))
+JOIN kpi_values k
+  ON k.tenant_id = r.tenant_id AND k.account_id = a.account_id
+ AND k.recorded_at >= coalesce(r.started_at, r.created_at) - make_interval(days => %(days)s)
+ AND k.recorded_at <= coalesce(r.ended_at, r.started_at, r.created_at)
+                      + make_interval(days => %(days)s)
+WHERE r.tenant_id = %(tenant_id)s AND r.status <> 'planned'
+  AND (%(playbook)s::text IS NULL OR r.playbook = %(playbook)s)
+ORDER BY r.report_id, k.kpi, k.recorded_at;

@@ -7,7 +7,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from learnloop.analytics import lifecycle, metrics, playbooks, rollups, tools
+from learnloop.analytics import kpi_effects, lifecycle, metrics, playbooks, rollups, tools
+from learnloop.analytics.kpi_effects import KpiEffects
 from learnloop.analytics.models import (
     ExperimentResult,
     Funnel,
@@ -108,6 +109,13 @@ class Analytics:
 
     def playbooks(self, tenant_id: str, f: Filter = None) -> PlaybookReport:
         return playbooks.playbooks(self.db, tenant_id, parse(MetricsFilter, f or {}))
+
+    def kpi_effects(
+        self, tenant_id: str, *, window_days: int = 30, playbook: str | None = None
+    ) -> KpiEffects:
+        """Each playbook's effect on its accounts' KPIs: the window before it ran against
+        the window after."""
+        return kpi_effects.kpi_effects(self.db, tenant_id, window_days, playbook)
 
     def lifecycle(
         self,

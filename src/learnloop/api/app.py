@@ -19,6 +19,7 @@ from learnloop.api.routes_analytics import router as analytics_router
 from learnloop.api.routes_context import router as context_router
 from learnloop.api.routes_dashboard import router as dashboard_router
 from learnloop.api.routes_docs import router as docs_router
+from learnloop.api.routes_entities import router as entities_router
 from learnloop.api.routes_history import router as history_router
 from learnloop.api.routes_ingest import router as ingest_router
 from learnloop.api.routes_interactions import router as interactions_router
@@ -49,6 +50,7 @@ ROUTERS = (
     docs_router,
     history_router,  # before ingest_router: /v1/imports/log beside /v1/imports/{import_id}
     ingest_router,
+    entities_router,
 )
 for _router in ROUTERS:  # once, at import: the routers are shared by every app
     scopes_doc.document(_router)

@@ -22,6 +22,7 @@ from learnloop.analytics import (
     StrategyShare,
     ToolReport,
 )
+from learnloop.analytics.kpi_effects import KpiEffects
 from learnloop.analytics.models import LifecycleApplied, Period
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
 
@@ -124,6 +125,18 @@ def tools(
 def playbooks(ll: LL, tenant: ReadTenant, filters: Filters) -> PlaybookReport:
     """Playbook effectiveness by account segment, from the playbook reports."""
     return ll.analytics.playbooks(tenant, filters)
+
+
+@router.get("/playbooks/kpi-effects", response_model=KpiEffects)
+def playbook_kpi_effects(
+    ll: LL,
+    tenant: ReadTenant,
+    window_days: Annotated[int, Query(ge=1, le=3650)] = 30,
+    playbook: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+) -> KpiEffects:
+    """Each playbook's effect on the KPI series of the accounts it ran for: the mean in
+    the window before it started against the mean in the window after it ended."""
+    return ll.analytics.kpi_effects(tenant, window_days=window_days, playbook=playbook)
 
 
 @router.post("/lifecycle/report", response_model=list[LifecycleFlag])

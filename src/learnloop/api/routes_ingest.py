@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -13,7 +14,16 @@ from starlette.datastructures import UploadFile
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
 from learnloop.errors import InvalidInput
 from learnloop.ingest import ImportReport, SavedMapping
-from learnloop.ingest.accounts import Account, KpiValue
+from learnloop.ingest.accounts import (
+    Account,
+    DataEvent,
+    HealthPoint,
+    KpiRevision,
+    KpiSeries,
+    KpiValue,
+)
+from learnloop.ingest.kpis import DataEventType
+from learnloop.ingest.models import KpiValuesIn
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind", "header_row",
@@ -198,3 +208,55 @@ def get_account(account_id: str, ll: LL, tenant: ReadTenant) -> Account:
 def account_kpis(account_id: str, ll: LL, tenant: ReadTenant) -> list[KpiValue]:
     """The account's KPI history, oldest value first per KPI."""
     return ll.accounts.kpis(tenant, account_id)
+
+
+@router.post("/accounts/{account_id}/kpis", response_model=ImportReport, status_code=201)
+def record_kpis(account_id: str, body: KpiValuesIn, ll: LL, tenant: WriteTenant) -> ImportReport:
+    """KPI values of the account as they happen: dated ones are points of its series,
+    upserted by (account, KPI, time); stored as an import, with its events."""
+    return ll.imports.record_kpis(tenant, account_id, body)
+
+
+@router.get("/accounts/{account_id}/kpis/series", response_model=list[KpiSeries])
+def kpi_series(
+    account_id: str,
+    ll: LL,
+    tenant: ReadTenant,
+    kpi: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[KpiSeries]:
+    """Each KPI of the account (or the one named) over time, with its trend."""
+    return ll.accounts.series(tenant, account_id, kpi=kpi, since=since, until=until)
+
+
+@router.get("/accounts/{account_id}/kpis/revisions", response_model=list[KpiRevision])
+def kpi_revisions(account_id: str, ll: LL, tenant: ReadTenant) -> list[KpiRevision]:
+    """The values of the account that a later value for the same point replaced."""
+    return ll.accounts.revisions(tenant, account_id)
+
+
+@router.get("/accounts/{account_id}/health", response_model=list[HealthPoint])
+def health_history(
+    account_id: str,
+    ll: LL,
+    tenant: ReadTenant,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[HealthPoint]:
+    """The account's health score at every time of its KPI series."""
+    return ll.accounts.health_history(tenant, account_id, since=since, until=until)
+
+
+@router.get("/data-events", response_model=list[DataEvent])
+def data_events(
+    ll: LL,
+    tenant: ReadTenant,
+    type: DataEventType | None = None,
+    account: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+) -> list[DataEvent]:
+    """What KPI writes changed, newest first: kpi_updated, temporal_data_added,
+    health_scores_updated."""
+    return ll.accounts.events(tenant, type=type, account_id=account, limit=limit, cursor=cursor)

@@ -1,5 +1,5 @@
-"""learnloop analytics metrics | referrers | items | tools | playbooks | experiments | lifecycle |
-lifecycle-apply | refresh."""
+"""learnloop analytics metrics | referrers | items | tools | playbooks | kpi-effects |
+experiments | lifecycle | lifecycle-apply | refresh."""
 
 from __future__ import annotations
 
@@ -181,6 +181,29 @@ def tools(
         )
     console.print(table)
     console.print(f"top: {', '.join(report.top) or '-'}; low: {', '.join(report.low) or '-'}")
+
+
+@app.command("kpi-effects")
+def kpi_effects(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option(help="The window before and after each run (1-3650).")]
+    = 30,
+    playbook: Annotated[str | None, typer.Option(help="Only this playbook.")] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Each playbook's effect on its accounts' KPI series, window before against after."""
+    with opened() as ll:
+        report = ll.analytics.kpi_effects(tenant_of(ctx), window_days=days, playbook=playbook)
+    if json_out:
+        print_json(report)
+        return
+    table = Table("playbook", "kpi", "reports", "before", "after", "change", "improved")
+    for e in report.effects:
+        rel = "" if e.mean_relative_change is None else f" ({100 * e.mean_relative_change:+.1f}%)"
+        table.add_row(e.playbook, e.kpi, str(e.reports), f"{e.mean_before:.3g}",
+                      f"{e.mean_after:.3g}", f"{e.mean_change:+.3g}{rel}",
+                      f"{e.improved}/{e.reports}")
+    console.print(table)
 
 
 @app.command("playbooks")

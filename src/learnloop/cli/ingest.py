@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -327,3 +328,93 @@ def templates(
     for name, found in TEMPLATES.items():
         (directory / name).write_bytes(found.build())
         console.print(f"{directory / name}: {found.description}", highlight=False)
+
+
+@accounts_app.command("series")
+def account_series(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    kpi: Annotated[str | None, typer.Option(help="Only this KPI.")] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Show each KPI of an account over time, with its trend."""
+    with opened() as ll:
+        series = ll.accounts.series(tenant_of(ctx), account_id, kpi=kpi)
+    if json_out:
+        print_json(series)
+        return
+    table = Table("kpi", "points", "first", "last", "change", "per day", "trend")
+    for s in series:
+        t = s.trend
+        if t is None:
+            continue
+        change = "" if t.relative_change is None else f"{100 * t.relative_change:+.1f}%"
+        slope = "" if t.slope_per_day is None else f"{t.slope_per_day:+.3g}"
+        verdict = {True: " (better)", False: " (worse)", None: ""}[t.better]
+        table.add_row(s.kpi, str(t.points), f"{t.first:g}", f"{t.last:g}", change, slope,
+                      t.direction + verdict)
+    console.print(table)
+
+
+@accounts_app.command("health")
+def account_health(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    json_out: JsonOut = False,
+) -> None:
+    """Show an account's health score at every time of its KPI series."""
+    with opened() as ll:
+        history = ll.accounts.health_history(tenant_of(ctx), account_id)
+    if json_out:
+        print_json(history)
+        return
+    table = Table("as of", "health", "KPIs")
+    for h in history:
+        score = "" if h.score is None else f"{h.score:.1f}"
+        table.add_row(h.as_of.isoformat(timespec="seconds"), score, str(h.kpis))
+    console.print(table)
+
+
+@accounts_app.command("record")
+def account_record(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    kpi: Annotated[str, typer.Argument(help="The KPI's name.")],
+    value: Annotated[float, typer.Argument(help="Its value.")],
+    at: Annotated[
+        datetime | None, typer.Option(help="When it was measured (default: now, undated).")
+    ] = None,
+    unit: Annotated[str | None, typer.Option(help="Its unit, e.g. % or USD.")] = None,
+    target: Annotated[float | None, typer.Option(help="Its target.")] = None,
+) -> None:
+    """Record one KPI value of an account: a point of its series when dated."""
+    point = {"kpi": kpi, "value": value, "recorded_at": at, "unit": unit, "target": target}
+    with opened() as ll:
+        report = ll.imports.record_kpis(tenant_of(ctx), account_id, {"values": [point]})
+    stored = report.counts.kpi_values
+    console.print(f"import {report.import_id}: {stored} value{'s' * (stored != 1)} stored")
+
+
+@accounts_app.command("events")
+def account_events(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option(help="Only this account's events.")] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option("--type", help="kpi_updated, temporal_data_added or health_scores_updated."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (1-1000).")] = 100,
+    json_out: JsonOut = False,
+) -> None:
+    """List the data events KPI writes made, newest first."""
+    with opened() as ll:
+        events = ll.accounts.events(tenant_of(ctx), type=type_, account_id=account, limit=limit)
+    if json_out:
+        print_json(events)
+        return
+    table = Table("id", "when", "type", "account", "import", "what")
+    for e in events:
+        what = json.dumps(e.payload, ensure_ascii=False)
+        table.add_row(str(e.event_id), e.created_at.isoformat(timespec="seconds"), e.type,
+                      e.account_id or "", str(e.import_id or ""), what)
+    console.print(table)

@@ -17,6 +17,7 @@ from learnloop.cli.analytics import app as analytics_app
 from learnloop.cli.context import console, err_console, opened, print_json, tenant_of
 from learnloop.cli.context_cmd import answer, context, playbooks, tools_app
 from learnloop.cli.demo import demo
+from learnloop.cli.entities import app as entities_app
 from learnloop.cli.history import import_log
 from learnloop.cli.ingest import accounts_app, import_path, imports_app, templates
 from learnloop.cli.interactions import events_app, recommend
@@ -53,6 +54,7 @@ app.command("import-log")(import_log)
 app.command("templates")(templates)
 app.add_typer(imports_app, name="imports")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(entities_app, name="entities")
 app.command("context")(context)
 app.command("answer")(answer)
 app.add_typer(tools_app, name="tools")

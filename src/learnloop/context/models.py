@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from learnloop.knowledge.models import Kind
 from learnloop.validation import Input
 
-PartKind = Literal["correction", "item", "report"]
+PartKind = Literal["correction", "item", "report", "trends"]
 
 
 class ContextRequest(Input):
@@ -29,6 +29,10 @@ class ContextRequest(Input):
     k: int = Field(default=5, ge=1, le=20, description="recommended items asked for")
     kinds: list[Kind] | None = None
     reports: int = Field(default=3, ge=0, le=20, description="the account's newest reports")
+    trend_days: int = Field(
+        default=90, ge=0, le=3650, description="the account's KPI and health-score trends "
+        "over this many days back from its newest value; 0 for none",
+    )
     corrections: int = Field(default=3, ge=0, le=20, description="applied corrections, at most")
 
 

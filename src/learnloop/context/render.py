@@ -29,6 +29,8 @@ def ref(citation: Citation) -> str:
     """
     if citation.kind == "report":
         return f"[report {citation.report_id}]"
+    if citation.kind == "trends":
+        return f"[trends {citation.attrs.get('account', '')}]"
     return f"[{citation.kind} {citation.item_id} v{citation.version}]"
 
 
@@ -72,6 +74,18 @@ def report_part(report: Report) -> tuple[Citation, str]:
     if report.next_steps:
         lines.append("Next steps: " + "; ".join(report.next_steps))
     return citation, "\n".join(lines)
+
+
+def trends_part(account: str, days: int, lines: Sequence[str]) -> tuple[Citation, str]:
+    """The account's KPI trends as one part.
+
+    >>> trends_part("acme", 90, ["NPS: 40 -> 30"])[1]
+    '[trends acme] KPI trends of acme over the last 90 days:\n- NPS: 40 -> 30'
+    """
+    citation = Citation(kind="trends", title=f"KPI trends of {account}",
+                        attrs={"account": account, "days": days})
+    body = "\n".join(f"- {line}" for line in lines)
+    return citation, f"{ref(citation)} KPI trends of {account} over the last {days} days:\n{body}"
 
 
 def _outcome(o: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ account's newest playbook reports, each part cited by item id and version (or re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -53,6 +54,7 @@ class ContextService:
         *,
         chat: ChatModel | None = None,
         token_budget: int = 2000,
+        trends: Callable[[str, str, int], list[str]] | None = None,
     ):
         self.db = db
         self.search = search
@@ -61,6 +63,7 @@ class ContextService:
         self.tokenizer = tokenizer
         self.chat = chat
         self.token_budget = token_budget
+        self.trends = trends  # (tenant, account, days) -> one line per KPI
 
     @traced("learnloop.context", lambda block: {"learnloop.tokens": block.tokens})
     def build(self, tenant_id: str, request: ContextRequest | dict[str, Any]) -> ContextBlock:
@@ -74,6 +77,10 @@ class ContextService:
         parts = [render.item_part(c, "correction") for c in corrections]
         parts += [render.item_part(item) for item in items]
         parts += [render.report_part(r) for r in self._reports(tenant_id, account, req.reports)]
+        if account and req.trend_days and self.trends is not None:
+            lines = self.trends(tenant_id, account, req.trend_days)
+            if lines:
+                parts.append(render.trends_part(account, req.trend_days, lines))
         head = self.tokenizer.truncate(render.header(req.query, account), budget)
         kept, left = render.fit(self.tokenizer, head, parts, budget)
         text = render.assemble(head, kept)

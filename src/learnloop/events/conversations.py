@@ -7,6 +7,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from learnloop._sql import load_queries
+from learnloop.entities import Entities
 from learnloop.errors import InvalidInput, NotFound
 from learnloop.events import sentiment
 from learnloop.events.conversations_models import (
@@ -24,8 +25,9 @@ MAX_ID = 300
 
 
 class Conversations:
-    def __init__(self, db: Store):
+    def __init__(self, db: Store, entities: Entities | None = None):
         self.db = db
+        self.entities = entities or Entities(db)
 
     def add(
         self, tenant_id: str, conversation_id: str, data: ConversationIn | dict[str, Any]
@@ -55,6 +57,7 @@ class Conversations:
                         "conversation_id": conversation_id,
                         "seq": seq + offset,
                         "sentiment": sentiment.sentiment(message.content),
+                        "entities": self.entities.stored(tenant_id, message.content, conn),
                     },
                 )
         return self.get(tenant_id, conversation_id)
@@ -81,6 +84,7 @@ class Conversations:
             "sentences": Jsonb(sentiment.sentences(transcript.text)),
         }
         with self.db.connection() as conn:
+            params["entities"] = self.entities.stored(tenant_id, transcript.text, conn)
             row = conn.execute(Q["insert_transcript"], params).fetchone()
             if row is None:
                 row = conn.execute(Q["transcript_by_external_id"], params).fetchone()

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from learnloop.entities.models import Entity
 from learnloop.events.sentiment import Label
 from learnloop.validation import MAX_DURATION_MS, Input
 
@@ -38,6 +39,9 @@ class Message(BaseModel):
     content: str
     impression_id: UUID | None
     sentiment: float
+    entities: list[Entity] = Field(
+        default_factory=list, description="what the message names, with offsets in content"
+    )
     created_at: datetime
 
 
@@ -72,4 +76,7 @@ class Transcript(BaseModel):
     sentiment: float = Field(description="VADER compound score, -1 .. 1")
     sentiment_label: Label
     sentences: list[dict[str, Any]]
+    entities: list[Entity] = Field(
+        default_factory=list, description="what the transcript names, with offsets in text"
+    )
     created_at: datetime

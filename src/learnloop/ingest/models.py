@@ -86,6 +86,27 @@ class ImportOptions(Input):
     )
 
 
+class KpiValueIn(Input):
+    """One KPI value of an account; with ``recorded_at``, a point of its time series."""
+
+    kpi: str = Field(min_length=1, max_length=300)
+    value: float = Field(allow_inf_nan=False)
+    recorded_at: datetime | None = Field(
+        default=None, description="when it was measured; the same account, KPI and time "
+        "again updates the point. Without it: the latest value, as of now",
+    )
+    unit: str | None = Field(default=None, max_length=50)
+    target: float | None = Field(default=None, allow_inf_nan=False)
+    weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    category: str | None = Field(default=None, max_length=300)
+    impact_level: str | None = Field(default=None, max_length=50)
+    health_component: str | None = Field(default=None, max_length=300)
+
+
+class KpiValuesIn(Input):
+    values: list[KpiValueIn] = Field(min_length=1, max_length=10_000)
+
+
 class RowError(BaseModel):
     """One thing wrong with one row."""
 

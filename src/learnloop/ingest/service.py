@@ -20,14 +20,15 @@ from psycopg.types.json import Jsonb
 
 from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput, NotFound
+from learnloop.ingest import kpis
 from learnloop.ingest.adapt import Plan, Rows, add_table
 from learnloop.ingest.detect import Detection, detect, expected_columns, normalise
-from learnloop.ingest.health import health_score
 from learnloop.ingest.markdown import markdown_item
 from learnloop.ingest.models import (
     MAX_ERRORS_KEPT,
     ImportOptions,
     ImportReport,
+    KpiValuesIn,
     RowError,
     SavedMapping,
     SheetReport,
@@ -78,6 +79,18 @@ class Imports:
             self._record_failure(tenant_id, _unreadable(file_name, exc), started)
             raise
         return self._store(tenant_id, plan, report, opts, tables, started)
+
+    def record_kpis(
+        self, tenant_id: str, account_id: str, data: KpiValuesIn | dict[str, Any]
+    ) -> ImportReport:
+        """KPI values of one account sent as they happen (dated: points of its series),
+        stored as an import of their own through the same checks, upsert and events."""
+        given = parse(KpiValuesIn, data)
+        if not account_id.strip() or len(account_id) > 300:
+            raise InvalidInput("account id: 1 to 300 characters")
+        rows = [v.model_dump(mode="json") | {"account_id": account_id} for v in given.values]
+        body = json.dumps(rows).encode()
+        return self.import_file(tenant_id, body, f"api:{account_id}.json", {"kind": "kpi_csv"})
 
     def import_markdown(
         self,
@@ -174,8 +187,8 @@ class Imports:
             for account in plan.accounts.values():
                 params = account | {"tenant_id": tenant_id, "attrs": Jsonb(account["attrs"])}
                 report.counts.accounts += conn.execute(Q["upsert_account"], params).rowcount
-        touched = _append_kpis(conn, tenant_id, plan, report) if plan.kpis else set()
-        _update_health(conn, tenant_id, sorted(touched))
+        if plan.kpis:
+            kpis.write(conn, tenant_id, plan, report)
 
     def _insert_record(self, conn: Connection, tenant_id: str, report: ImportReport,
                        started: float) -> None:
@@ -301,33 +314,6 @@ def _link_named_accounts(conn: Connection, tenant_id: str, plan: Plan) -> None:
             del plan.accounts[key]
     for kpi in plan.kpis:
         kpi["account_id"] = moved.get(kpi["account_id"], kpi["account_id"])
-
-
-def _append_kpis(conn: Connection, tenant_id: str, plan: Plan, report: ImportReport) -> set[str]:
-    columns = {
-        "account_ids": "account_id", "kpis": "kpi", "categories": "category",
-        "values": "value", "units": "unit", "targets": "target", "weights": "weight",
-        "impacts": "impact_level", "components": "health_component",
-        "recorded": "recorded_at", "fingerprints": "fingerprint",
-    }
-    params: dict[str, Any] = {name: [k[key] for k in plan.kpis] for name, key in columns.items()}
-    params |= {"tenant_id": tenant_id, "import_id": report.import_id}
-    rows = conn.execute(Q["append_kpi_values"], params).fetchall()
-    report.counts.kpi_values = len(rows)
-    return {row["account_id"] for row in rows if row["account_id"] is not None}
-
-
-def _update_health(conn: Connection, tenant_id: str, account_ids: builtins.list[str]) -> None:
-    if not account_ids:
-        return
-    params = {"tenant_id": tenant_id, "account_ids": account_ids}
-    latest: dict[str, builtins.list[dict[str, Any]]] = {}
-    for row in conn.execute(Q["latest_kpis"], params).fetchall():
-        latest.setdefault(row["account_id"], []).append(row)
-    for account_id, rows in latest.items():
-        score = {"tenant_id": tenant_id, "account_id": account_id,
-                 "health_score": health_score(rows)}
-        conn.execute(Q["set_health"], score)
 
 
 def _unreadable(file_name: str, exc: InvalidInput) -> ImportReport:

@@ -103,7 +103,16 @@ const PANELS = [
     draw: drawPolicies },
   { name: "switches", nodes: ["switches"], path: () => "/v1/learning/switches?limit=20",
     draw: drawSwitches },
+  { name: "entities", nodes: ["entities"], path: () => `/v1/entities/top?days=${entityDays()}&limit=15`,
+    draw: drawEntities },
 ];
+
+// The days from the "From" date to today (the entities panel counts back from now).
+function entityDays() {
+  if (!$("since").value) return 30;
+  const days = Math.ceil((Date.now() - Date.parse($("since").value)) / 86400000);
+  return Math.min(Math.max(days, 1), 3650);
+}
 
 function panelError(node, name, error) {
   const tag = node.tagName === "TABLE" ? "caption" : "p";
@@ -295,6 +304,14 @@ function drawPlaybooks(report) {
       num(p.reports), pct(p.success_rate),
       p.mean_days_to_outcome === null ? "–" : p.mean_days_to_outcome.toFixed(1),
       p.metrics.map((m) => `${m.metric} ${m.mean_before}→${m.mean_after}`).join("; ") || "–"]));
+}
+
+// The entities mentioned most in messages and transcripts, with the record each links to.
+function drawEntities(counts) {
+  const linked = (c) => c.item_id ? `item ${c.item_id}` : (c.account_id || "–");
+  table($("entities"), ["entity", "label", "linked to", "mentions", "conversations", "last seen"],
+    counts.map((c) => [c.value, c.label, linked(c), num(c.mentions), num(c.conversations),
+      c.last_seen.slice(0, 16).replace("T", " ")]));
 }
 
 // --- the learning queue review -----------------------------------------------------------
