@@ -188,6 +188,15 @@ def test_a_csv_log_over_http_and_the_cli_and_its_errors(
     refused = api.post("/v1/imports/log", params={"filename": "bad.csv"}, content=bad)
     assert refused.status_code == 422
     assert "line 2, solutions_presented.0.propensity" in refused.json()["error"]["message"]
+    other = ll.tenants.create(f"{tenant}-other").tenant_id
+    theirs, _ = ll.items.put(other, {"kind": "faq", "title": "Theirs", "body": "not yours"})
+    foreign = {"id": "f1", "created_at": _at(1), "solutions_presented": [
+        {"item_id": theirs.item_id}]}  # fmt: skip
+    crossed = api.post("/v1/imports/log", params={"filename": "f.jsonl"},
+                       content=json.dumps(foreign).encode())  # fmt: skip
+    assert crossed.status_code == 422, crossed.text  # another tenant's item is not an item here
+    assert f"item_id {theirs.item_id}" in crossed.json()["error"]["message"]
+    assert len(_impressions(ll, tenant)) == 2
     unknown = api.post("/v1/imports/log", params={"filename": "x.csv"}, content=b"id,what\n1,2")
     assert unknown.status_code == 422 and "log_id" in unknown.json()["error"]["message"]
     no_format = api.post("/v1/imports/log", params={"filename": "x.txt"}, content=b"{}")
