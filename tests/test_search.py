@@ -107,7 +107,8 @@ def test_index_path_agrees_with_exact_search(
     big, small = tenants
     by_index = Search(ll.db, ll.embedder, exact_below=0, index=store)
     exact = Search(ll.db, ll.embedder, exact_below=10**9)
-    questions = banking_questions()[7000:7020]
+    # Qdrant's local mode scans exactly (and slowly, in Python): half the questions suffice.
+    questions = banking_questions()[7000 : 7010 if store else 7020]
     for tenant in (big, small):
         overlap = []
         for question in questions:

@@ -71,6 +71,10 @@ def test_selection_reads_the_tenants_chroma_collection(
     assert items["tool-send_email"].attrs["chroma"]["collection"] == f"{tenant}-tools"
     again = selector.select(tenant, {"query": goal, "use_llm": False})
     assert again.chosen is not None and again.chosen.item_id == chosen.chosen.item_id
+    ll.items.archive(tenant, chosen.chosen.item_id)  # learnloop's status wins over Chroma's
+    later = selector.select(tenant, {"query": goal, "use_llm": False})
+    assert "send_email" not in {c.tool for c in later.search}
+    assert ll.items.get(tenant, chosen.chosen.item_id).status == "archived"
 
     other = ll.tenants.create(f"{tenant}-b").tenant_id  # no collection: its items alone
     ll.items.put(other, {"kind": "tool", "title": "own_tool", "body": "Send a fax"})
@@ -102,6 +106,8 @@ def test_import_chroma_makes_tool_items(
     assert {i.title: i.body for i in items} == TOOLS
     assert {i.attrs["metadata"]["owner"] for i in items} == {"platform"}
 
+    refund = next(i for i in items if i.external_id == "tool-refund")
+    ll.items.archive(tenant, refund.item_id)
     collection.update(
         ids=["tool-weather"],
         documents=["Weather and air quality for a city"],
@@ -109,6 +115,7 @@ def test_import_chroma_makes_tool_items(
     )
     again = runner.invoke(app, args, env=env)
     assert again.exit_code == 0 and "0 created, 1 updated, 3 unchanged" in again.stdout
+    assert ll.items.get(tenant, refund.item_id).status == "archived"  # not made active again
 
     missing = runner.invoke(app, [*args[:-1], "nope"], env=env)
     assert missing.exit_code == 1 and "no collection 'nope'" in missing.stderr

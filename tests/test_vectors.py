@@ -12,7 +12,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from typer.testing import CliRunner
 
-from learnloop import LearnLoop, VectorStoreError
+from learnloop import EmbeddingMismatchError, LearnLoop, VectorStoreError
 from learnloop.cli.main import app
 from learnloop.knowledge import Search
 from learnloop.knowledge.indexing import Indexer
@@ -187,3 +187,20 @@ def test_vectors_commands_resync_and_check(
     assert done.exit_code == 0 and f"{tenant}: 5 vectors" in done.stdout, done.output
     after = runner.invoke(app, ["vectors", "check"], env=env)
     assert after.exit_code == 0 and "agree" in after.stdout, after.output
+
+
+def test_a_collection_of_another_dimension_is_refused_until_rebuilt(
+    ll: LearnLoop, tenant: str, qdrant: QdrantIndex
+) -> None:
+    ids = put_faqs(ll, tenant)
+    qdrant.client.create_collection(
+        "items", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
+    )
+    vector = ll.embedder.embed_query("password")
+    with pytest.raises(EmbeddingMismatchError, match="resync --all"):
+        Search(ll.db, ll.embedder, index=qdrant).search(tenant, "password")
+    assert qdrant.rebuild_if_other_dimension()
+    assert not qdrant.rebuild_if_other_dimension()  # the right dimension now: kept
+    resync(ll.db, qdrant, tenant)
+    where = VectorFilter(tenant, None, ["active"], [])
+    assert qdrant.nearest(vector, where, limit=1, exact=True)[0][0] == ids["Reset a password"]

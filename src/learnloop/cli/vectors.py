@@ -28,12 +28,13 @@ def _tenants(ll: LearnLoop, ctx: typer.Context, every: bool) -> list[str]:
 def resync_command(ctx: typer.Context, every: AllTenants = False) -> None:
     """Write every item's current vector to the vector store, and drop what it holds of no item.
 
-    With --all on Qdrant the collection is made again first (after an embedder change).
+    With --all, a Qdrant collection of another dimension (after an embedder change) is made
+    again first.
     """
     with opened() as ll:
-        recreate = getattr(ll.vectors, "recreate", None)
-        if every and recreate is not None:
-            recreate()
+        rebuild = getattr(ll.vectors, "rebuild_if_other_dimension", None)
+        if every and rebuild is not None and rebuild():
+            console.print(f"made the collection again for {ll.embedder.dimension} dimensions")
         for tenant_id in _tenants(ll, ctx, every):
             written = resync(ll.db, ll.vectors, tenant_id)
             console.print(f"{tenant_id}: {written} vectors written or dropped ({ll.vectors.name})")

@@ -38,3 +38,10 @@ SELECT stage, rank, item_id, item_version, tool, score, similarity, calls, succe
 FROM tool_selection_candidates
 WHERE tenant_id = %(tenant_id)s AND selection_id = %(selection_id)s
 ORDER BY stage, rank;
+
+-- name: tools_by_external_id
+-- The tenant's tool items named by external id (a catalogue's ids).
+SELECT item_id, kind, external_id, title, body, tags, attrs, status, version, content_hash,
+       created_at, updated_at
+FROM items
+WHERE tenant_id = %(tenant_id)s AND kind = 'tool' AND external_id = ANY(%(external_ids)s::text[]);

@@ -7,7 +7,8 @@
 
 With a tool catalogue (a Chroma collection, ``LEARNLOOP_CHROMA``), the first stage also
 takes the catalogue's nearest tools: each becomes (or stays) a tool item keyed by its
-catalogue id, and the two lists are merged by item, the higher similarity kept.
+catalogue id (an archived one is left out), and the two lists are merged by item, the
+higher similarity kept.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from learnloop.knowledge import Items, Search
 from learnloop.knowledge.models import SearchHit
 from learnloop.ports import Connection, Store
 from learnloop.tools import ranking
-from learnloop.tools.catalogue import ToolCatalogue
+from learnloop.tools.catalogue import ToolCatalogue, tool_items
 from learnloop.tools.models import ToolCandidate, ToolSelection, ToolSelectRequest
 from learnloop.validation import parse
 
@@ -107,9 +108,14 @@ class ToolSelector:
         if not tools:
             return hits
         collection = self.catalogue.collection_name(tenant_id)
-        stored = self.items.put_many(tenant_id, [t.item(collection) for t in tools])
+        items = tool_items(self.items, tenant_id, [t.id for t in tools])
+        new = [t.item(collection) for t in tools if t.id not in items]
+        items |= {item.external_id or "": item for item, _ in self.items.put_many(tenant_id, new)}
         best = {hit.item.item_id: hit for hit in hits}
-        for (item, _), tool in zip(stored, tools, strict=True):
+        for tool in tools:
+            item = items[tool.id]
+            if item.status != "active":
+                continue  # archived in learnloop (by hand or a lifecycle rule)
             known = best.get(item.item_id)
             if known is None or (known.similarity or -1.0) < (tool.similarity or -1.0):
                 best[item.item_id] = SearchHit(

@@ -161,13 +161,19 @@ class QdrantIndex:
                 wait=True,
             )
 
-    def recreate(self) -> None:
-        """Drop the collection and make it again for this dimension (every tenant's points)."""
-        with self._lock, _translated("Qdrant collection"):
-            if self.client.collection_exists(self.collection):
+    def rebuild_if_other_dimension(self) -> bool:
+        """Make the collection again (every tenant's points dropped) when it holds vectors of
+        another dimension than the embedder's; True if it did. A matching one is kept as it
+        is, with the sharding and replication it was made with."""
+        try:
+            self._ensure()
+        except EmbeddingMismatchError:
+            with self._lock, _translated("Qdrant collection"):
                 self.client.delete_collection(self.collection)
-            self._create()
-            self._ready = True
+                self._create()
+                self._ready = True
+            return True
+        return False
 
     def close(self) -> None:
         self.client.close()
