@@ -204,13 +204,34 @@ JOIN impression_items AS c ON c.tenant_id = s.tenant_id AND c.impression_id = s.
 WHERE s.tenant_id = %(tenant_id)s AND s.policy = %(policy)s
 ORDER BY s.created_at DESC LIMIT %(limit)s;
 
--- name: memory_vectors_since
--- The question vectors of a tenant's impressions logged since a time (this embedder's), the
--- newest first: what a server adds to the memory it keeps in process.
-SELECT impression_id, query_vector, created_at FROM impression_vectors
-WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s AND created_at > %(since)s
-ORDER BY created_at DESC
-LIMIT %(window)s;
+-- name: memory_read
+-- What the memory policy reads per request, in one round trip: the question vectors of the
+-- impressions logged since a time (this embedder's; the latest, each with its place, 1 =
+-- newest) and, with item_id set, the outcomes, settled or rewarded, of the impressions
+-- named (the nearest questions a server holds) and of the newest of those vectors.
+WITH fresh AS (
+    SELECT impression_id, query_vector, created_at,
+           row_number() OVER (ORDER BY created_at DESC) AS place
+    FROM (
+        SELECT impression_id, query_vector, created_at FROM impression_vectors
+        WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s
+          AND created_at > %(since)s
+        ORDER BY created_at DESC
+        LIMIT %(window)s
+    ) AS latest
+)
+SELECT impression_id, query_vector, created_at, place,
+       NULL::bigint AS item_id, NULL::integer AS rank, NULL::double precision AS reward
+FROM fresh
+UNION ALL
+SELECT o.impression_id, NULL::vector, NULL::timestamptz, NULL::bigint, o.item_id, o.rank,
+       o.reward
+FROM learn_outcomes AS o
+WHERE o.tenant_id = %(tenant_id)s
+  AND o.impression_id = ANY(
+      %(impression_ids)s::uuid[]
+      || ARRAY(SELECT impression_id FROM fresh WHERE place <= %(fresh)s))
+  AND o.shown AND (o.settled OR o.priority > 0);
 
 -- name: memory_outcomes
 -- The memory policy's evidence: the outcomes of the items shown by the impressions named
