@@ -367,3 +367,45 @@ SET settings = settings || jsonb_build_object('learning',
 WHERE tenant_id = %(tenant_id)s
   AND coalesce(settings #>> '{learning,policy}', 'similarity') = %(from_policy)s
 RETURNING tenant_id;
+
+-- name: spread_months
+-- The event partitions of the months of the days before now (``spread_impressions`` moves
+-- events into them; a row in the default partition would block creating one later).
+SELECT learnloop_event_partition(day)
+FROM generate_series(now() - make_interval(days => %(days)s), now(), interval '1 day') AS day;
+
+-- name: spread_impressions
+-- A tenant's impressions logged since a time, spread evenly over the days before now in
+-- the order they were logged; their question vectors, outcomes and events move with them
+-- (each by its impression's shift, so the time between an impression and what followed is
+-- kept). For a simulation that ran in seconds to read like weeks of use.
+WITH run AS (
+    SELECT impression_id,
+           now() - make_interval(days => %(days)s)
+           + ((row_number() OVER (ORDER BY created_at, impression_id) - 0.5)
+              / count(*) OVER ())::double precision * make_interval(days => %(days)s)
+           - created_at AS shift
+    FROM impressions
+    WHERE tenant_id = %(tenant_id)s AND created_at >= %(since)s
+), impressions_moved AS (
+    UPDATE impressions AS i SET created_at = i.created_at + r.shift
+    FROM run AS r WHERE i.tenant_id = %(tenant_id)s AND i.impression_id = r.impression_id
+    RETURNING 1
+), vectors_moved AS (
+    UPDATE impression_vectors AS v SET created_at = v.created_at + r.shift
+    FROM run AS r WHERE v.tenant_id = %(tenant_id)s AND v.impression_id = r.impression_id
+    RETURNING 1
+), outcomes_moved AS (
+    UPDATE learn_outcomes AS o SET created_at = o.created_at + r.shift
+    FROM run AS r WHERE o.tenant_id = %(tenant_id)s AND o.impression_id = r.impression_id
+    RETURNING 1
+), events_moved AS (
+    UPDATE events AS e SET occurred_at = e.occurred_at + r.shift
+    FROM run AS r WHERE e.tenant_id = %(tenant_id)s AND e.impression_id = r.impression_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM impressions_moved) AS impressions,
+       (SELECT count(*) FROM events_moved) AS events;
+
+-- name: database_now
+SELECT now() AS now;
