@@ -653,6 +653,11 @@ def test_demo_fills_its_own_tenant_and_searches_it(cli: Cli, ll: LearnLoop, tena
     assert f"items: {count} created" in out
     assert out.count("search: ") == 1
     assert re.search(r"success rate: before \d+\.\d%, after \d+\.\d%", out), out
+    assert re.search(r"95% interval [+-]\d+\.\d to [+-]\d+\.\d", out), out
+    # The 40 interactions spread over the 28 days before now: the daily charts show a trend.
+    assert "the 40 interactions spread over the 28 days before now" in out
+    days = [p.period for p in ll.analytics.metrics(demo).series if p.counts.impressions]
+    assert len(days) >= 20 and (max(days) - min(days)).days >= 25, days
     key = re.search(rf"tenant '{demo}' is ready\. API key \(shown once\): ({API_KEY.pattern})", out)
     assert key, out
     assert ll.keys.authenticate(key[1]) == demo

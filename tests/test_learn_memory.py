@@ -6,6 +6,7 @@ that stops being answered."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -217,3 +218,90 @@ def test_a_memory_tenant_is_not_recalibrated(ll: LearnLoop, tenant: str) -> None
     report = ll.learning.fit_report(tenant, min_outcomes=1)
     assert report["kept"] is False and "memory policy" in report["reason"]
     assert ll.learning.calibrate(tenant, min_outcomes=1) is None
+
+
+def test_the_held_matrix_keeps_the_latest_rows_in_order() -> None:
+    """Rows are written after the last and leave from the front; the matrix moves them to
+    the front or grows only when the room runs out, and always holds the latest window."""
+    from learnloop.learn.recall import _Held
+
+    rng = np.random.default_rng(3)
+    held, window, every, ids = _Held("e"), 300, np.zeros((0, 4), np.float32), []
+    for batch in range(60):
+        size = int(rng.integers(1, 40)) if batch else 250
+        new = rng.random((size, 4)).astype(np.float32)
+        names = [f"{batch}-{n}" for n in range(size)]
+        held.append(new, names)
+        every, ids = np.vstack([every, new]), ids + names
+        if held.count > window:
+            held.drop_oldest(held.count - window)
+        assert held.count == min(window, len(ids))
+        assert np.array_equal(held.similarities(np.ones(4, np.float32)),
+                              every[-held.count :] @ np.ones(4, np.float32))
+        assert [held.id_at(n) for n in range(held.count)] == ids[-held.count :]
+    assert held.rows is not None and len(held.rows) < 2 * (window + 256)
+
+
+QUESTIONS = [
+    "I lost my card", "my card was stolen yesterday", "how do I reset my password",
+    "I forgot the password to my account", "why was I charged a fee abroad",
+    "what is this fee on my statement", "can I raise my spending limit",
+    "my limit is too low for this purchase", "the card does not arrive",
+    "where is my replacement card", "sign-in page says wrong password",
+    "cash withdrawal cost me extra",
+]
+
+
+def recomputed(conn: Any, tenant: str, vector: Any, embedder: str, k: int,
+               window: int) -> tuple[list[str], list[float], list[tuple[str, int, float]]]:
+    """The nearest and their outcomes from the database alone: the latest ``window``
+    vectors, every similarity, the ``k`` best, their settled or rewarded outcomes."""
+    rows = conn.execute(
+        "SELECT impression_id, query_vector FROM impression_vectors WHERE tenant_id = %s"
+        " AND embedder = %s ORDER BY created_at DESC LIMIT %s", (tenant, embedder, window),
+    ).fetchall()
+    sims = [(float(np.dot(np.asarray(r["query_vector"].to_numpy()), vector)),
+             str(r["impression_id"])) for r in rows]
+    best = sorted(sims, reverse=True)[:k]
+    outcomes = conn.execute(
+        "SELECT impression_id, item_id, reward FROM learn_outcomes WHERE tenant_id = %s"
+        " AND impression_id = ANY(%s::uuid[]) AND shown AND (settled OR priority > 0)",
+        (tenant, [i for _, i in best]),
+    ).fetchall()
+    place = {i: n for n, (_, i) in enumerate(best)}
+    found = sorted((place[str(o["impression_id"])], o["item_id"], o["reward"]) for o in outcomes)
+    return ([i for _, i in best], [s for s, _ in best],
+            [(best[p][1], item, reward) for p, item, reward in found])
+
+
+def test_the_memory_read_in_one_round_trip_is_the_full_recomputation(
+    ll: LearnLoop, tenant: str
+) -> None:
+    """The matrix held in process, brought up to date and read with the outcomes in one
+    query (a second one where a nearest question just left the window), finds what a
+    recomputation from the database finds, while questions, outcomes and evictions come
+    in between."""
+    from learnloop.learn.recall import Recall
+
+    ll.items.put_many(
+        tenant, [{"kind": "faq", "external_id": e, "title": t, "body": b} for e, t, b in FAQ]
+    )
+    ll.recommender.set_threshold(tenant, 0.0)
+    recall, name, checked = Recall(), ll.embedder.name, 0
+    for n, question in enumerate(QUESTIONS):
+        answer = ll.recommender.recommend(tenant, {"query": question, "k": 2})
+        kind = ("succeeded", "clicked", "dismissed")[n % 3]
+        ll.events.record(tenant, [{"type": kind, "impression_id": str(answer.impression_id),
+                                   "rank": 1 + n % 2}])
+        if n % 3 == 2:
+            settle(ll)
+        vector = np.asarray(ll.search.query_vector(QUESTIONS[(n * 5 + 3) % len(QUESTIONS)]))
+        with ll.db.connection() as conn:
+            near, outcomes = recall.recall(conn, tenant, vector, name, k=3, window=5)
+            ids, sims, want = recomputed(conn, tenant, vector, name, 3, 5)
+        assert [i for i, _ in near] == ids
+        assert [s for _, s in near] == pytest.approx(sims, abs=1e-5)
+        got = [(str(o["impression_id"]), o["item_id"], o["reward"]) for o in outcomes]
+        assert got == want
+        checked += bool(want)
+    assert checked >= 4  # outcomes were there to be read

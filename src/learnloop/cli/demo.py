@@ -4,7 +4,9 @@ It starts (or joins) the embedded database, loads the sample knowledge base, and
 simulated users (``learnloop.learn.Simulator``) through the real recommend and events paths:
 first with the similarity baseline, then with a learning policy, the statistics brought up
 to date as the worker would. It prints the success rate and first-choice accuracy before
-and after, then serves the API and the dashboard until Ctrl-C.
+and after (the change with its 95% interval), spreads the interactions over the weeks
+before now (``--days``: the dashboard's daily charts then show the trend), then serves the
+API and the dashboard until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from rich.text import Text
 from learnloop.cli.context import console, err_console
 from learnloop.embedders import make_embedder
 from learnloop.errors import LearnLoopError
-from learnloop.learn import Outcome, SimItem, Simulator
+from learnloop.learn import Outcome, SimItem, Simulator, backdate
 from learnloop.learn.registry import demo_policies
 from learnloop.ports import Embedder, Vectors
 from learnloop.service import LearnLoop
@@ -40,6 +42,7 @@ QUESTION = "how do I reset my password"
 UPDATE_EVERY = 25  # interactions between two statistics updates (the worker's job)
 THREADS = 4
 THRESHOLD = 0.2  # the demo tenant shows up to three options, so there is a ranking to learn
+DAYS = 28  # the interactions are spread over the four weeks before now (the dashboard shows 30)
 
 
 def sample_items() -> list[dict[str, Any]]:
@@ -125,6 +128,9 @@ def demo(
         str, typer.Option(help="The learning policy: memory, bayes or contextual.")
     ] = "memory",
     seed: Annotated[int, typer.Option(help="Seed of the simulated users.")] = 7,
+    days: Annotated[
+        int, typer.Option(help="Days before now the interactions are spread over (0: now).")
+    ] = DAYS,
     serve: Annotated[
         bool, typer.Option(help="Serve the API and the dashboard afterwards, until Ctrl-C.")
     ] = True,
@@ -136,11 +142,17 @@ def demo(
         raise typer.BadParameter(f"use {', '.join(demo_policies())}", param_hint="--policy")
     if interactions < 10:
         raise typer.BadParameter("at least 10", param_hint="--interactions")
+    if not 0 <= days <= 365:
+        raise typer.BadParameter("between 0 and 365", param_hint="--days")
     with _opened() as ll:
         _load(ll, tenant)
+        started = backdate.database_now(ll.db)
         before, after, seconds = _simulate(ll, tenant, interactions, policy, seed)
         _report(before, after, seconds, interactions, policy)
-        ll.analytics.refresh(tenant)
+        if days:
+            moved, _ = backdate.spread(ll.db, tenant, started, days)
+            console.print(f"the {moved:,} interactions spread over the {days} days before now")
+        ll.analytics.refresh(tenant, full=True)
         key = ll.keys.create(tenant, "demo").key
         console.print(f"tenant {tenant!r} is ready. API key (shown once): {key}", highlight=False)
         if serve:

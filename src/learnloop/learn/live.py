@@ -84,7 +84,7 @@ def neighbours(
     recall: Recall,
 ) -> list[Neighbour]:
     """The settled outcomes of the nearest past questions (``learn.recall``)."""
-    near = recall.nearest(
+    near, outcomes = recall.recall(
         conn,
         tenant_id,
         question.vector,
@@ -92,10 +92,7 @@ def neighbours(
         k=config.memory.neighbours,
         window=config.memory.window,
     )
-    if not near:
-        return []
     similarity = dict(near)
-    params = {"tenant_id": tenant_id, "impression_ids": list(similarity)}
     return [
         Neighbour(
             str(r["impression_id"]),
@@ -104,7 +101,7 @@ def neighbours(
             r["rank"],
             float(r["reward"]),
         )
-        for r in conn.execute(Q["memory_outcomes"], params)
+        for r in outcomes
     ]
 
 

@@ -204,13 +204,34 @@ JOIN impression_items AS c ON c.tenant_id = s.tenant_id AND c.impression_id = s.
 WHERE s.tenant_id = %(tenant_id)s AND s.policy = %(policy)s
 ORDER BY s.created_at DESC LIMIT %(limit)s;
 
--- name: memory_vectors_since
--- The question vectors of a tenant's impressions logged since a time (this embedder's), the
--- newest first: what a server adds to the memory it keeps in process.
-SELECT impression_id, query_vector, created_at FROM impression_vectors
-WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s AND created_at > %(since)s
-ORDER BY created_at DESC
-LIMIT %(window)s;
+-- name: memory_read
+-- What the memory policy reads per request, in one round trip: the question vectors of the
+-- impressions logged since a time (this embedder's; the latest, each with its place, 1 =
+-- newest) and, with item_id set, the outcomes, settled or rewarded, of the impressions
+-- named (the nearest questions a server holds) and of the newest of those vectors.
+WITH fresh AS (
+    SELECT impression_id, query_vector, created_at,
+           row_number() OVER (ORDER BY created_at DESC) AS place
+    FROM (
+        SELECT impression_id, query_vector, created_at FROM impression_vectors
+        WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s
+          AND created_at > %(since)s
+        ORDER BY created_at DESC
+        LIMIT %(window)s
+    ) AS latest
+)
+SELECT impression_id, query_vector, created_at, place,
+       NULL::bigint AS item_id, NULL::integer AS rank, NULL::double precision AS reward
+FROM fresh
+UNION ALL
+SELECT o.impression_id, NULL::vector, NULL::timestamptz, NULL::bigint, o.item_id, o.rank,
+       o.reward
+FROM learn_outcomes AS o
+WHERE o.tenant_id = %(tenant_id)s
+  AND o.impression_id = ANY(
+      %(impression_ids)s::uuid[]
+      || ARRAY(SELECT impression_id FROM fresh WHERE place <= %(fresh)s))
+  AND o.shown AND (o.settled OR o.priority > 0);
 
 -- name: memory_outcomes
 -- The memory policy's evidence: the outcomes of the items shown by the impressions named
@@ -346,3 +367,45 @@ SET settings = settings || jsonb_build_object('learning',
 WHERE tenant_id = %(tenant_id)s
   AND coalesce(settings #>> '{learning,policy}', 'similarity') = %(from_policy)s
 RETURNING tenant_id;
+
+-- name: spread_months
+-- The event partitions of the months of the days before now (``spread_impressions`` moves
+-- events into them; a row in the default partition would block creating one later).
+SELECT learnloop_event_partition(day)
+FROM generate_series(now() - make_interval(days => %(days)s), now(), interval '1 day') AS day;
+
+-- name: spread_impressions
+-- A tenant's impressions logged since a time, spread evenly over the days before now in
+-- the order they were logged; their question vectors, outcomes and events move with them
+-- (each by its impression's shift, so the time between an impression and what followed is
+-- kept). For a simulation that ran in seconds to read like weeks of use.
+WITH run AS (
+    SELECT impression_id,
+           now() - make_interval(days => %(days)s)
+           + ((row_number() OVER (ORDER BY created_at, impression_id) - 0.5)
+              / count(*) OVER ())::double precision * make_interval(days => %(days)s)
+           - created_at AS shift
+    FROM impressions
+    WHERE tenant_id = %(tenant_id)s AND created_at >= %(since)s
+), impressions_moved AS (
+    UPDATE impressions AS i SET created_at = i.created_at + r.shift
+    FROM run AS r WHERE i.tenant_id = %(tenant_id)s AND i.impression_id = r.impression_id
+    RETURNING 1
+), vectors_moved AS (
+    UPDATE impression_vectors AS v SET created_at = v.created_at + r.shift
+    FROM run AS r WHERE v.tenant_id = %(tenant_id)s AND v.impression_id = r.impression_id
+    RETURNING 1
+), outcomes_moved AS (
+    UPDATE learn_outcomes AS o SET created_at = o.created_at + r.shift
+    FROM run AS r WHERE o.tenant_id = %(tenant_id)s AND o.impression_id = r.impression_id
+    RETURNING 1
+), events_moved AS (
+    UPDATE events AS e SET occurred_at = e.occurred_at + r.shift
+    FROM run AS r WHERE e.tenant_id = %(tenant_id)s AND e.impression_id = r.impression_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM impressions_moved) AS impressions,
+       (SELECT count(*) FROM events_moved) AS events;
+
+-- name: database_now
+SELECT now() AS now;
