@@ -86,13 +86,49 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 @app.command()
 def init(
-    ctx: typer.Context, name: Annotated[str | None, typer.Option(help="Display name.")] = None
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    first_start: Annotated[
+        bool,
+        typer.Option(
+            "--first-start",
+            help="Print a key only when the tenant has none yet (a container's first start); "
+            "loads no model.",
+        ),
+    ] = False,
 ) -> None:
     """Create the database and the tenant, and print an API key for it."""
     tenant_id = tenant_of(ctx)
+    if first_start:
+        _first_start(tenant_id, name)
+        return
     with opened() as ll:
         tenant = ll.tenants.ensure(tenant_id, name)
         key = ll.keys.create(tenant.tenant_id, "init")
+    console.print(f"database ready; tenant {tenant.tenant_id}; API key (shown once):")
+    typer.echo(key.key)
+
+
+def _first_start(tenant_id: str, name: str | None) -> None:
+    """Migrate, make the tenant, and a key only if it has no live one (without the model)."""
+    from learnloop.db import Database
+    from learnloop.errors import LearnLoopError
+    from learnloop.tenants import ApiKeys, Tenants
+
+    try:
+        db = Database.from_settings(Settings())
+    except LearnLoopError as exc:
+        err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
+        raise typer.Exit(1) from exc
+    try:
+        tenant = Tenants(db).ensure(tenant_id, name)
+        keys = ApiKeys(db)
+        if any(k.revoked_at is None for k in keys.list(tenant.tenant_id)):
+            console.print(f"database ready; tenant {tenant.tenant_id} has an API key already")
+            return
+        key = keys.create(tenant.tenant_id, "first start")
+    finally:
+        db.close()
     console.print(f"database ready; tenant {tenant.tenant_id}; API key (shown once):")
     typer.echo(key.key)
 
