@@ -41,7 +41,7 @@ from learnloop import LearnLoop
 from learnloop.api import create_app
 
 EXAMPLES = 3  # per operation, 88 operations
-STATEFUL_SCENARIOS, STATEFUL_STEPS = 10, 5
+STATEFUL_SCENARIOS, STATEFUL_STEPS = 40, 8
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -106,4 +106,13 @@ def test_chains_of_linked_requests_get_documented_answers(
     )
     # the chains reached what only a real id reaches: the link carried it
     reached = {label for label, status in answered if 200 <= status < 300}
-    print(sorted(reached))
+    by_id = {
+        "GET /v1/impressions/{impression_id}",
+        "GET /v1/items/{item_id}",
+        "PATCH /v1/items/{item_id}",
+        "GET /v1/proposals/{proposal_id}",
+        "PATCH /v1/proposals/{proposal_id}",
+        "POST /v1/events",
+        "POST /v1/feedback",
+    }
+    assert reached & by_id, f"no chain reached an operation by a real id: {sorted(reached)}"
