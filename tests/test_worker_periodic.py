@@ -44,6 +44,8 @@ def test_each_periodic_work_is_a_task_with_its_schedule_lock_and_retries(ll: Lea
     # Work that goes tenant by tenant has no lock of its own: it locks each tenant.
     assert app.tasks["learnloop.statistics"].lock is None
     assert app.tasks["learnloop.learning_views"].lock == "learnloop.learning_views"
+    # The task that gives a dead worker's jobs up must not wait for one of them.
+    assert app.tasks[STALLED_TASK].lock is None
     with pytest.raises(ValueError, match="7 s"):
         cron_every(7)
 

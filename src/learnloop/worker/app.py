@@ -62,13 +62,10 @@ def build_app(ll: LearnLoop) -> procrastinate.App:
             log.info("tenant %s: embedded %d items", tenant_id, embedded)
         return embedded
 
+    # No lock: a lock held by a job of a worker that died would stop the very task that
+    # gives such jobs up.
     @app.periodic(cron=cron_every(1))
-    @app.task(
-        name=STALLED_TASK,
-        queue=QUEUE,
-        queueing_lock=STALLED_TASK,
-        lock=STALLED_TASK,
-    )
+    @app.task(name=STALLED_TASK, queue=QUEUE, queueing_lock=STALLED_TASK)
     async def stalled_jobs(timestamp: int) -> int:
         given_up = await _give_up_stalled(app, ll.settings.worker_stalled_seconds)
         if given_up:
