@@ -90,6 +90,10 @@ def main() -> int:
         print(_recommend_line(results["recommend"]), flush=True)
         shown = _impressions(ll, BIG)
         key = ll.keys.create(BIG, "interactions-bench").key
+        if args.wrk:
+            for line in _measure_wrk(key, shown, args):
+                print(line, flush=True)
+            return 0
         with _server(args) as (base_url, server_pid):
             meter = CpuMeter(server_pid, args.data_dir)
             results["health"] = _measure_health(base_url, key, args.health_requests, meter)
@@ -146,6 +150,16 @@ def _args() -> argparse.Namespace:
     p.add_argument("--single-procs", type=int, default=2, help="client processes")
     p.add_argument("--single-threads", type=int, default=8, help="threads per client process")
     p.add_argument("--keyed-share", type=float, default=0.25, help="events with a key")
+    p.add_argument(
+        "--wrk",
+        action="store_true",
+        help="single events only, loaded by wrk against 'learnloop serve --workers N' for "
+        "each N of --server-workers, with GET /health as the baseline (prints only)",
+    )
+    p.add_argument("--server-workers", type=_ints, default="1,2", help="with --wrk")
+    p.add_argument("--wrk-threads", type=int, default=2, help="with --wrk")
+    p.add_argument("--wrk-connections", type=int, default=32, help="with --wrk")
+    p.add_argument("--wrk-seconds", type=int, default=15, help="with --wrk: each run")
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--no-doc", action="store_true", help="print only; leave the doc alone")
     return p.parse_args()
@@ -752,6 +766,47 @@ def _measure_single(
         "per_s": len(ok) / wall,
         **_stats(ok or [0.0]),
     }
+
+
+# --- single events under wrk ----------------------------------------------------------------
+
+
+def _measure_wrk(key: str, shown: list[Any], args: argparse.Namespace) -> list[str]:
+    """GET /health and single events for each server process count, wrk as the client."""
+    sys.path.insert(0, str(ROOT))
+    from bench import single_events_wrk as wrk
+
+    maker = EventMaker(shown, args.seed + 2, args.keyed_share)
+    bodies = args.data_dir / "wrk-bodies.lua"
+    wrk.write_bodies(bodies, [json.dumps(maker.event()) for _ in range(50_000)])
+    os.environ["BENCH_KEY"] = key
+    options = {"threads": args.wrk_threads, "connections": args.wrk_connections,
+               "seconds": args.wrk_seconds}
+    lines = []
+    for workers in args.server_workers:
+        with wrk.serve(args.data_dir, workers) as (base_url, pid):
+            meter = CpuMeter(pid, args.data_dir)
+            wrk.run_wrk(base_url, **options | {"seconds": 2}, bodies=bodies)  # warm-up
+            for what, path in (("GET /health", None), ("POST /v1/events, one event", bodies)):
+                load = os.getloadavg()[0]
+                cpu0 = meter.snapshot()
+                run = wrk.run_wrk(base_url, **options, bodies=path)
+                cpu = meter.spent(cpu0, meter.snapshot())
+                n = max(1, run["requests"])
+                us = {k: cpu[k] / n * 1e6 for k in ("server", "postgres")}
+                us["client"] = run["client_cpu_s"] / n * 1e6
+                share = us["client"] / sum(us.values())
+                lines.append(
+                    f"wrk {what}: {workers} server process(es), {args.wrk_threads} threads x "
+                    f"{args.wrk_connections} connections, {args.wrk_seconds} s: "
+                    f"{run['per_s']:,.0f} requests/s p50={run['p50_ms']:.2f} ms "
+                    f"p99={run['p99_ms']:.2f} ms errors={run['errors']} of {run['requests']:,}; "
+                    f"CPU us server {us['server']:.0f} + postgres {us['postgres']:.0f} + "
+                    f"client {us['client']:.0f} per request (client {share:.0%}); "
+                    f"load average {load:.1f}"
+                )
+                print(lines[-1], flush=True)
+    return lines
 
 
 # --- report ---------------------------------------------------------------------------------

@@ -799,3 +799,8 @@ def test_serve_on_a_busy_port_says_so_at_once(cli: Cli) -> None:
         message = cli.fails("serve", "--port", str(port))
     assert f"cannot listen on 127.0.0.1:{port}" in message
     assert "another `learnloop serve`" in message and "--port" in message
+
+
+def test_serve_with_several_processes_refuses_the_in_process_worker(cli: Cli) -> None:
+    message = cli.fails("serve", "--workers", "2", "--worker")
+    assert "--workers N run `learnloop worker` beside the servers" in message

@@ -7,6 +7,12 @@
 - idle: a keep-alive connection is closed ``LEARNLOOP_KEEP_ALIVE_SECONDS`` (5 s) after its
   last answer.
 - stop: Ctrl-C or SIGTERM closes the connections and stops within a few seconds.
+
+``serve_processes`` runs several server processes on one port (``learnloop serve
+--workers N``): the parent binds the socket and supervises N children (uvicorn's
+``Multiprocess``: a child that dies is started again, SIGTERM stops them all), each of
+which builds the app from the environment (``app_of_environment``) and accepts on the
+shared socket, so the kernel spreads the connections over them.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from learnloop.settings import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
+# A child process of --workers answers its supervisor's pings from a thread; loading the
+# model on a busy machine can starve it for seconds, and a child that misses one is killed.
+HEALTHCHECK_SECONDS = 60
 
 
 class TimedH11Protocol(H11Protocol):
@@ -69,6 +78,46 @@ def protocol(settings: Settings) -> type[TimedH11Protocol]:
         (TimedH11Protocol,),
         {"header_timeout": settings.request_header_timeout_seconds},
     )
+
+
+class EnvH11Protocol(TimedH11Protocol):
+    """The protocol of the processes of ``serve_processes``: its header timeout is set by
+    ``app_of_environment`` from the environment's settings, in each process."""
+
+
+def app_of_environment() -> Any:
+    """The app of one server process of ``learnloop serve --workers N``, with the settings
+    (and the OTLP span export, when set) of the environment."""
+    from learnloop.api import create_app
+    from learnloop.telemetry import export_from_environment
+
+    settings = Settings()
+    export_from_environment()
+    EnvH11Protocol.header_timeout = settings.request_header_timeout_seconds
+    return create_app(settings=settings)
+
+
+def serve_processes(
+    settings: Settings, *, host: str, port: int, workers: int, **options: Any
+) -> None:
+    """Serve the environment's app from ``workers`` processes on one port until Ctrl-C or
+    SIGTERM."""
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    processes = uvicorn.Config(
+        f"{__name__}:app_of_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=f"{__name__}:EnvH11Protocol",
+        timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        **options,
+    )
+    sock = processes.bind_socket()
+    Multiprocess(processes, sockets=[sock]).run()
 
 
 def config(app: Any, settings: Settings, *, host: str, port: int, **options: Any) -> uvicorn.Config:

@@ -175,18 +175,44 @@ def serve(
             help="Also run the background worker in this process (as `learnloop worker`).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (each loads the model and has its own "
+            "pool); run the background worker apart (`learnloop worker`).",
+        ),
+    ] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     from learnloop.api import create_app
     from learnloop.api.server import serve as run_server
+    from learnloop.api.server import serve_processes
     from learnloop.telemetry import export_from_environment
 
+    if workers > 1 and worker:
+        message = (
+            "--worker runs the background worker in the one server process; with "
+            "--workers N run `learnloop worker` beside the servers instead"
+        )
+        err_console.print(Text.assemble(("error:", "red"), " ", message))
+        raise typer.Exit(1)
     _refuse_busy_port(host, port)
     settings = Settings()
+    if workers > 1:
+        typer.echo(f"serving on {host}:{port} from {workers} processes")
+        serve_processes(
+            settings, host=host, port=port, workers=workers, log_level="info",
+            access_log=access_log,
+        )
+        return
     if export_from_environment():
         typer.echo("sending learnloop's spans to the OTLP endpoint set in OTEL_EXPORTER_OTLP_*")
     app = create_app(settings=settings, worker=worker)
-    run_server(app, settings, host=host, port=port, log_level="info")
+    run_server(app, settings, host=host, port=port, log_level="info", access_log=access_log)
 
 
 def _refuse_busy_port(host: str, port: int) -> None:

@@ -7,9 +7,11 @@ commit that queued it.
 - ``learnloop.embed_changes(tenant_id)``: queued by the item triggers in the transaction of
   each change (migration 0006), at most one waiting per tenant, and run one at a time per
   tenant (procrastinate's ``queueing_lock`` and ``lock``).
-- ``learnloop.tick``: a periodic job, every second. It gives the jobs of a dead worker
-  (no heartbeat for ``LEARNLOOP_WORKER_STALLED_SECONDS``) up and queues their work
-  afresh, and runs the periodic work of ``PERIODIC`` that is due.
+- ``learnloop.stalled_jobs``: a periodic task, every second. It gives the jobs of a dead
+  worker (no heartbeat for ``LEARNLOOP_WORKER_STALLED_SECONDS``) up and queues their work
+  afresh.
+- the periodic work of every area (``learnloop.worker.periodic.PERIODIC``), each entry a
+  periodic task of its own with its schedule, queueing lock, lock and retries.
 
 When the database goes away, the worker stops (with an error, or procrastinate stops it
 when its listener loses the connection) and ``run_in_loop`` starts it again every
@@ -22,22 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Status
 
-from learnloop.analytics.rollups import refresh, tenants_with_activity
 from learnloop.errors import LearnLoopError
-from learnloop.learn import autoswitch, stats
-from learnloop.learn.autoswitch import autoswitch_tenants
-from learnloop.proposals.apply import apply_tenant, approved_tenants
-from learnloop.proposals.duplicates import embed_pending
-from learnloop.proposals.service import refresh_views
+from learnloop.worker.periodic import PERIODIC, RETRY_WAIT_SECONDS, Periodic, cron_every
 
 if TYPE_CHECKING:
     from learnloop.service import LearnLoop
@@ -45,92 +39,9 @@ if TYPE_CHECKING:
 QUEUE = "learnloop"
 RESTART_SECONDS = 2.0  # between a worker that failed (the database went away) and the next
 RECONNECT_SECONDS = 1.0  # the queue's pool gives a failing reconnection up after this
+STALLED_TASK = "learnloop.stalled_jobs"
 log = logging.getLogger("learnloop.worker")
-
-
-@dataclass
-class Periodic:
-    """Work a worker runs every ``seconds``; it must be idempotent and safe to run from
-    several workers at once. It returns how much it did (logged when not zero)."""
-
-    name: str
-    seconds: float
-    run: Callable[[LearnLoop], int | None]
-    last: float = field(default=0.0, compare=False)
-
-
-def _queue_embedding(ll: LearnLoop) -> int:
-    return len(ll.indexer.queue_pending())
-
-
-STATS_BATCH = 10_000  # events per statistics transaction
-
-
-def _statistics(ll: LearnLoop) -> int:
-    done = total = stats.update(ll.db, limit=STATS_BATCH)
-    while done == STATS_BATCH:  # a full batch: more is waiting
-        done = stats.update(ll.db, limit=STATS_BATCH)
-        total += done
-    return total
-
-
-def _autoswitch(ll: LearnLoop) -> int:
-    """Each tenant that asked for automatic policy switches, checked on its own: one that
-    fails is logged, the others are still checked. The switches and rollbacks made."""
-    done = 0
-    for tenant in autoswitch_tenants(ll.db):
-        try:
-            done += ll.learning.autoswitch(tenant)["applied"]
-        except Exception:
-            log.exception("tenant %s: the automatic policy switch check failed", tenant)
-    return done
-
-
-def _embed_proposals(ll: LearnLoop) -> int:
-    return embed_pending(ll.db, ll.embedder)
-
-
-def _apply_proposals(ll: LearnLoop) -> int:
-    """Each tenant's approved proposals in a transaction of its own: whatever stops one
-    tenant's batch is logged, and the other tenants' still apply in this tick."""
-    done = 0
-    for tenant in approved_tenants(ll.db):
-        try:
-            done += apply_tenant(ll.db, ll.items, tenant, batch=100, embed=False)
-        except Exception:
-            log.exception(
-                "tenant %s: applying approved proposals failed; retried next tick", tenant
-            )
-    return done
-
-
-def _refresh_learning_views(ll: LearnLoop) -> None:
-    refresh_views(ll.db)
-
-
-def _refresh_rollups(ll: LearnLoop) -> int:
-    """Each tenant's rollups on their own: one that fails is logged, the others refresh."""
-    done = 0
-    for tenant in tenants_with_activity(ll.db):
-        try:
-            done += refresh(ll.db, tenant).refreshed
-        except Exception:
-            log.exception("tenant %s: refreshing the rollups failed; retried next time", tenant)
-    return done
-
-
-# The periodic work of every area, in the order it runs within a tick.
-PERIODIC: list[Periodic] = [
-    Periodic("queue embedding jobs for changes without one", 5.0, _queue_embedding),
-    Periodic("outcome statistics: events processed", 1.0, _statistics),
-    Periodic("learning: automatic policy switches and rollbacks", autoswitch.EVERY, _autoswitch),
-    Periodic(
-        "learning queue: proposals embedded and checked for duplicates", 1.0, _embed_proposals
-    ),
-    Periodic("learning queue: approved proposals applied", 1.0, _apply_proposals),
-    Periodic("analytics: tenants' rollups refreshed", 30.0, _refresh_rollups),
-    Periodic("learning metric views refreshed", 60.0, _refresh_learning_views),
-]
+__all__ = ["PERIODIC", "QUEUE", "Periodic", "build_app", "run", "run_in_loop"]
 
 
 def build_app(ll: LearnLoop) -> procrastinate.App:
@@ -143,7 +54,6 @@ def build_app(ll: LearnLoop) -> procrastinate.App:
         reconnect_timeout=RECONNECT_SECONDS,
     )
     app = procrastinate.App(connector=connector)
-    due = [Periodic(p.name, p.seconds, p.run) for p in PERIODIC]
 
     @app.task(name="learnloop.embed_changes", queue=QUEUE)
     def embed_changes(tenant_id: str) -> int:
@@ -152,15 +62,44 @@ def build_app(ll: LearnLoop) -> procrastinate.App:
             log.info("tenant %s: embedded %d items", tenant_id, embedded)
         return embedded
 
-    @app.periodic(cron="* * * * * *")
-    @app.task(name="learnloop.tick", queue=QUEUE, queueing_lock="learnloop.tick")
-    async def tick(timestamp: int) -> None:
-        if await _give_up_stalled(app, ll.settings.worker_stalled_seconds):
+    # No lock: a lock held by a job of a worker that died would stop the very task that
+    # gives such jobs up.
+    @app.periodic(cron=cron_every(1))
+    @app.task(name=STALLED_TASK, queue=QUEUE, queueing_lock=STALLED_TASK)
+    async def stalled_jobs(timestamp: int) -> int:
+        given_up = await _give_up_stalled(app, ll.settings.worker_stalled_seconds)
+        if given_up:
             await asyncio.to_thread(ll.indexer.queue_pending)
-        await asyncio.to_thread(_run_due, ll, due)
+        return given_up
 
-    del embed_changes, tick  # registered with the app
+    for periodic in PERIODIC:
+        _register(app, ll, periodic)
+    del embed_changes, stalled_jobs  # registered with the app
     return app
+
+
+def _register(app: procrastinate.App, ll: LearnLoop, periodic: Periodic) -> None:
+    """``periodic`` as a task of ``app``, deferred on its schedule."""
+    retry: procrastinate.BaseRetryStrategy | bool = False
+    if periodic.attempts:
+        retry = procrastinate.RetryStrategy(
+            max_attempts=periodic.attempts, wait=RETRY_WAIT_SECONDS
+        )
+
+    def run(timestamp: int) -> int:
+        done = periodic.run(ll) or 0
+        if done:
+            log.info("%s: %s", periodic.name, done)
+        return done
+
+    task = app.task(
+        name=periodic.task,
+        queue=QUEUE,
+        queueing_lock=periodic.task,
+        lock=periodic.lock,
+        retry=retry,
+    )(run)
+    app.periodic(cron=periodic.cron)(task)
 
 
 async def _give_up_stalled(app: procrastinate.App, seconds: float) -> int:
@@ -178,21 +117,6 @@ async def _give_up_stalled(app: procrastinate.App, seconds: float) -> int:
         )
         await app.job_manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=True)
     return len(stalled)
-
-
-def _run_due(ll: LearnLoop, due: list[Periodic]) -> None:
-    now = time.monotonic()
-    for periodic in due:
-        if now - periodic.last < periodic.seconds:
-            continue
-        periodic.last = now
-        try:
-            done = periodic.run(ll)
-        except Exception:
-            log.exception("periodic work %r failed; it runs again next time", periodic.name)
-            continue
-        if done:
-            log.info("%s: %s", periodic.name, done)
 
 
 def _options(ll: LearnLoop, concurrency: int | None) -> dict[str, Any]:
