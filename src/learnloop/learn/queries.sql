@@ -346,3 +346,30 @@ SET settings = settings || jsonb_build_object('learning',
 WHERE tenant_id = %(tenant_id)s
   AND coalesce(settings #>> '{learning,policy}', 'similarity') = %(from_policy)s
 RETURNING tenant_id;
+
+-- name: adapter_pairs
+-- What an embedding adapter is fitted on: the latest clicked pairs of one embedder, the
+-- question's vector and the item that helped (reward > 0), newest first.
+SELECT v.query_vector, o.item_id
+FROM learn_outcomes AS o
+JOIN impression_vectors AS v ON v.tenant_id = o.tenant_id AND v.impression_id = o.impression_id
+WHERE o.tenant_id = %(tenant_id)s AND v.embedder = %(embedder)s AND o.shown AND o.reward > 0
+ORDER BY o.created_at DESC, o.impression_id DESC
+LIMIT %(limit)s;
+
+-- name: adapter_pair_count
+SELECT count(*) AS pairs
+FROM learn_outcomes AS o
+JOIN impression_vectors AS v ON v.tenant_id = o.tenant_id AND v.impression_id = o.impression_id
+WHERE o.tenant_id = %(tenant_id)s AND v.embedder = %(embedder)s AND o.shown AND o.reward > 0;
+
+-- name: adapter_items
+-- The unadapted side of an adapter's held-out check: every item's own vector.
+SELECT item_id, embedding FROM items
+WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s AND embedding IS NOT NULL;
+
+-- name: embedding_space
+SELECT embedder, dimension FROM embedding_space;
+
+-- name: drop_model
+DELETE FROM learn_models WHERE tenant_id = %(tenant_id)s AND name = %(name)s RETURNING name;
