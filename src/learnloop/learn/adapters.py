@@ -92,6 +92,12 @@ class Adapters:
         return gone is not None
 
 
+def adapter_tenants(db: Store) -> list[str]:
+    """The tenants whose adapter the worker refits when due (policy or shadow memory)."""
+    with db.connection() as conn:
+        return [r["tenant_id"] for r in conn.execute(Q["adapter_tenants"])]
+
+
 def load(conn: Connection, tenant_id: str) -> Adapter | None:
     row = conn.execute(Q["get_model"], {"tenant_id": tenant_id, "name": NAME}).fetchone()
     return None if row is None else Adapter.from_bytes(bytes(row["state"]))

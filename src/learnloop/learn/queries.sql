@@ -373,3 +373,12 @@ SELECT embedder, dimension FROM embedding_space;
 
 -- name: drop_model
 DELETE FROM learn_models WHERE tenant_id = %(tenant_id)s AND name = %(name)s RETURNING name;
+
+-- name: adapter_tenants
+-- The tenants whose live or shadow policy is memory and who keep the adapter on: those
+-- the worker refits an embedding adapter for when their clicked pairs grew enough.
+SELECT tenant_id FROM tenants
+WHERE 'memory' IN (coalesce(settings #>> '{learning,policy}', ''),
+                   coalesce(settings #>> '{learning,shadow}', ''))
+  AND coalesce((settings #>> '{learning,adapter,enabled}')::boolean, true)
+ORDER BY tenant_id;

@@ -34,6 +34,7 @@ from procrastinate.jobs import Status
 from learnloop.analytics.rollups import refresh, tenants_with_activity
 from learnloop.errors import LearnLoopError
 from learnloop.learn import autoswitch, stats
+from learnloop.learn.adapters import adapter_tenants
 from learnloop.learn.autoswitch import autoswitch_tenants
 from learnloop.proposals.apply import apply_tenant, approved_tenants
 from learnloop.proposals.duplicates import embed_pending
@@ -64,6 +65,7 @@ def _queue_embedding(ll: LearnLoop) -> int:
 
 
 STATS_BATCH = 10_000  # events per statistics transaction
+ADAPT_EVERY = 600.0  # seconds between checks for embedding adapters due a refit
 
 
 def _statistics(ll: LearnLoop) -> int:
@@ -83,6 +85,18 @@ def _autoswitch(ll: LearnLoop) -> int:
             done += ll.learning.autoswitch(tenant)["applied"]
         except Exception:
             log.exception("tenant %s: the automatic policy switch check failed", tenant)
+    return done
+
+
+def _adapt(ll: LearnLoop) -> int:
+    """Each memory tenant's embedding adapter refitted where its clicked pairs grew by
+    ``adapter.refit_growth`` (kept only when it wins on held-out pairs). The adapters kept."""
+    done = 0
+    for tenant in adapter_tenants(ll.db):
+        try:
+            done += bool(ll.learning.train_adapter(tenant, force=False)["kept"])
+        except Exception:
+            log.exception("tenant %s: refitting the embedding adapter failed", tenant)
     return done
 
 
@@ -124,6 +138,7 @@ PERIODIC: list[Periodic] = [
     Periodic("queue embedding jobs for changes without one", 5.0, _queue_embedding),
     Periodic("outcome statistics: events processed", 1.0, _statistics),
     Periodic("learning: automatic policy switches and rollbacks", autoswitch.EVERY, _autoswitch),
+    Periodic("learning: embedding adapters refitted where evidence grew", ADAPT_EVERY, _adapt),
     Periodic(
         "learning queue: proposals embedded and checked for duplicates", 1.0, _embed_proposals
     ),
