@@ -6,6 +6,7 @@ it, another embedder's questions never meet it, and it can be dropped."""
 from __future__ import annotations
 
 import csv
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from learnloop import LearnLoop
 from learnloop.learn import stats
 from learnloop.learn.adapter import Adapter, fit
-from learnloop.learn.adapters import adapter_tenants
+from learnloop.learn.adapters import RECHECK, adapter_tenants
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.memory import MemoryPolicy
 from learnloop.learn.policies import Arm
@@ -164,6 +165,7 @@ def test_trained_from_the_store_versioned_used_and_dropped(
 
     vector = ll.search.query_vector(questions[INTENTS[0]][-1])
     cache = ll.recommender.policies.adapters
+    time.sleep(RECHECK)  # a server checks for a newer adapter at most every RECHECK s
     with ll.db.connection() as conn:
         assert cache.get(conn, tenant, ll.embedder.name, len(vector)) is not None
         assert cache.get(conn, tenant, "another-embedder", len(vector)) is None

@@ -98,23 +98,32 @@ class Verdict:
 
 
 def train(
-    x: Array, y: Array, *, regularization: float = 30.0, start: Adapter | None = None
+    x: Array,
+    y: Array,
+    *,
+    regularization: float = 30.0,
+    start: Adapter | None = None,
+    weights: Array | None = None,
 ) -> Adapter:
-    """Multinomial logistic regression of the clicked item on the question vector."""
+    """Multinomial logistic regression of the clicked item on the question vector, each
+    pair counted ``weights`` times (1 each by default)."""
     items = np.unique(y)
     index = np.searchsorted(items, y)
     n, d = len(items), x.shape[1]
     w0 = _warm(start, items, d)
     xs = np.asarray(x, dtype=np.float64)
+    counts = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     lam = 1.0 / regularization
+    rows = np.arange(len(index))
 
     def loss(w: Array) -> tuple[float, Array]:
-        weights, bias = w[: n * d].reshape(n, d), w[n * d :]
-        p = _softmax(xs @ weights.T + bias)
-        value = -np.log(p[np.arange(len(index)), index] + 1e-12).sum()
-        p[np.arange(len(index)), index] -= 1.0
-        grad = np.concatenate([(p.T @ xs + lam * weights).ravel(), p.sum(0)])
-        return float(value + 0.5 * lam * (weights**2).sum()), grad
+        protos, bias = w[: n * d].reshape(n, d), w[n * d :]
+        p = _softmax(xs @ protos.T + bias)
+        value = -(counts * np.log(p[rows, index] + 1e-12)).sum()
+        p[rows, index] -= 1.0
+        p *= counts[:, None]
+        grad = np.concatenate([(p.T @ xs + lam * protos).ravel(), p.sum(0)])
+        return float(value + 0.5 * lam * (protos**2).sum()), grad
 
     options = {"maxiter": MAX_ITERATIONS}
     with threadpool_limits(1):  # small products: threads only contend (20x slower seen)
@@ -134,44 +143,56 @@ def fit(
     min_pairs: int = 500,
     holdout: float = 0.2,
     regularization: float = 30.0,
+    weights: Array | None = None,
 ) -> Verdict:
     """Fit on the older pairs, judge on the newer against the unadapted ranking, and
     refit on all when it wins (``x``, ``y``: question vectors and clicked items, oldest
-    first; ``item_ids``, ``item_vectors``: every item the unadapted ranking ranks)."""
+    first; ``item_ids``, ``item_vectors``: every item the unadapted ranking ranks;
+    ``weights``: what each pair counts, e.g. 1 / the chance its rank was looked at, so a
+    click found low in the list counts for the clicks it stands for)."""
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     figures: dict[str, Any] = {"pairs": len(y), "min_pairs": min_pairs}
     if len(y) < min_pairs:
         return Verdict(None, f"{len(y)} clicked pairs, at least {min_pairs} needed", figures)
     cut = len(y) - max(1, round(holdout * len(y)))
-    older = train(x[:cut], y[:cut], regularization=regularization)
+    older = train(x[:cut], y[:cut], regularization=regularization, weights=w[:cut])
     adapted = np.array([older.top(q) for q in x[cut:]]) == y[cut:]
     unadapted = _cosine_top(x[cut:], item_ids, item_vectors) == y[cut:]
-    gain, low = _paired(adapted, unadapted)
+    gain, low = _paired(adapted, unadapted, w[cut:])
+    a_acc, u_acc = _mean(adapted, w[cut:]), _mean(unadapted, w[cut:])
     figures.update(
         held_out=len(y) - cut,
-        adapted_acc1=float(adapted.mean()),
-        unadapted_acc1=float(unadapted.mean()),
+        adapted_acc1=a_acc,
+        unadapted_acc1=u_acc,
         gain=gain,
         gain_low95=low,
     )
     if low <= 0.0:
         why = (
             f"on the {len(y) - cut} newest pairs it ranks the clicked item first"
-            f" {adapted.mean():.1%} of the time against {unadapted.mean():.1%} unadapted:"
+            f" {a_acc:.1%} of the time against {u_acc:.1%} unadapted:"
             " no significant gain (95% lower bound of the gain <= 0)"
         )
         return Verdict(None, why, figures)
-    final = train(x, y, regularization=regularization, start=older)
+    final = train(x, y, regularization=regularization, start=older, weights=w)
     meta = {**figures, "regularization": regularization, "dimension": int(x.shape[1])}
     adapter = Adapter(final.items, final.weights, final.bias, version, embedder, meta)
-    why = f"held-out acc@1 {adapted.mean():.1%} against {unadapted.mean():.1%} unadapted"
+    why = f"held-out acc@1 {a_acc:.1%} against {u_acc:.1%} unadapted"
     return Verdict(adapter, why, figures)
 
 
-def _paired(a: Array, b: Array) -> tuple[float, float]:
-    """The mean of a - b and its 95% lower bound."""
+def _mean(a: Array, w: Array) -> float:
+    return float((a * w).sum() / w.sum())
+
+
+def _paired(a: Array, b: Array, w: Array) -> tuple[float, float]:
+    """The weighted mean of a - b and its 95% lower bound (Kish's effective size)."""
     d = a.astype(float) - b.astype(float)
-    se = float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else math.inf
-    return float(d.mean()), float(d.mean() - 1.96 * se)
+    mean = _mean(d, w)
+    n = w.sum() ** 2 / (w**2).sum()
+    var = float((w * (d - mean) ** 2).sum() / w.sum())
+    se = math.sqrt(var / (n - 1)) if n > 1 else math.inf
+    return mean, mean - 1.96 * se
 
 
 def _cosine_top(x: Array, item_ids: Array, item_vectors: Array) -> Array:

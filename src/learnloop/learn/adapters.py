@@ -23,7 +23,7 @@ from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput
 from learnloop.learn import adapter as fitting
 from learnloop.learn.adapter import Adapter
-from learnloop.learn.config import LearningConfig
+from learnloop.learn.config import LearningConfig, examine
 from learnloop.ports import Connection, Store
 
 Q = load_queries("learnloop.learn")
@@ -53,7 +53,7 @@ class Adapters:
             count = _pairs(conn, tenant_id, embedder)
             if not force and not _due(current, count, embedder, settings.refit_growth):
                 return {"kept": False, "reason": "not due", "pairs": count, **_summary(current)}
-            x, y = _training(conn, tenant_id, embedder, settings.max_pairs)
+            x, y, ranks = _training(conn, tenant_id, embedder, settings.max_pairs)
             ids, vectors = _items(conn, tenant_id, embedder)
         version = 1 if current is None else current.version + 1
         verdict = fitting.fit(
@@ -66,6 +66,7 @@ class Adapters:
             min_pairs=settings.min_pairs,
             holdout=settings.holdout,
             regularization=settings.regularization,
+            weights=np.array([1.0 / examine(r, config.position_bias) for r in ranks]),
         )
         answer: dict[str, Any] = {"kept": verdict.adapter is not None, "reason": verdict.reason}
         answer["fit"] = verdict.figures
@@ -125,13 +126,15 @@ def _pairs(conn: Connection, tenant_id: str, embedder: str) -> int:
 
 def _training(
     conn: Connection, tenant_id: str, embedder: str, limit: int
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[int | None]]:
+    """Question vectors, clicked items and the ranks they were clicked at, oldest first."""
     params = {"tenant_id": tenant_id, "embedder": embedder, "limit": limit}
-    rows = conn.execute(Q["adapter_pairs"], params).fetchall()[::-1]  # oldest first
+    rows = conn.execute(Q["adapter_pairs"], params).fetchall()[::-1]
     if not rows:
-        return np.zeros((0, 1), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        return np.zeros((0, 1), dtype=np.float32), np.zeros(0, dtype=np.int64), []
     x = np.stack([_array(r["query_vector"]) for r in rows]).astype(np.float32)
-    return x, np.array([r["item_id"] for r in rows], dtype=np.int64)
+    y = np.array([r["item_id"] for r in rows], dtype=np.int64)
+    return x, y, [r["rank"] for r in rows]
 
 
 def _items(

@@ -349,8 +349,8 @@ RETURNING tenant_id;
 
 -- name: adapter_pairs
 -- What an embedding adapter is fitted on: the latest clicked pairs of one embedder, the
--- question's vector and the item that helped (reward > 0), newest first.
-SELECT v.query_vector, o.item_id
+-- question's vector, the item that helped (reward > 0) and its rank, newest first.
+SELECT v.query_vector, o.item_id, o.rank
 FROM learn_outcomes AS o
 JOIN impression_vectors AS v ON v.tenant_id = o.tenant_id AND v.impression_id = o.impression_id
 WHERE o.tenant_id = %(tenant_id)s AND v.embedder = %(embedder)s AND o.shown AND o.reward > 0
