@@ -117,6 +117,7 @@ BENCH_USER = "bench-user"
 PEERS = ("logistic regression", "kNN (k=10)", "logistic regression C=10")
 ADAPTED = "memory+adapter"  # the memory policy with the tenant's embedding adapter
 ADAPT_EVERY = 1000  # outcomes between scheduled adapter fits (refit only when due)
+ADAPTER_SETTINGS: dict[str, Any] = {}  # --adapter: the tenant's adapter settings
 
 
 @dataclass(frozen=True)
@@ -431,6 +432,7 @@ def new_tenant(ll: LearnLoop, task: Task, policy: str, seed: int) -> str:
     changes: dict[str, Any] = {"policy": policy, "rewards": {"wait_seconds": 0}}
     if policy == ADAPTED:
         changes["policy"] = "memory"
+        changes["adapter"] = ADAPTER_SETTINGS
     elif policy == "memory":
         changes["adapter"] = {"enabled": False}
     ll.learning.configure(tenant, changes)
@@ -733,6 +735,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-single", action="store_true", help="let a sure first item be shown alone"
     )
     parser.add_argument("--runbook-questions", type=Path, default=ALERT_QUESTIONS)
+    parser.add_argument(
+        "--adapter",
+        type=json.loads,
+        default={},
+        help='memory+adapter settings, e.g. {"strength": 8}',
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/learnbench-data"))
     args = parser.parse_args(argv)
@@ -757,6 +765,7 @@ def make_task(args: argparse.Namespace, seed: int) -> Task:
 
 def main(argv: list[str] | None = None) -> None:
     args = options(argv)
+    ADAPTER_SETTINGS.update(args.adapter)
     started = time.perf_counter()
     runs: list[Run] = []
     peer_figures = []

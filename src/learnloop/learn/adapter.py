@@ -198,7 +198,8 @@ def _paired(a: Array, b: Array, w: Array) -> tuple[float, float]:
 def _cosine_top(x: Array, item_ids: Array, item_vectors: Array) -> Array:
     norms = np.linalg.norm(item_vectors, axis=1, keepdims=True)
     unit = item_vectors / np.where(norms == 0, 1.0, norms)
-    return np.asarray(item_ids)[np.argmax(x @ unit.T, axis=1)]
+    top: Array = np.asarray(item_ids)[np.argmax(x @ unit.T, axis=1)]
+    return top
 
 
 def _warm(start: Adapter | None, items: Array, d: int) -> Array:
@@ -214,5 +215,6 @@ def _warm(start: Adapter | None, items: Array, d: int) -> Array:
 
 def _softmax(z: Array) -> Array:
     z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
+    p: Array = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    return p
