@@ -115,6 +115,9 @@ OOS_INTENTS = 10
 SHOW_ALL = "bench-show-all"
 BENCH_USER = "bench-user"
 PEERS = ("logistic regression", "kNN (k=10)", "logistic regression C=10")
+ADAPTED = "memory+adapter"  # the memory policy with the tenant's embedding adapter
+ADAPT_EVERY = 1000  # outcomes between scheduled adapter fits (refit only when due)
+ADAPTER_SETTINGS: dict[str, Any] = {}  # --adapter: the tenant's adapter settings
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class Run:
     oos: dict[str, Any] = field(default_factory=dict)
     pairs: list[tuple[int, Question]] = field(default_factory=list)  # (outcome index, clicked)
     seconds: float = 0.0
+    adapter_seconds: float = 0.0
+    adapter_fits: list[dict[str, Any]] = field(default_factory=list)
 
     def figures(self) -> dict[str, Any]:
         ms = sorted(self.recommend_ms)
@@ -420,10 +425,17 @@ def unsettled(ll: LearnLoop, tenant: str) -> int:
 
 
 def new_tenant(ll: LearnLoop, task: Task, policy: str, seed: int) -> str:
-    tenant = f"lb-{task.name[:8]}-{policy[:10]}-s{seed}-{int(time.time() * 1000) % 10**9}"
+    name = policy[:10].replace("+", "-")
+    tenant = f"lb-{task.name[:8]}-{name}-s{seed}-{int(time.time() * 1000) % 10**9}"
     ll.tenants.ensure(tenant)
     ll.items.put_many(tenant, task.items)
-    ll.learning.configure(tenant, {"policy": policy, "rewards": {"wait_seconds": 0}})
+    changes: dict[str, Any] = {"policy": policy, "rewards": {"wait_seconds": 0}}
+    if policy == ADAPTED:
+        changes["policy"] = "memory"
+        changes["adapter"] = ADAPTER_SETTINGS
+    elif policy == "memory":
+        changes["adapter"] = {"enabled": False}
+    ll.learning.configure(tenant, changes)
     if task.threshold is not None:
         ll.recommender.set_threshold(tenant, task.threshold)
     if task.context:
@@ -472,6 +484,8 @@ def play(
         if (n + 1) % UPDATE_EVERY == 0:
             _flush(ll, tenant, events)
             drain(ll, run, until_empty=False)
+        if policy == ADAPTED and (n + 1) % ADAPT_EVERY == 0:
+            _adapt(ll, tenant, run, n + 1)
         run.outcomes = n + 1
     if task.name == "oos":
         _calibrate(ll, asker, task, tenant, run)
@@ -496,6 +510,31 @@ def _ask(
     item_id = answer.recommendations[rank - 1].item.item_id
     base = {"impression_id": str(answer.impression_id), "item_id": item_id, "rank": rank}
     return [{"type": "clicked", **base}, {"type": "succeeded", **base}]
+
+
+def _adapt(ll: LearnLoop, tenant: str, run: Run, n: int) -> None:
+    """The scheduled refit: ``train_adapter`` when the clicked pairs grew enough."""
+    drain(ll, run, until_empty=True)
+    started = time.perf_counter()
+    answer = ll.learning.train_adapter(tenant, force=False)
+    spent = time.perf_counter() - started
+    run.adapter_seconds += spent
+    if answer["reason"] == "not due":
+        return
+    fit = answer.get("fit", {})
+    run.adapter_fits.append({"at": n, "seconds": spent, "kept": answer["kept"], **fit})
+    held = (
+        f"held-out acc@1 {fit['adapted_acc1']:.1%} vs unadapted {fit['unadapted_acc1']:.1%}"
+        if "adapted_acc1" in fit
+        else answer["reason"]
+    )
+    version = (answer.get("adapter") or {}).get("version")
+    print(
+        f"  adapter at {n:,}: {fit.get('pairs', 0):,} pairs, {held},"
+        f" {'kept (version ' + str(version) + ')' if answer['kept'] else 'refused'}"
+        f" in {spent:.0f} s",
+        flush=True,
+    )
 
 
 def _flush(ll: LearnLoop, tenant: str, events: list[dict[str, Any]]) -> None:
@@ -669,6 +708,11 @@ def _stream_lines(runs: list[Run]) -> list[str]:
             f" ({pairs} by the checkpoints), {r.shown_fewer:,} impressions with fewer than {K}"
             f" shown; update {f['update_ms_per_1k']:.0f} ms/1k outcomes ({per_s:,.0f}"
             f" outcomes/s, {rows:,.0f} rows/s); run {r.seconds:.0f} s"
+            + (
+                f"; adapter fits {len(r.adapter_fits)} in {r.adapter_seconds:.0f} s"
+                if r.adapter_fits
+                else ""
+            )
         )
     return lines
 
@@ -679,7 +723,7 @@ def _stream_lines(runs: list[Run]) -> list[str]:
 def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", choices=("banking77", "oos", "runbooks"), default="banking77")
-    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--policies", default=",".join([*POLICIES, ADAPTED]))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--checkpoints", default=None, help="default 0,1000,3000,10000")
@@ -691,6 +735,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-single", action="store_true", help="let a sure first item be shown alone"
     )
     parser.add_argument("--runbook-questions", type=Path, default=ALERT_QUESTIONS)
+    parser.add_argument(
+        "--adapter",
+        type=json.loads,
+        default={},
+        help='memory+adapter settings, e.g. {"strength": 8}',
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/learnbench-data"))
     args = parser.parse_args(argv)
@@ -715,6 +765,7 @@ def make_task(args: argparse.Namespace, seed: int) -> Task:
 
 def main(argv: list[str] | None = None) -> None:
     args = options(argv)
+    ADAPTER_SETTINGS.update(args.adapter)
     started = time.perf_counter()
     runs: list[Run] = []
     peer_figures = []

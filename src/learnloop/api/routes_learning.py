@@ -107,6 +107,26 @@ def calibrate(ll: LL, tenant: AdminTenant, body: CalibrateRequest) -> dict[str, 
     return answer
 
 
+@router.post("/adapter")
+def train_adapter(ll: LL, tenant: AdminTenant) -> dict[str, Any]:
+    """Fit the tenant's embedding adapter on its clicked pairs; kept (and used by the memory
+    policy) only when it beats the unadapted ranking on the newest of them. ``kept`` false
+    and ``reason`` say why not; ``adapter`` is the one in use either way (or null)."""
+    return ll.learning.train_adapter(tenant)
+
+
+@router.get("/adapter")
+def adapter(ll: LL, tenant: ReadTenant) -> dict[str, Any]:
+    """The embedding adapter in use: version, embedder, pairs and held-out figures (or null)."""
+    return ll.learning.adapter(tenant)
+
+
+@router.delete("/adapter")
+def drop_adapter(ll: LL, tenant: AdminTenant) -> dict[str, Any]:
+    """Remove the embedding adapter: the memory policy ranks unadapted again."""
+    return {"dropped": ll.learning.drop_adapter(tenant)}
+
+
 @router.get("/reliability")
 def reliability(
     ll: LL, tenant: ReadTenant, bins: Annotated[int, Query(ge=2, le=50)] = 10

@@ -179,6 +179,30 @@ def calibrate(
         console.print(f"{fitted.method} calibration fitted on {fitted.outcomes} outcomes")
 
 
+@learning_app.command("adapter")
+def adapter(
+    ctx: typer.Context,
+    action: Annotated[str, typer.Argument(help="train, status or drop.")] = "status",
+) -> None:
+    """The tenant's embedding adapter: fit it on clicked pairs (kept only when it beats the
+    unadapted ranking on the newest of them), show the one in use, or drop it."""
+    if action not in ("train", "status", "drop"):
+        raise typer.BadParameter("use train, status or drop", param_hint="ACTION")
+    with opened() as ll:
+        tenant = tenant_of(ctx)
+        if action == "drop":
+            dropped = ll.learning.drop_adapter(tenant)
+            console.print("adapter dropped" if dropped else "no adapter to drop")
+            return
+        if action == "status":
+            print_json(ll.learning.adapter(tenant))
+            return
+        answer = ll.learning.train_adapter(tenant)
+    verdict = "kept" if answer["kept"] else "not kept"
+    console.print(f"adapter {verdict}: {answer['reason']}", markup=False)
+    print_json(answer)
+
+
 @learning_app.command("reliability")
 def reliability(ctx: typer.Context) -> None:
     """Reliability-diagram data of the confidence in use."""

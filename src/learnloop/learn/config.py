@@ -58,6 +58,31 @@ class MemoryConfig(Input):
     position_bias: float = Field(default=1.0, ge=0, le=3)
 
 
+class AdapterConfig(Input):
+    """The tenant's embedding adapter (``learnloop.learn.adapter``), read by the ``memory``
+    policy once one has been fitted and has beaten the unadapted ranking on held-out logs."""
+
+    enabled: bool = Field(default=True, description="memory ranks with a fitted adapter")
+    min_pairs: int = Field(
+        default=500, ge=20, le=1_000_000, description="clicked pairs before a fit is tried"
+    )
+    max_pairs: int = Field(
+        default=20_000, ge=20, le=1_000_000, description="the latest clicked pairs fitted on"
+    )
+    holdout: float = Field(
+        default=0.2, gt=0, lt=1, description="share of the newest pairs it is judged on"
+    )
+    regularization: float = Field(
+        default=30.0, gt=0, le=10_000, description="inverse L2 strength of the fit (C)"
+    )
+    strength: float = Field(
+        default=4.0, gt=0, le=1000, description="looks the adapter's probability is worth"
+    )
+    refit_growth: float = Field(
+        default=0.25, ge=0, le=100, description="new pairs (a share) before a scheduled refit"
+    )
+
+
 class AutoSwitchConfig(Input):
     """Switching the live policy automatically (``learnloop.learn.autoswitch``): off unless
     the tenant turns it on."""
@@ -118,6 +143,7 @@ class LearningConfig(Input):
     )
     prior_strength: float = Field(default=4.0, gt=0, le=1000)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    adapter: AdapterConfig = Field(default_factory=AdapterConfig)
     auto_switch: AutoSwitchConfig = Field(default_factory=AutoSwitchConfig)
 
     @classmethod

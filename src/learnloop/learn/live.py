@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from learnloop._sql import load_queries
+from learnloop.learn.adapters import AdapterCache
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.contextual import ContextualPolicy, Example
 from learnloop.learn.memory import Neighbour
@@ -30,6 +31,7 @@ class Policies:
 
     def __init__(self) -> None:
         self.recall = Recall()
+        self.adapters = AdapterCache()
         self._models: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
 

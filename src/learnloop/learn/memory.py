@@ -28,6 +28,13 @@ fall below the threshold. (The confidence uses the baseline's confidence itself 
 not its monotone version, so a candidate near questions say nothing of keeps exactly the
 confidence the baseline gives it.)
 
+Where the tenant has an embedding adapter (``learn.adapter``: fitted on its clicked pairs
+and proved better than the unadapted ranking on its held-out ones), the prior of the
+ranking is the adapter's probability of each candidate instead, worth
+``adapter.strength`` looks (``adapted``); a candidate the adapter does not know (an item
+added since it was fitted) keeps the baseline's prior. The confidence shown keeps the
+baseline's prior either way, so thresholds and calibration read the same scale.
+
 With probability ``exploration`` a request is ranked by one draw from each posterior
 (Thompson sampling), with propensities counted over draws, so the log supports offline
 evaluation; otherwise by the posterior means (propensity 1).
@@ -53,6 +60,8 @@ from learnloop.learn.policies import (
     mc_propensities,
 )
 
+LIKELY = 0.05  # an item the adapter gives at least this is added as a candidate
+
 
 @dataclass(frozen=True)
 class Neighbour:
@@ -76,15 +85,24 @@ class MemoryPolicy:
         settings: MemorySettings | None = None,
         *,
         samples: int = 64,
+        adapted: Mapping[int, float] | None = None,
+        adapted_strength: float = 4.0,
     ):
         self.settings = settings or MemorySettings()
         self.samples = samples
         self.evidence = evidence(neighbours, self.settings)
+        self.adapted = dict(adapted or {})
+        self.adapted_strength = adapted_strength
 
     def posteriors(self, arms: Sequence[Arm]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """The Beta parameters (alpha, beta) of each arm."""
         s = self.settings.strength
         prior = monotone_prior(arms)
+        if self.adapted:
+            s = self.adapted_strength
+            known = [self.adapted.get(arm.item_id) for arm in arms]
+            adapted = [p if p is not None else prior[n] for n, p in enumerate(known)]
+            prior = np.clip(np.array(adapted, dtype=float), 0.001, 0.999)
         found = [self.evidence.get(arm.item_id, (0.0, 0.0)) for arm in arms]
         wins = np.array([f[0] for f in found])
         losses = np.array([f[1] for f in found])
@@ -120,7 +138,7 @@ class MemoryPolicy:
         confidences = self.confidences(arms)
         allowed = eligible(arms, threshold, confidences)
         rate = self.settings.exploration
-        if rate == 0.0 or not self.evidence:
+        if rate == 0.0 or not (self.evidence or self.adapted):
             order = _order(means)
             ones = np.where(allowed, 1.0, 0.0).tolist()
             firsts = deterministic_first(order, allowed)
@@ -146,15 +164,17 @@ class MemoryPolicy:
         alpha, beta = self.posteriors(arms)
         means = alpha / (alpha + beta)
         allowed = eligible(arms, threshold, self.confidences(arms))
-        rate = self.settings.exploration if self.evidence else 0.0
+        rate = self.settings.exploration if self.evidence or self.adapted else 0.0
         return mc_first(_sampler(alpha, beta, means, rate), len(arms), rng, samples, allowed)
 
     def suggested(self, known: Sequence[int]) -> list[int]:
         """Items that helped near questions but are not among the candidates, best first:
         the store adds them as candidates, so an answer found once is found again."""
         seen = set(known)
+        likely = sorted(((p, i) for i, p in self.adapted.items() if p >= LIKELY), reverse=True)
         extra = [(wins, item) for item, (wins, _) in self.evidence.items() if wins > 0]
-        return [item for _, item in sorted(extra, reverse=True) if item not in seen]
+        found = [i for _, i in likely] + [item for _, item in sorted(extra, reverse=True)]
+        return [item for item in dict.fromkeys(found) if item not in seen]
 
 
 def weight(similarity: float, settings: MemorySettings) -> float:

@@ -409,3 +409,39 @@ SELECT (SELECT count(*) FROM impressions_moved) AS impressions,
 
 -- name: database_now
 SELECT now() AS now;
+
+-- name: adapter_pairs
+-- What an embedding adapter is fitted on: the latest clicked pairs of one embedder, the
+-- question's vector, the item that helped (reward > 0) and its rank, newest first.
+SELECT v.query_vector, o.item_id, o.rank
+FROM learn_outcomes AS o
+JOIN impression_vectors AS v ON v.tenant_id = o.tenant_id AND v.impression_id = o.impression_id
+WHERE o.tenant_id = %(tenant_id)s AND v.embedder = %(embedder)s AND o.shown AND o.reward > 0
+ORDER BY o.created_at DESC, o.impression_id DESC
+LIMIT %(limit)s;
+
+-- name: adapter_pair_count
+SELECT count(*) AS pairs
+FROM learn_outcomes AS o
+JOIN impression_vectors AS v ON v.tenant_id = o.tenant_id AND v.impression_id = o.impression_id
+WHERE o.tenant_id = %(tenant_id)s AND v.embedder = %(embedder)s AND o.shown AND o.reward > 0;
+
+-- name: adapter_items
+-- The unadapted side of an adapter's held-out check: every item's own vector.
+SELECT item_id, embedding FROM items
+WHERE tenant_id = %(tenant_id)s AND embedder = %(embedder)s AND embedding IS NOT NULL;
+
+-- name: embedding_space
+SELECT embedder, dimension FROM embedding_space;
+
+-- name: drop_model
+DELETE FROM learn_models WHERE tenant_id = %(tenant_id)s AND name = %(name)s RETURNING name;
+
+-- name: adapter_tenants
+-- The tenants whose live or shadow policy is memory and who keep the adapter on: those
+-- the worker refits an embedding adapter for when their clicked pairs grew enough.
+SELECT tenant_id FROM tenants
+WHERE 'memory' IN (coalesce(settings #>> '{learning,policy}', ''),
+                   coalesce(settings #>> '{learning,shadow}', ''))
+  AND coalesce((settings #>> '{learning,adapter,enabled}')::boolean, true)
+ORDER BY tenant_id;

@@ -97,7 +97,13 @@ def _memory_live(r: Request) -> Policy:
         if r.question is None
         else neighbours(r.conn, r.tenant_id, r.question, r.config, r.policies.recall)
     )
-    return MemoryPolicy(found, r.config.memory)
+    settings = r.config.adapter
+    if r.question is None or not settings.enabled:
+        return MemoryPolicy(found, r.config.memory)
+    vector = r.question.vector
+    adapter = r.policies.adapters.get(r.conn, r.tenant_id, r.question.embedder, len(vector))
+    adapted = None if adapter is None else adapter.probabilities(vector)
+    return MemoryPolicy(found, r.config.memory, adapted=adapted, adapted_strength=settings.strength)
 
 
 ENTRIES: dict[PolicyName, Entry] = {
@@ -130,7 +136,8 @@ ENTRIES: dict[PolicyName, Entry] = {
         ),
         Entry(
             "memory",
-            "the settled outcomes of the nearest past questions, read as a cascade",
+            "the settled outcomes of the nearest past questions, read as a cascade (with the"
+            " tenant's embedding adapter as prior once one is fitted)",
             live=_memory_live,
             # each logged impression replayed with the memory it had (learn/replay.py)
             offline=lambda conn, tenant_id, config: MemoryReplay(config.memory),

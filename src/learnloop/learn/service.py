@@ -20,6 +20,7 @@ from learnloop.learn import (
     registry,
     stats,
 )
+from learnloop.learn.adapters import Adapters
 from learnloop.learn.calibration import Calibration
 from learnloop.learn.config import LearningConfig, PolicyName
 from learnloop.learn.experiments import ExperimentIn
@@ -54,6 +55,7 @@ class Learning:
     def __init__(self, db: Store):
         self.db = db
         self.experiments = Experiments(db)
+        self._adapters = Adapters(db)
 
     def config(self, tenant_id: str) -> LearningConfig:
         with self.db.connection() as conn:
@@ -148,6 +150,22 @@ class Learning:
             raise InvalidInput("no shadow policy: set one with learning settings shadow=NAME")
         with self.db.connection() as conn:
             return offline.shadow_report(conn, tenant_id, config.shadow, config, limit=limit)
+
+    def train_adapter(self, tenant_id: str, *, force: bool = True) -> dict[str, Any]:
+        """Fit the tenant's embedding adapter on its clicked pairs and keep it only when it
+        beats the unadapted ranking on the newest of them (``learn.adapter``); unless
+        ``force``, only when the pairs grew enough since the last fit."""
+        return self._adapters.train(tenant_id, self.config(tenant_id), force=force)
+
+    def adapter(self, tenant_id: str) -> dict[str, Any]:
+        """The tenant's embedding adapter in use: version, embedder, held-out figures."""
+        self.config(tenant_id)
+        return self._adapters.status(tenant_id)
+
+    def drop_adapter(self, tenant_id: str) -> bool:
+        """Remove the tenant's embedding adapter (True when there was one)."""
+        self.config(tenant_id)
+        return self._adapters.drop(tenant_id)
 
     def calibrate(
         self,

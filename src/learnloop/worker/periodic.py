@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from learnloop.analytics.rollups import refresh, tenants_with_activity
 from learnloop.learn import autoswitch, stats
+from learnloop.learn.adapters import adapter_tenants
 from learnloop.learn.autoswitch import autoswitch_tenants
 from learnloop.proposals.apply import apply_tenant, approved_tenants
 from learnloop.proposals.duplicates import embed_pending
@@ -97,6 +98,21 @@ def _autoswitch(ll: LearnLoop) -> int:
     return done
 
 
+ADAPT_EVERY = 600  # seconds between checks for embedding adapters due a refit
+
+
+def _adapt(ll: LearnLoop) -> int:
+    """Each memory tenant's embedding adapter refitted where its clicked pairs grew by
+    ``adapter.refit_growth`` (kept only when it wins on held-out pairs). The adapters kept."""
+    done = 0
+    for tenant in adapter_tenants(ll.db):
+        try:
+            done += bool(ll.learning.train_adapter(tenant, force=False)["kept"])
+        except Exception:
+            log.exception("tenant %s: refitting the embedding adapter failed", tenant)
+    return done
+
+
 def _embed_proposals(ll: LearnLoop) -> int:
     return embed_pending(ll.db, ll.embedder)
 
@@ -143,6 +159,13 @@ PERIODIC: list[Periodic] = [
         "learnloop.autoswitch",
         int(autoswitch.EVERY),
         _autoswitch,
+        attempts=2,
+    ),
+    Periodic(
+        "learning: embedding adapters refitted where evidence grew",
+        "learnloop.adapt",
+        ADAPT_EVERY,
+        _adapt,
         attempts=2,
     ),
     Periodic(
