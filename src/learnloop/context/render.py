@@ -77,7 +77,7 @@ def report_part(report: Report) -> tuple[Citation, str]:
 
 
 def trends_part(account: str, days: int, lines: Sequence[str]) -> tuple[Citation, str]:
-    """The account's KPI trends as one part.
+    r"""The account's KPI trends as one part.
 
     >>> trends_part("acme", 90, ["NPS: 40 -> 30"])[1]
     '[trends acme] KPI trends of acme over the last 90 days:\n- NPS: 40 -> 30'
