@@ -40,6 +40,11 @@ class GroupCommit:
         self.groups = 0  # groups committed so far, and the calls in them: for tests
         self.calls = 0
 
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a group of theirs."""
+        return len(self._waiting)
+
     async def record(self, tenant_id: str, raw: Sequence[dict[str, Any]]) -> Recorded:
         """Record one call's events with the others waiting; its answer once committed."""
         answer: asyncio.Future[Recorded] = self.loop.create_future()
