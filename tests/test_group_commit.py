@@ -6,6 +6,7 @@ recorded again call by call. On the real server, the real PostgreSQL and the rea
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ from learnloop.api import create_app
 from learnloop.api.server import config
 from learnloop.errors import Conflict
 from learnloop.events.service import Recorded
+from learnloop.tenants import RateLimit
 from tests.test_interactions import (
     key_of,
     new_tenant,
@@ -215,3 +217,74 @@ def test_grouped_single_events_acknowledged_survive_a_killed_server(
     stored = _stored(ll, tenant)
     assert set(stored) == acknowledged
     assert sorted(r["metadata"]["n"] for r in stored.values()) == list(range(200))
+
+
+# ----------------------------------------------------------------------------- the fast path
+
+
+def _pairs(url: str, headers: dict[str, str], body: bytes, ctype: str = "application/json"):
+    """The same request answered by FastEvents and by the route (a query string sends it
+    there): both answers, and whether the first was FastEvents'."""
+    sent = {**headers, "Content-Type": ctype}
+    with httpx.Client(base_url=url, headers=sent, timeout=30) as client:
+        return client.post("/v1/events", content=body), client.post(
+            "/v1/events?via=route", content=body
+        )
+
+
+def _same(fast: httpx.Response, route: httpx.Response, *, ids: bool = True) -> None:
+    assert fast.status_code == route.status_code
+    for name in ("content-type", "retry-after", "x-frame-options", "content-security-policy"):
+        assert fast.headers.get(name) == route.headers.get(name), name
+    if ids:
+        assert fast.json() == route.json()
+    else:  # the same answer but for the event ids: the two requests stored an event each
+        drop = [{k: v for k, v in r.items() if k != "event_id"} for r in fast.json()["results"]]
+        again = [{k: v for k, v in r.items() if k != "event_id"} for r in route.json()["results"]]
+        assert drop == again
+
+
+def test_fast_events_answers_as_the_route_does(
+    ll: LearnLoop, served: tuple[FastAPI, str], tenant: str
+) -> None:
+    app, url = served
+    put_faq(ll, tenant)
+    imp = str(recommend(ll, tenant).impression_id)
+    writer = key_of(ll, tenant)
+    reader = {"X-API-Key": ll.keys.create(tenant, "r", scopes=["read"]).key}
+    slow = {"Authorization": "Bearer " + ll.keys.create(tenant, "s", rate=RateLimit(0.01, 3)).key}
+    event = {"type": "viewed", "impression_id": imp}
+    for headers in (writer, reader, slow):  # each key authenticates once: then it is cached
+        httpx.get(f"{url}/v1/keys/current", headers=headers).raise_for_status()
+    before = getattr(app.state, "fast_events", 0)
+
+    _same(*_pairs(url, writer, json.dumps(event).encode()), ids=False)
+    _same(*_pairs(url, writer, json.dumps({"events": [event, {"type": "x"}]}).encode()), ids=False)
+    fast, route = _pairs(url, writer, json.dumps({**event, "type": "bogus"}).encode())
+    _same(fast, route)
+    assert fast.status_code == 422
+    assert getattr(app.state, "fast_events", 0) - before == 2  # the 422 is an error answer
+    fast, route = _pairs(url, reader, json.dumps(event).encode())
+    _same(fast, route)
+    assert fast.status_code == 403 and "'write' scope" in fast.json()["error"]["message"]
+    fast, route = _pairs(
+        url, slow, json.dumps(event).encode()
+    )  # its burst of 3 (one spent): then 429
+    assert (fast.status_code, route.status_code) == (200, 200)
+    fast, route = _pairs(url, slow, json.dumps(event).encode())
+    _same(fast, route)
+    assert fast.status_code == 429 and int(fast.headers["retry-after"]) >= 1
+    # What FastEvents leaves to the route: the same answers, whichever way they went.
+    unknown = {"Authorization": "Bearer ll_nope_nope"}
+    for headers, body, ctype in [
+        (unknown, json.dumps(event).encode(), "application/json"),
+        ({}, json.dumps(event).encode(), "application/json"),
+        (writer, b"[1, 2]", "application/json"),
+        (writer, b"{not json", "application/json"),
+        (writer, b"", "application/json"),
+        (writer, json.dumps({"events": {"type": "viewed"}}).encode(), "application/json"),
+    ]:
+        _same(*_pairs(url, headers, body, ctype))
+    assert getattr(app.state, "fast_events", 0) - before == 2 + 1  # the second good batch
+    stored = _stored(ll, tenant)
+    assert len(stored) == 2 + 2 + 2  # two single events, two batches' good ones, two slow

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 
 from learnloop.api import errors, links, scopes_doc
 from learnloop.api.deps import refuse_nul_parameters
+from learnloop.api.fast_events import FastEvents
 from learnloop.api.limits import BodyLimits
 from learnloop.api.ratelimit import Limits
 from learnloop.api.routes_admin import router as admin_router
@@ -118,6 +119,8 @@ def create_app(
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Innermost of ours: plain single events skip FastAPI's routing, inside the limits.
+    app.add_middleware(FastEvents)
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_request_bytes,

@@ -15,9 +15,11 @@ from learnloop.api.responses import also, errors
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
+from learnloop.service import LearnLoop
 from learnloop.validation import Input
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
+JSON = "application/json"
 
 
 EVENT_EXAMPLE = {
@@ -65,19 +67,25 @@ async def record_events(
     event is a 422. The answer comes once the events are committed: calls arriving
     together share one commit (api/group_commit.py).
     """
+    return Response(await record(ll, request.app.state, tenant, body), media_type=JSON)
+
+
+async def record(ll: LearnLoop, state: Any, tenant: str, body: dict[str, Any]) -> bytes:
+    """The answer of ``POST /v1/events`` to ``body``, once its events are committed (also
+    given by ``FastEvents``, without FastAPI's routing and dependencies)."""
     batch = body.get("events")
     if batch is not None and not isinstance(batch, list):
         raise InvalidInput('"events" must be a list of events')
     events = batch if batch is not None else [body]
     if len(events) <= CALL_EVENTS:
-        recorded = await group_commit(request.app.state, ll.events).record(tenant, events)
+        recorded = await group_commit(state, ll.events).record(tenant, events)
     else:
         recorded = await run_in_threadpool(ll.events.record_all, tenant, events)
     if batch is None and recorded.errors:
         raise InvalidInput(recorded.errors[0])
     # The JSON of EventResults, written out by the service: no model per event to build,
     # validate again and serialise (~3 us an event; see docs/benchmarks.md).
-    return Response(recorded.json(), media_type="application/json")
+    return recorded.json()
 
 
 @router.post(
