@@ -202,18 +202,23 @@ class Events:
     def _store_group(
         self, merged: dict[str, _Batch], now: datetime
     ) -> tuple[dict[int, int], set[int]]:
-        """Check and store each tenant's events of a group in one transaction; tenants in
-        sorted order (and keys sorted in each), so overlapping groups cannot deadlock."""
+        """Check and store each tenant's events of a group in one transaction. What it
+        locks, it locks in one order, so overlapping groups cannot deadlock: the month
+        partitions of all its events first (sorted; a lock only when one is new), then the
+        keys, tenant by tenant in sorted order and sorted in each."""
         stored: dict[int, int] = {}
         duplicates: set[int] = set()
+        tenants = [t for t in sorted(merged) if merged[t].events]
         with self.db.transaction() as conn:
-            for tenant_id in sorted(merged):
-                batch = merged[tenant_id]
-                if not batch.events:
-                    continue
-                self._resolve_sessions(conn, tenant_id, batch)
-                self._check_impressions(conn, tenant_id, batch, now)
-                fresh, again = _store(conn, tenant_id, batch, now)
+            for tenant_id in tenants:
+                self._resolve_sessions(conn, tenant_id, merged[tenant_id])
+                self._check_impressions(conn, tenant_id, merged[tenant_id], now)
+            times = [e.occurred_at or now for t in tenants for e in merged[t].events.values()]
+            with conn.pipeline():
+                for month in _months(times) if times else []:
+                    conn.execute(Q["ensure_partition"], {"month": month})
+            for tenant_id in tenants:
+                fresh, again = _store(conn, tenant_id, merged[tenant_id], now)
                 stored.update(fresh)
                 duplicates |= again
         return stored, duplicates
