@@ -115,7 +115,6 @@ def test_concurrent_single_events_share_a_commit_each_with_its_own_answer(
     def post(headers: dict[str, str], event: dict[str, Any]) -> httpx.Response:
         return httpx.post(f"{url}/v1/events", json=event, headers=headers, timeout=60)
 
-    groups = None
     with ThreadPoolExecutor(len(rest) + 1) as pool:
         # A transaction holding key "gate" keeps the first call's commit waiting, so the
         # calls sent meanwhile wait for it and then make one group together.
@@ -125,7 +124,13 @@ def test_concurrent_single_events_share_a_commit_each_with_its_own_answer(
             )
             gated = {"type": "viewed", "impression_id": imp_a, "idempotency_key": "gate"}
             first = pool.submit(post, key_a, gated)
-            _until(lambda: _waiting_on_a_lock(ll) >= 1, "the first call waits for the gate")
+            _until(
+                lambda: (
+                    getattr(app.state, "group_commit", None) is not None
+                    and _waiting_on_a_lock(ll) >= 1
+                ),
+                "the first call waits for the gate",
+            )
             groups = app.state.group_commit
             before = (groups.groups, groups.calls)
             answers = [pool.submit(post, headers, event) for headers, event in rest]
