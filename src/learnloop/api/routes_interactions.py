@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Body, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
+from learnloop.api.group_commit import CALL_EVENTS, group_commit
 from learnloop.api.responses import also, errors
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
+from learnloop.service import LearnLoop
 from learnloop.validation import Input
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
+JSON = "application/json"
 
 
 EVENT_EXAMPLE = {
@@ -51,25 +55,37 @@ def get_impression(impression_id: UUID, ll: LL, tenant: ReadTenant) -> Impressio
 
 
 @router.post("/events", response_model=EventResults)
-def record_events(
+async def record_events(
     body: Annotated[dict[str, Any], Body(examples=[EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}])],
+    request: Request,
     ll: LL,
     tenant: WriteTenant,
 ) -> Response:
     """One event, or {"events": [...]} (up to 10,000): each gets its own result.
 
     A batch stores its good events and answers an error for each bad one; a single bad
-    event is a 422.
+    event is a 422. The answer comes once the events are committed: calls arriving
+    together share one commit (api/group_commit.py).
     """
+    return Response(await record(ll, request.app.state, tenant, body), media_type=JSON)
+
+
+async def record(ll: LearnLoop, state: Any, tenant: str, body: dict[str, Any]) -> bytes:
+    """The answer of ``POST /v1/events`` to ``body``, once its events are committed (also
+    given by ``FastEvents``, without FastAPI's routing and dependencies)."""
     batch = body.get("events")
     if batch is not None and not isinstance(batch, list):
         raise InvalidInput('"events" must be a list of events')
-    recorded = ll.events.record_all(tenant, batch if batch is not None else [body])
+    events = batch if batch is not None else [body]
+    if len(events) <= CALL_EVENTS:
+        recorded = await group_commit(state, ll.events).record(tenant, events)
+    else:
+        recorded = await run_in_threadpool(ll.events.record_all, tenant, events)
     if batch is None and recorded.errors:
         raise InvalidInput(recorded.errors[0])
     # The JSON of EventResults, written out by the service: no model per event to build,
     # validate again and serialise (~3 us an event; see docs/benchmarks.md).
-    return Response(recorded.json(), media_type="application/json")
+    return recorded.json()
 
 
 @router.post(
