@@ -267,6 +267,7 @@ def _ensure_loaded(
         t1 = time.perf_counter()
         conn.execute(index_sql.encode())
         conn.execute("VACUUM ANALYZE items")
+        conn.execute("VACUUM ANALYZE bm25_postings")  # the keyword side's index-only scans
         print(
             f"# built the vector index in {time.perf_counter() - t1:.0f} s: {index_sql}", flush=True
         )

@@ -201,8 +201,9 @@ def test_postings_roll_back_with_the_items(ll: LearnLoop, tenant: str) -> None:
         inside = {row["lexeme"] for row in conn.execute(POSTINGS, {"t": tenant}).fetchall()}
         assert inside == {"etcd", "leader", "lost"}
         raise RuntimeError("roll back")
+    # "down" is a stop word
     assert {(p[0], p[1]) for p in postings(ll, tenant)} == {
-        (word, kept.item_id) for word in ("kafka", "broker")  # "down": a stop word
+        (word, kept.item_id) for word in ("kafka", "broker")
     }
     assert postings(ll, tenant) == postings(ll, tenant, RECOUNT_POSTINGS)
 
