@@ -719,7 +719,7 @@ index `{env["index"]}`.
 
 Latencies are the median (p50) and 95th percentile of {big["n"]} calls per tenant of
 `Search.search_vector(tenant, vector, question, k=10)`: the real hybrid path (tenant size,
-semantic and keyword candidates, reciprocal rank fusion, the items' rows), with the query
+semantic and keyword candidates, score fusion, the items' rows), with the query
 vector ready, so the embedding is excluded. The calls for both tenants and the baselines are
 interleaved query by query, after a warm-up, so the machine's noise falls on all alike.
 
