@@ -1,4 +1,5 @@
-"""BM25 on the keyword side: statistics kept right by the triggers, rare words weigh more."""
+"""BM25 on the keyword side: statistics and postings kept right by the triggers, rare words
+weigh more, a large tenant's common words still count."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import math
 import uuid
 from typing import Any
 
+import pytest
+
 from learnloop import LearnLoop
-from learnloop.knowledge import bm25
+from learnloop.knowledge import Search, bm25
 
 RECOUNT_TERMS = """
 SELECT w.lexeme, count(*) AS df FROM items AS i, unnest(i.search_text) AS w
@@ -16,6 +19,16 @@ WHERE i.tenant_id = %(t)s AND i.status <> 'archived' GROUP BY w.lexeme
 RECOUNT_CORPUS = """
 SELECT count(*) AS documents, coalesce(sum(bm25_length(search_text)), 0) AS total_length
 FROM items WHERE tenant_id = %(t)s AND status <> 'archived'
+"""
+# Every item's postings, archived ones too, recounted from the stored search_text.
+RECOUNT_POSTINGS = """
+SELECT w.lexeme, i.item_id, cardinality(w.positions) AS tf,
+       coalesce(cardinality(array_positions(w.weights, 'A')), 0) AS title_tf,
+       bm25_length(i.search_text) AS length
+FROM items AS i, unnest(i.search_text) AS w WHERE i.tenant_id = %(t)s
+"""
+POSTINGS = """
+SELECT lexeme, item_id, tf, title_tf, length FROM bm25_postings WHERE tenant_id = %(t)s
 """
 
 
@@ -39,6 +52,11 @@ def recount(ll: LearnLoop, tenant: str) -> tuple[dict[str, int], tuple[int, int]
         corpus = conn.execute(RECOUNT_CORPUS, {"t": tenant}).fetchone()
     assert corpus is not None
     return terms, (corpus["documents"], corpus["total_length"])
+
+
+def postings(ll: LearnLoop, tenant: str, sql: str = POSTINGS) -> set[tuple[Any, ...]]:
+    with ll.db.connection() as conn:
+        return {tuple(row.values()) for row in conn.execute(sql, {"t": tenant}).fetchall()}
 
 
 def faq(title: str, body: str = "", **extra: Any) -> dict[str, Any]:
@@ -75,6 +93,13 @@ def test_statistics_match_a_recount_after_every_kind_of_change(ll: LearnLoop, te
     assert kept["kafka"] == 3 and kept["disk"] == 30 - 2  # ids 2 and 4 gone
     assert corpus[0] == 30 - 2 + 1
     assert all(df > 0 for df in kept.values())
+    kept_postings = postings(ll, tenant)
+    assert kept_postings == postings(ll, tenant, RECOUNT_POSTINGS)
+    assert {item_id for lexeme, item_id, *_ in kept_postings if lexeme == "kafka"} == {
+        ids[0],
+        stored[5][0].item_id,
+        ll.items.list(tenant, external_id="k1")[0][0].item_id,
+    }
 
 
 def test_archived_items_leave_the_statistics_and_come_back(ll: LearnLoop, tenant: str) -> None:
@@ -141,3 +166,103 @@ def test_keyword_score_is_okapi_bm25(ll: LearnLoop, tenant: str) -> None:
         / (tf + bm25.K1 * (1 - bm25.B + bm25.B * length / avgdl))
     )
     assert math.isclose(hit.keyword_score or 0.0, expected, rel_tol=1e-9)
+
+
+def test_postings_keep_archived_items_and_follow_only_text_changes(
+    ll: LearnLoop, tenant: str
+) -> None:
+    """A search may ask for archived items, so their postings stay; a status change leaves the
+    postings as they were, a text change rewrites them."""
+    item, _ = ll.items.put(tenant, faq("Zookeeper quorum lost", "restart zookeeper"))
+    before = postings(ll, tenant)
+    assert ("zookeep", item.item_id, 2, 1, 5) in before
+    ll.items.archive(tenant, item.item_id)
+    assert postings(ll, tenant) == before
+    hits = ll.search.search(tenant, "zookeeper", statuses=["archived"], k=3)
+    assert [(h.item.item_id, h.keyword_rank) for h in hits] == [(item.item_id, 1)]
+    ll.items.update(tenant, item.item_id, {"status": "active", "body": "check the ensemble"})
+    after = postings(ll, tenant)
+    assert after == postings(ll, tenant, RECOUNT_POSTINGS)
+    assert ("zookeep", item.item_id, 1, 1, 5) in after and "restart" not in {p[0] for p in after}
+
+
+def test_postings_roll_back_with_the_items(ll: LearnLoop, tenant: str) -> None:
+    kept, _ = ll.items.put(tenant, faq("Kafka broker down"))
+    with pytest.raises(RuntimeError), ll.db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO items (tenant_id, kind, title, content_hash)"
+            " VALUES (%(t)s, 'faq', 'Etcd leader lost', 'h1')",
+            {"t": tenant},
+        )
+        conn.execute(
+            "DELETE FROM items WHERE tenant_id = %(t)s AND item_id = %(i)s",
+            {"t": tenant, "i": kept.item_id},
+        )
+        inside = {row["lexeme"] for row in conn.execute(POSTINGS, {"t": tenant}).fetchall()}
+        assert inside == {"etcd", "leader", "lost"}
+        raise RuntimeError("roll back")
+    # "down" is a stop word
+    assert {(p[0], p[1]) for p in postings(ll, tenant)} == {
+        (word, kept.item_id) for word in ("kafka", "broker")
+    }
+    assert postings(ll, tenant) == postings(ll, tenant, RECOUNT_POSTINGS)
+
+
+def test_a_deleted_tenant_takes_its_postings(ll: LearnLoop) -> None:
+    gone = ll.tenants.create(f"t-{uuid.uuid4().hex[:12]}").tenant_id
+    kept = ll.tenants.create(f"t-{uuid.uuid4().hex[:12]}").tenant_id
+    for tenant in (gone, kept):
+        ll.items.put_many(tenant, [faq("Kafka broker down"), faq("Disk full")])
+    with ll.db.transaction() as conn:
+        conn.execute("DELETE FROM tenants WHERE tenant_id = %(t)s", {"t": gone})
+    assert postings(ll, gone) == set()
+    assert {p[0] for p in postings(ll, kept)} == {"kafka", "broker", "disk", "full"}
+
+
+def test_a_large_tenant_adds_common_words_to_its_candidates_scores(
+    ll: LearnLoop, tenant: str
+) -> None:
+    """Over 1% of the items hold "disk": it finds no items, but adds to the kafka item's score."""
+    ll.items.put_many(
+        tenant,
+        [
+            faq("Kafka disk", external_id="rare"),
+            *(faq(f"Disk check {n}", external_id=f"c{n}") for n in range(120)),
+        ],
+    )
+    hits = Search(ll.db, ll.embedder, exact_below=1).search(tenant, "kafka disk", k=10)
+    by_keyword = [h for h in hits if h.keyword_rank]
+    assert [h.item.external_id for h in by_keyword] == ["rare"]
+    kept, (documents, total) = stats(ll, tenant)
+    assert kept["disk"] > bm25.COMMON_SHARE * documents >= kept["kafka"]
+    tf, length, avgdl = bm25.TITLE_WEIGHT, 2, total / documents
+    expected = sum(
+        bm25.idf(kept[word], documents)
+        * tf
+        * (bm25.K1 + 1)
+        / (tf + bm25.K1 * (1 - bm25.B + bm25.B * length / avgdl))
+        for word in ("kafka", "disk")
+    )
+    assert math.isclose(by_keyword[0].keyword_score or 0.0, expected, rel_tol=1e-9)
+    # The exact path matches on every word: the 120 disk items are keyword candidates there.
+    exact = ll.search.search(tenant, "kafka disk", k=10)
+    assert any(h.keyword_rank and h.item.external_id != "rare" for h in exact)
+
+
+def test_keyword_candidates_that_fail_the_filters_are_passed_over(
+    ll: LearnLoop, tenant: str
+) -> None:
+    """45 drafts match better than the one active item, more than the keyword pool (40) holds:
+    the filters are checked best first until the pool is full, not after it is cut."""
+    ll.items.put_many(
+        tenant,
+        [
+            faq("Kafka disk", external_id="rare"),
+            *(faq("Kafka kafka", status="draft", external_id=f"d{n}") for n in range(45)),
+        ],
+    )
+    hits = ll.search.search(tenant, "kafka", k=10)
+    assert [(h.item.external_id, h.keyword_rank) for h in hits] == [("rare", 1)]
+    drafts = ll.search.search(tenant, "kafka", k=10, statuses=["draft"])
+    assert all(h.item.status == "draft" and h.keyword_rank for h in drafts)
+    assert len(drafts) == 10

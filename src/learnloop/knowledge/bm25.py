@@ -1,9 +1,10 @@
 """Okapi BM25 for search's keyword side: the question's words weighed by the tenant's statistics.
 
 The statistics (document frequency per word, number of items, total length) live in
-PostgreSQL (migration ``0012_bm25.sql``), kept by triggers in the items' own transactions; the
-per-item term frequencies come from the stored ``search_text`` at query time. This module
-turns the question's words and those statistics into the parameters of ``search_hybrid``.
+PostgreSQL (migration ``0012_bm25.sql``), and so do the postings (each word's count in each
+item, with the item's length: ``0030_bm25_postings.sql``), all kept by triggers in the items'
+own transactions. This module turns the question's words and those statistics into the
+parameters of ``search_hybrid``.
 
 >>> round(idf(df=1, documents=100), 3)
 4.21
@@ -31,16 +32,18 @@ COMMON_SHARE = 0.01
 
 @dataclass(frozen=True)
 class KeywordQuery:
-    """What the keyword side of ``search_hybrid`` needs: the match query and the weights."""
+    """What the keyword side of ``search_hybrid`` needs: the words and their weights."""
 
-    query: str | None  # the matching words OR-ed, as tsquery text; None: no keyword side
+    matching: list[str]  # words whose postings find the candidates (none: no keyword side)
+    common: list[str]  # words that only add to the candidates' scores
     lexemes: list[str]
     idfs: list[float]
     avgdl: float
 
     def params(self) -> dict[str, Any]:
         return {
-            "keyword_query": self.query,
+            "matching": self.matching,
+            "common": self.common,
             "lexemes": self.lexemes,
             "idfs": self.idfs,
             "avgdl": self.avgdl,
@@ -61,9 +64,10 @@ def keyword_query(rows: Iterable[Mapping[str, Any]], *, drop_common: bool) -> Ke
     documents = int(rows[0]["documents"]) if rows else 0
     total = int(rows[0]["total_length"]) if rows else 0
     limit = COMMON_SHARE * documents if drop_common else math.inf
-    matching = [row["term"] for row in rows if row["df"] <= limit]
+    matching = [row["lexeme"] for row in rows if row["df"] <= limit]
     return KeywordQuery(
-        query=" | ".join(matching) or None,
+        matching=matching,
+        common=[row["lexeme"] for row in rows if row["df"] > limit],
         lexemes=[row["lexeme"] for row in rows],
         idfs=[idf(int(row["df"]), documents) for row in rows],
         avgdl=total / documents if documents and total else 1.0,

@@ -125,9 +125,8 @@ SELECT count(*) AS n FROM items WHERE tenant_id = %(tenant_id)s AND embedding IS
 
 -- name: keyword_terms
 -- The distinct words of a question with the tenant's BM25 statistics: each word's document
--- frequency (0 for a word no item holds), the number of items and their total length;
--- term: the word as a tsquery, to be OR-ed with others.
-SELECT q.lexeme, quote_literal(q.lexeme)::tsquery::text AS term, coalesce(t.df, 0) AS df,
+-- frequency (0 for a word no item holds), the number of items and their total length.
+SELECT q.lexeme, coalesce(t.df, 0) AS df,
        coalesce(c.documents, 0) AS documents, coalesce(c.total_length, 0) AS total_length
 FROM (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %(query_text)s))) AS q
 LEFT JOIN bm25_terms AS t ON t.tenant_id = %(tenant_id)s AND t.lexeme = q.lexeme
@@ -136,14 +135,15 @@ ORDER BY q.lexeme;
 
 -- name: search_hybrid
 -- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
--- candidates from full text ranked by Okapi BM25, fused by score: semantic_weight * cosine
+-- candidates from the postings (bm25_postings) ranked by Okapi BM25, fused by score: semantic_weight * cosine
 -- similarity + keyword_weight * the BM25 score over the best BM25 score of the question (so
 -- the keyword side weighs 0..keyword_weight whatever the scale of its scores).
 -- BM25 of an item: the sum over the question's words w of
 --     idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl))
 -- with tf the word's positions in the item (a title position counts title_weight), length
 -- its positions in all, idf and avgdl from the tenant's statistics (passed in, see
--- keyword_terms). keyword_query: the words OR-ed, for the full-text index.
+-- keyword_terms). The keyword candidates are the items holding one of the words in matching;
+-- the words in common (a large tenant's common ones) add to their scores but find no items.
 -- Run after exact_scan for an exact vector scan.
 WITH semantic AS MATERIALIZED (
     SELECT item_id, embedding <=> %(query_vector)s AS distance
@@ -156,30 +156,54 @@ WITH semantic AS MATERIALIZED (
     LIMIT %(pool)s
 ), semantic_ranked AS (
     SELECT item_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM semantic
-), query_terms AS (
-    SELECT lexeme, idf FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS t (lexeme, idf)
+), keyword_matched AS MATERIALIZED (
+    -- The items holding a matching word, from its postings alone, with those words' part.
+    SELECT p.item_id, sum(w.idf * w.tf * (%(k1)s + 1)
+                          / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / %(avgdl)s)))
+                      AS score
+    FROM bm25_postings AS p
+    CROSS JOIN LATERAL (
+        SELECT p.tf + (%(title_weight)s - 1) * p.title_tf AS tf,
+               (%(idfs)s::float8[])[array_position(%(lexemes)s::text[], p.lexeme)] AS idf
+    ) AS w
+    WHERE p.tenant_id = %(tenant_id)s AND p.lexeme = ANY(%(matching)s::text[])
+    GROUP BY p.item_id
+), keyword_summed AS (
+    -- Their scores, with the question's other words (a large tenant's common ones) added:
+    -- those words' postings are read for these items only.
+    SELECT item_id, sum(score) AS keyword_score
+    FROM (
+        SELECT item_id, score FROM keyword_matched
+        UNION ALL
+        SELECT p.item_id, w.idf * w.tf * (%(k1)s + 1)
+                          / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / %(avgdl)s))
+        FROM bm25_postings AS p
+        CROSS JOIN LATERAL (
+        SELECT p.tf + (%(title_weight)s - 1) * p.title_tf AS tf,
+               (%(idfs)s::float8[])[array_position(%(lexemes)s::text[], p.lexeme)] AS idf
+    ) AS w
+        WHERE p.tenant_id = %(tenant_id)s AND p.lexeme = ANY(%(common)s::text[])
+          AND p.item_id = ANY(ARRAY(SELECT item_id FROM keyword_matched ORDER BY item_id))
+    ) AS parts
+    GROUP BY item_id
 ), keyword_scored AS (
-    SELECT i.item_id, bm.score AS keyword_score
-    FROM items AS i,
-         LATERAL (
-             SELECT sum(q.idf * w.tf * (%(k1)s + 1)
-                        / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * w.length / %(avgdl)s)))
-                    AS score
-             FROM (
-                 SELECT d.lexeme,
-                        cardinality(d.positions)
-                        + (%(title_weight)s - 1) * cardinality(array_positions(d.weights, 'A'))
-                        AS tf,
-                        sum(cardinality(d.positions)) OVER () AS length
-                 FROM unnest(i.search_text) AS d
-             ) AS w
-             JOIN query_terms AS q USING (lexeme)
-         ) AS bm
-    WHERE i.tenant_id = %(tenant_id)s AND i.search_text @@ %(keyword_query)s::tsquery
-      AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
-      AND i.status = ANY(%(statuses)s::text[])
-      AND i.tags @> %(tags)s::text[]
-    ORDER BY keyword_score DESC, i.item_id
+    -- Best first; each checked against the filters on its row until the pool is full (the
+    -- LIMIT 1 keeps that a lookup per candidate, in order, not a join of every candidate).
+    SELECT s.item_id, s.keyword_score
+    FROM (
+        SELECT item_id, keyword_score FROM keyword_summed
+        ORDER BY keyword_score DESC, item_id
+        OFFSET 0
+    ) AS s
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM items AS i
+        WHERE i.tenant_id = %(tenant_id)s AND i.item_id = s.item_id
+          AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
+          AND i.status = ANY(%(statuses)s::text[])
+          AND i.tags @> %(tags)s::text[]
+        LIMIT 1
+    ) AS f
+    ORDER BY s.keyword_score DESC, s.item_id
     LIMIT %(pool)s
 ), keyword AS (
     SELECT item_id, keyword_score, max(keyword_score) OVER () AS best,
@@ -225,30 +249,54 @@ WITH semantic AS MATERIALIZED (
       AND i.tags @> %(tags)s::text[]
 ), semantic_ranked AS (
     SELECT item_id, row_number() OVER (ORDER BY position) AS rank FROM semantic
-), query_terms AS (
-    SELECT lexeme, idf FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS t (lexeme, idf)
+), keyword_matched AS MATERIALIZED (
+    -- The items holding a matching word, from its postings alone, with those words' part.
+    SELECT p.item_id, sum(w.idf * w.tf * (%(k1)s + 1)
+                          / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / %(avgdl)s)))
+                      AS score
+    FROM bm25_postings AS p
+    CROSS JOIN LATERAL (
+        SELECT p.tf + (%(title_weight)s - 1) * p.title_tf AS tf,
+               (%(idfs)s::float8[])[array_position(%(lexemes)s::text[], p.lexeme)] AS idf
+    ) AS w
+    WHERE p.tenant_id = %(tenant_id)s AND p.lexeme = ANY(%(matching)s::text[])
+    GROUP BY p.item_id
+), keyword_summed AS (
+    -- Their scores, with the question's other words (a large tenant's common ones) added:
+    -- those words' postings are read for these items only.
+    SELECT item_id, sum(score) AS keyword_score
+    FROM (
+        SELECT item_id, score FROM keyword_matched
+        UNION ALL
+        SELECT p.item_id, w.idf * w.tf * (%(k1)s + 1)
+                          / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / %(avgdl)s))
+        FROM bm25_postings AS p
+        CROSS JOIN LATERAL (
+        SELECT p.tf + (%(title_weight)s - 1) * p.title_tf AS tf,
+               (%(idfs)s::float8[])[array_position(%(lexemes)s::text[], p.lexeme)] AS idf
+    ) AS w
+        WHERE p.tenant_id = %(tenant_id)s AND p.lexeme = ANY(%(common)s::text[])
+          AND p.item_id = ANY(ARRAY(SELECT item_id FROM keyword_matched ORDER BY item_id))
+    ) AS parts
+    GROUP BY item_id
 ), keyword_scored AS (
-    SELECT i.item_id, bm.score AS keyword_score
-    FROM items AS i,
-         LATERAL (
-             SELECT sum(q.idf * w.tf * (%(k1)s + 1)
-                        / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * w.length / %(avgdl)s)))
-                    AS score
-             FROM (
-                 SELECT d.lexeme,
-                        cardinality(d.positions)
-                        + (%(title_weight)s - 1) * cardinality(array_positions(d.weights, 'A'))
-                        AS tf,
-                        sum(cardinality(d.positions)) OVER () AS length
-                 FROM unnest(i.search_text) AS d
-             ) AS w
-             JOIN query_terms AS q USING (lexeme)
-         ) AS bm
-    WHERE i.tenant_id = %(tenant_id)s AND i.search_text @@ %(keyword_query)s::tsquery
-      AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
-      AND i.status = ANY(%(statuses)s::text[])
-      AND i.tags @> %(tags)s::text[]
-    ORDER BY keyword_score DESC, i.item_id
+    -- Best first; each checked against the filters on its row until the pool is full (the
+    -- LIMIT 1 keeps that a lookup per candidate, in order, not a join of every candidate).
+    SELECT s.item_id, s.keyword_score
+    FROM (
+        SELECT item_id, keyword_score FROM keyword_summed
+        ORDER BY keyword_score DESC, item_id
+        OFFSET 0
+    ) AS s
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM items AS i
+        WHERE i.tenant_id = %(tenant_id)s AND i.item_id = s.item_id
+          AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
+          AND i.status = ANY(%(statuses)s::text[])
+          AND i.tags @> %(tags)s::text[]
+        LIMIT 1
+    ) AS f
+    ORDER BY s.keyword_score DESC, s.item_id
     LIMIT %(pool)s
 ), keyword AS (
     SELECT item_id, keyword_score, max(keyword_score) OVER () AS best,
