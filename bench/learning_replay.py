@@ -5,11 +5,13 @@ policy code (``MemoryPolicy``, ``adapter.fit``, the baseline's confidence, the d
 the store's part (neighbours, settled outcomes, clicked pairs) kept in arrays.
 
     PYTHONPATH=src .venv/bin/python bench/learning_replay.py --split-seed 1 --seed 1 \
-        --checkpoints 0,1000,3000,8000 [--protocol oos] [--set memory.strength=2]
+        --checkpoints 0,1000,3000,8000 [--protocol oos] [--set '{"adapter": {"strength": 1}}']
 
 It is an approximation (no propensities logged, neighbours read in process, outcomes
-settled every 100 questions as the bench does) to choose settings; the figures to report
-come from bench/learning_eval.py. Tune on a split seed other than the bench's (0).
+settled every 100 questions as the bench does, the adapter refitted every 1,000 when due)
+to choose settings; the figures to report come from bench/learning_eval.py. Tune on a
+split seed other than the bench's (0). The first run of a split searches every question
+once (a minute or so) and keeps the answers in /tmp/learnreplay-<protocol>-split<N>.pkl.
 """
 
 from __future__ import annotations
@@ -195,6 +197,7 @@ class Replay:
         verdict = fitting.fit(
             x, y, ids, self.cache.item_vectors, embedder="e", version=1,
             min_pairs=s.min_pairs, holdout=s.holdout, regularization=s.regularization,
+            scale=s.prototype_scale,
             weights=w,
         )  # fmt: skip
         self.fits.append(f"{at}: {verdict.reason}")
