@@ -5,10 +5,10 @@ The adapter is a linear map ``W`` (one row per item, plus a bias) from the embed
 question vector ``q`` to item scores, ``softmax(W q + b)``: each row is the item's
 *adapted prototype*, the direction in the frozen embedding that its own clicked questions
 point to, learnt by multinomial logistic regression on the tenant's (question vector,
-clicked item) pairs. The L2 penalty (``1 / regularization``) pulls each row toward the
-item's own unit vector times ``scale`` (toward zero when ``scale`` is 0), so with few
-pairs the map ranks like the cosine similarity to the items, and the pairs teach it only
-where they differ. Where MiniLM puts two intents' questions close together, the
+clicked item) pairs. The L2 penalty (``1 / regularization``) pulls each row toward zero,
+or, with ``scale`` above 0, toward the item's own unit vector times ``scale``: then few
+pairs leave the map ranking like the cosine similarity to the items, and the pairs teach
+it only where they differ. Where MiniLM puts two intents' questions close together, the
 prototypes learn the few directions that tell them apart; the embedder itself is not
 changed.
 
