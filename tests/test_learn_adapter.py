@@ -16,7 +16,7 @@ import pytest
 
 from learnloop import LearnLoop
 from learnloop.learn import stats
-from learnloop.learn.adapter import Adapter, fit
+from learnloop.learn.adapter import Adapter, _cosine_top, fit, train
 from learnloop.learn.adapters import RECHECK, adapter_tenants
 from learnloop.learn.config import LearningConfig
 from learnloop.learn.memory import MemoryPolicy
@@ -91,6 +91,25 @@ def test_it_is_refused_when_it_does_not_win(data: dict[str, Any]) -> None:
     assert verdict.adapter is None
     assert "no significant gain" in verdict.reason
     assert verdict.figures["gain_low95"] <= 0
+
+
+def test_with_few_pairs_the_rows_stay_near_the_items_own_vectors(data: dict[str, Any]) -> None:
+    # Two clicked questions per item and a strong penalty: shrunk toward the items' own
+    # vectors, the map ranks the other questions as the cosine similarity to the items
+    # does; shrunk toward zero, it has learnt almost nothing and does not.
+    few, rest = slice(0, 2 * len(INTENTS)), slice(2 * len(INTENTS), None)
+    x, y, ids, vectors = data["x"][few], data["y"][few], data["ids"], data["vectors"]
+    cosine = _cosine_top(data["x"][rest], ids, vectors)
+
+    def agreement(scale: float) -> float:
+        adapter = train(x, y, regularization=0.01, item_ids=ids, item_vectors=vectors, scale=scale)
+        return float(np.mean([adapter.top(q) for q in data["x"][rest]] == cosine))
+
+    near, free = agreement(20.0), agreement(0.0)
+    assert near >= 0.9, (near, free)
+    assert free < near - 0.1, (near, free)
+    verdict = judged(data, scale=20.0)
+    assert verdict.adapter is not None and verdict.adapter.meta["scale"] == 20.0
 
 
 def test_state_round_trip_keeps_the_ranking(data: dict[str, Any]) -> None:

@@ -4,10 +4,13 @@ learnt from what people clicked.
 The adapter is a linear map ``W`` (one row per item, plus a bias) from the embedder's
 question vector ``q`` to item scores, ``softmax(W q + b)``: each row is the item's
 *adapted prototype*, the direction in the frozen embedding that its own clicked questions
-point to, learnt by multinomial logistic regression (L2, ``1 / regularization``) on the
-tenant's (question vector, clicked item) pairs. Where MiniLM puts two intents' questions
-close together, the prototypes learn the few directions that tell them apart; the
-embedder itself is not changed.
+point to, learnt by multinomial logistic regression on the tenant's (question vector,
+clicked item) pairs. The L2 penalty (``1 / regularization``) pulls each row toward zero,
+or, with ``scale`` above 0, toward the item's own unit vector times ``scale``: then few
+pairs leave the map ranking like the cosine similarity to the items, and the pairs teach
+it only where they differ. Where MiniLM puts two intents' questions close together, the
+prototypes learn the few directions that tell them apart; the embedder itself is not
+changed.
 
 It is used only after it has proved itself on the tenant's own logs (``fit``): the
 clicked pairs, oldest first, are split in time; a map fitted on the older part must rank
@@ -104,13 +107,18 @@ def train(
     regularization: float = 30.0,
     start: Adapter | None = None,
     weights: Array | None = None,
+    item_ids: Array | None = None,
+    item_vectors: Array | None = None,
+    scale: float = 0.0,
 ) -> Adapter:
     """Multinomial logistic regression of the clicked item on the question vector, each
-    pair counted ``weights`` times (1 each by default)."""
+    pair counted ``weights`` times (1 each by default), each item's row shrunk toward its
+    own unit vector (``item_ids``, ``item_vectors``) times ``scale``."""
     items = np.unique(y)
     index = np.searchsorted(items, y)
     n, d = len(items), x.shape[1]
-    w0 = _warm(start, items, d)
+    centre = _centres(items, d, item_ids, item_vectors, scale)
+    w0 = _warm(start, items, d, centre)
     xs = np.asarray(x, dtype=np.float64)
     counts = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     lam = 1.0 / regularization
@@ -122,8 +130,9 @@ def train(
         value = -(counts * np.log(p[rows, index] + 1e-12)).sum()
         p[rows, index] -= 1.0
         p *= counts[:, None]
-        grad = np.concatenate([(p.T @ xs + lam * protos).ravel(), p.sum(0)])
-        return float(value + 0.5 * lam * (protos**2).sum()), grad
+        pulled = protos - centre
+        grad = np.concatenate([(p.T @ xs + lam * pulled).ravel(), p.sum(0)])
+        return float(value + 0.5 * lam * (pulled**2).sum()), grad
 
     options = {"maxiter": MAX_ITERATIONS}
     with threadpool_limits(1):  # small products: threads only contend (20x slower seen)
@@ -144,18 +153,28 @@ def fit(
     holdout: float = 0.2,
     regularization: float = 30.0,
     weights: Array | None = None,
+    scale: float = 0.0,
 ) -> Verdict:
     """Fit on the older pairs, judge on the newer against the unadapted ranking, and
     refit on all when it wins (``x``, ``y``: question vectors and clicked items, oldest
     first; ``item_ids``, ``item_vectors``: every item the unadapted ranking ranks;
     ``weights``: what each pair counts, e.g. 1 / the chance its rank was looked at, so a
-    click found low in the list counts for the clicks it stands for)."""
+    click found low in the list counts for the clicks it stands for; ``scale``: each item's
+    row is shrunk toward its own unit vector times this, see ``train``)."""
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     figures: dict[str, Any] = {"pairs": len(y), "min_pairs": min_pairs}
     if len(y) < min_pairs:
         return Verdict(None, f"{len(y)} clicked pairs, at least {min_pairs} needed", figures)
     cut = len(y) - max(1, round(holdout * len(y)))
-    older = train(x[:cut], y[:cut], regularization=regularization, weights=w[:cut])
+    older = train(
+        x[:cut],
+        y[:cut],
+        regularization=regularization,
+        weights=w[:cut],
+        item_ids=item_ids,
+        item_vectors=item_vectors,
+        scale=scale,
+    )
     adapted = np.array([older.top(q) for q in x[cut:]]) == y[cut:]
     unadapted = _cosine_top(x[cut:], item_ids, item_vectors) == y[cut:]
     gain, low = _paired(adapted, unadapted, w[cut:])
@@ -174,8 +193,18 @@ def fit(
             " no significant gain (95% lower bound of the gain <= 0)"
         )
         return Verdict(None, why, figures)
-    final = train(x, y, regularization=regularization, start=older, weights=w)
+    final = train(
+        x,
+        y,
+        regularization=regularization,
+        start=older,
+        weights=w,
+        item_ids=item_ids,
+        item_vectors=item_vectors,
+        scale=scale,
+    )
     meta = {**figures, "regularization": regularization, "dimension": int(x.shape[1])}
+    meta["scale"] = scale
     adapter = Adapter(final.items, final.weights, final.bias, version, embedder, meta)
     why = f"held-out acc@1 {a_acc:.1%} against {u_acc:.1%} unadapted"
     return Verdict(adapter, why, figures)
@@ -202,8 +231,29 @@ def _cosine_top(x: Array, item_ids: Array, item_vectors: Array) -> Array:
     return top
 
 
-def _warm(start: Adapter | None, items: Array, d: int) -> Array:
-    weights, bias = np.zeros((len(items), d)), np.zeros(len(items))
+def _centres(
+    items: Array, d: int, item_ids: Array | None, item_vectors: Array | None, scale: float
+) -> Array:
+    """What each item's row is shrunk toward: its unit vector times ``scale`` (zero for an
+    item without a vector, or when ``scale`` is 0)."""
+    centre = np.zeros((len(items), d))
+    if scale == 0.0 or item_ids is None or item_vectors is None or len(item_ids) == 0:
+        return centre
+    vectors = np.asarray(item_vectors, dtype=np.float64)
+    if vectors.shape[1] != d:
+        return centre
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms == 0, 1.0, norms)
+    where = {int(i): n for n, i in enumerate(np.asarray(item_ids))}
+    for n, item in enumerate(items):
+        if int(item) in where:
+            centre[n] = scale * unit[where[int(item)]]
+    return centre
+
+
+def _warm(start: Adapter | None, items: Array, d: int, centre: Array) -> Array:
+    """The previous fit's rows where it knew the item, else the centres."""
+    weights, bias = centre.copy(), np.zeros(len(items))
     if start is not None and start.dimension == d:
         where = {int(i): n for n, i in enumerate(start.items)}
         for n, item in enumerate(items):

@@ -66,6 +66,7 @@ class Adapters:
             min_pairs=settings.min_pairs,
             holdout=settings.holdout,
             regularization=settings.regularization,
+            scale=settings.prototype_scale,
             weights=np.array([1.0 / examine(r, config.position_bias) for r in ranks]),
         )
         answer: dict[str, Any] = {"kept": verdict.adapter is not None, "reason": verdict.reason}

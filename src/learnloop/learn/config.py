@@ -78,6 +78,12 @@ class AdapterConfig(Input):
     strength: float = Field(
         default=4.0, gt=0, le=1000, description="looks the adapter's probability is worth"
     )
+    prototype_scale: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="each item's row is shrunk toward its own unit vector times this (0: zero)",
+    )
     refit_growth: float = Field(
         default=0.25, ge=0, le=100, description="new pairs (a share) before a scheduled refit"
     )

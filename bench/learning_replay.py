@@ -1,0 +1,272 @@
+"""A fast replay of bench/learning_eval.py's banking77 protocol, for tuning the memory
+policy and the adapter: the search's answer to every question is computed once through
+learnloop's real search and cached; the stream is then replayed in process with the same
+policy code (``MemoryPolicy``, ``adapter.fit``, the baseline's confidence, the decision),
+the store's part (neighbours, settled outcomes, clicked pairs) kept in arrays.
+
+    PYTHONPATH=src .venv/bin/python bench/learning_replay.py --split-seed 1 --seed 1 \
+        --checkpoints 0,1000,3000,8000 [--protocol oos] [--set '{"adapter": {"strength": 1}}']
+
+It is an approximation (no propensities logged, neighbours read in process, outcomes
+settled every 100 questions as the bench does, the adapter refitted every 1,000 when due)
+to choose settings; the figures to report come from bench/learning_eval.py. Tune on a
+split seed other than the bench's (0). The first run of a split searches every question
+once (a minute or so) and keeps the answers in /tmp/learnreplay-<protocol>-split<N>.pkl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import learning_eval as bench  # noqa: E402
+from learnloop.knowledge.models import Item, SearchHit  # noqa: E402
+from learnloop.learn import adapter as fitting  # noqa: E402
+from learnloop.learn.adapters import _array  # noqa: E402
+from learnloop.learn.config import LearningConfig, examine  # noqa: E402
+from learnloop.learn.memory import MemoryPolicy, Neighbour  # noqa: E402
+from learnloop.learn.policies import Arm  # noqa: E402
+from learnloop.recommend import confidence as baseline  # noqa: E402
+from learnloop.recommend.policy import SINGLE_CONFIDENCE, decide_ranked  # noqa: E402
+from learnloop.recommend.service import CANDIDATES, SUGGESTED  # noqa: E402
+
+K = bench.K
+
+
+@dataclass
+class Cache:
+    """Per question text: the search's hits (item index, similarity, semantic rank, keyword
+    rank); per item: its vector; the item labels."""
+
+    labels: list[str]
+    item_vectors: np.ndarray
+    hits: dict[str, list[tuple[int, float, int | None, int | None]]]
+    vectors: dict[str, np.ndarray]
+
+
+def build(task: bench.Task, data_dir: Path) -> Cache:
+    from learnloop import LearnLoop, Settings
+
+    texts = sorted(set(task.texts))  # every question of the split, not only those tested
+    with LearnLoop.open(Settings(data_dir=data_dir)) as ll:
+        vectors = bench.cached_vectors(ll, task.texts)
+        bench.install_vectors(ll, vectors)
+        tenant = f"replay-{task.name}-{int(time.time() * 1000) % 10**9}"
+        ll.tenants.ensure(tenant)
+        ll.items.put_many(tenant, task.items)
+        labels = [row["external_id"] for row in task.items]
+        found = {}
+        started = time.perf_counter()
+        for n, text in enumerate(texts):
+            hits = ll.search.search(tenant, text, k=CANDIDATES, statuses=("active", "deprecated"))
+            found[text] = [
+                (labels.index(h.item.external_id), h.similarity, h.semantic_rank, h.keyword_rank)
+                for h in hits
+            ]
+            if n % 1000 == 0:
+                print(f"  searched {n:,} in {time.perf_counter() - started:.0f} s", flush=True)
+        with ll.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT external_id, embedding FROM items WHERE tenant_id = %(t)s",
+                {"t": tenant},
+            ).fetchall()
+        by_label = {
+            r["external_id"]: np.asarray(_array(r["embedding"]), dtype=np.float32) for r in rows
+        }
+    item_vectors = np.stack([by_label[label] for label in labels])
+    item_vectors /= np.linalg.norm(item_vectors, axis=1, keepdims=True)
+    return Cache(labels, item_vectors, found, {t: vectors[t] for t in texts})
+
+
+def load(task: bench.Task, key: str, data_dir: Path) -> Cache:
+    path = Path(f"/tmp/learnreplay-{key}.pkl")
+    if path.exists():
+        return Cache(**pickle.loads(path.read_bytes()))
+    cache = build(task, data_dir)
+    path.write_bytes(pickle.dumps(vars(cache)))
+    return cache
+
+
+def _hit(item: int, sim: float, sem: int | None, kw: int | None) -> SearchHit:
+    fake = Item.model_construct(item_id=item, kind="faq", external_id=str(item))
+    return SearchHit.model_construct(
+        item=fake, score=0.0, similarity=sim, keyword_score=None, semantic_rank=sem,
+        keyword_rank=kw,
+    )  # fmt: skip
+
+
+class Replay:
+    """One tenant: its impressions' vectors, their outcomes, its adapter."""
+
+    def __init__(self, cache: Cache, config: LearningConfig, threshold: float):
+        self.cache, self.config, self.threshold = cache, config, threshold
+        self.qvecs: list[np.ndarray] = []
+        self.matrix = np.zeros((0, cache.item_vectors.shape[1]), dtype=np.float32)
+        self.outcomes: list[list[tuple[int, int, float]]] = []  # (item, rank, reward) shown
+        self.settled = 0  # impressions whose outcomes are settled
+        self.pairs: list[tuple[int, int, int]] = []  # (impression, item, rank) clicked
+        self.adapter: fitting.Adapter | None = None
+        self.adapter_pairs = 0
+        self.fits: list[str] = []
+        self.single = 1.0  # always k shown (the bench's show-all variant); oos: the default
+
+    def neighbours(self, vector: np.ndarray) -> list[Neighbour]:
+        """The outcomes of the nearest settled impressions within the window (the store
+        reads only settled outcomes; the bench settles them every 100 questions)."""
+        m = self.config.memory
+        held = self.settled
+        if held == 0:
+            return []
+        start = max(0, held - m.window)
+        sims = self.matrix[start:held] @ vector
+        k = min(m.neighbours, len(sims))
+        found = []
+        for j in np.argpartition(-sims, k - 1)[:k]:
+            n = start + int(j)
+            found += [Neighbour(str(n), float(sims[j]), i, r, w) for i, r, w in self.outcomes[n]]
+        return found
+
+    def policy(self, vector: np.ndarray, explore: bool) -> MemoryPolicy:
+        memory = self.config.memory
+        if not explore:
+            memory = memory.model_copy(update={"exploration": 0.0})
+        adapted = None
+        if self.adapter is not None and self.config.adapter.enabled:
+            adapted = self.adapter.probabilities(vector)
+        return MemoryPolicy(
+            self.neighbours(vector),
+            memory,
+            adapted=adapted,
+            adapted_strength=self.config.adapter.strength,
+        )
+
+    def ask(self, text: str, explore: bool, rng: np.random.Generator) -> list[int]:
+        vector = self.cache.vectors[text]
+        raw = [_hit(*h) for h in self.cache.hits[text]]
+        live = self.policy(vector, explore)
+        wanted = live.suggested([h.item.item_id for h in raw])[:SUGGESTED]
+        if wanted:
+            sims = self.cache.item_vectors[wanted] @ vector
+            extra = sorted(zip(wanted, sims, strict=True), key=lambda p: -p[1])
+            raw = raw + [_hit(i, float(s), None, None) for i, s in extra]
+        conf = baseline.confidences(raw)
+        arms = [Arm(h.item.item_id, h.similarity, "faq", c) for h, c in zip(raw, conf, strict=True)]
+        ranking = live.rank(arms, {}, text, rng, self.threshold)
+        confidences = ranking.confidences or conf
+        _, ranked = decide_ranked(
+            raw, ranking, confidences, k=K, threshold=self.threshold, single_confidence=self.single
+        )
+        return [r.hit.item.item_id for r in ranked if r.shown]
+
+    def learn(self, text: str, shown: list[int], clicked: int | None) -> None:
+        n = len(self.qvecs)
+        self.qvecs.append(self.cache.vectors[text])
+        self.outcomes.append(
+            [(item, rank, 1.0 if rank == clicked else 0.0) for rank, item in enumerate(shown, 1)]
+        )
+        if clicked is not None:
+            self.pairs.append((n, shown[clicked - 1], clicked))
+
+    def settle(self) -> None:
+        if len(self.matrix) < len(self.qvecs):
+            self.matrix = np.stack(self.qvecs)
+        self.settled = len(self.qvecs)
+
+    def fit(self, at: int) -> bool:
+        """The scheduled refit, when due (True: a fit was tried)."""
+        s = self.config.adapter
+        count = len(self.pairs)
+        if self.adapter is not None and count < self.adapter_pairs * (1 + s.refit_growth):
+            return False
+        pairs = self.pairs[-s.max_pairs :]
+        x = np.stack([self.qvecs[n] for n, _, _ in pairs])
+        y = np.array([i for _, i, _ in pairs])
+        w = np.array([1.0 / examine(r, self.config.position_bias) for _, _, r in pairs])
+        ids = np.arange(len(self.cache.labels))
+        verdict = fitting.fit(
+            x, y, ids, self.cache.item_vectors, embedder="e", version=1,
+            min_pairs=s.min_pairs, holdout=s.holdout, regularization=s.regularization,
+            scale=s.prototype_scale,
+            weights=w,
+        )  # fmt: skip
+        self.fits.append(f"{at}: {verdict.reason}")
+        if verdict.adapter is not None:
+            self.adapter, self.adapter_pairs = verdict.adapter, count
+        return True
+
+
+def run(
+    task: bench.Task,
+    cache: Cache,
+    config: LearningConfig,
+    seed: int,
+    checkpoints: list[int],
+    adapt: bool,
+) -> dict[str, Any]:
+    threshold = 0.5 if task.threshold is None else task.threshold
+    tenant = Replay(cache, config, threshold)
+    if task.name == "oos":
+        tenant.single = SINGLE_CONFIDENCE
+    questions = bench.stream_order(task, seed, max(checkpoints))
+    looks = np.random.default_rng(seed + 7).random((len(questions), K))
+    rng = np.random.default_rng(seed + 100)
+    out: dict[str, Any] = {"acc1": {}, "oos": {}}
+    started = time.perf_counter()
+    for n, q in enumerate([*questions, None]):
+        if n in checkpoints:
+            tenant.settle()
+            lists = [[cache.labels[i] for i in tenant.ask(t.text, False, rng)] for t in task.test]
+            acc, mrr = bench.score(lists, task.test)
+            out["acc1"][n] = acc
+            line = f"  at {n:,}: acc@1 {acc:.1%} MRR {mrr:.3f}"
+            if task.name == "oos":
+                out["oos"][n] = bench.scope_shares(lists, task)
+                line += f" {out['oos'][n]}"
+            print(line + f" ({time.perf_counter() - started:.0f} s)", flush=True)
+        if q is None:
+            break
+        shown = tenant.ask(q.text, True, rng)
+        keys = [cache.labels[i] for i in shown]
+        rank = bench.user(keys, q.label, looks[n])
+        tenant.learn(q.text, shown, rank)
+        if (n + 1) % bench.UPDATE_EVERY == 0:
+            tenant.settle()
+        if adapt and (n + 1) % bench.ADAPT_EVERY == 0 and tenant.fit(n + 1):
+            print(f"    {tenant.fits[-1]}", flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--protocol", default="banking77", choices=("banking77", "oos"))
+    p.add_argument("--split-seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--test", type=int, default=1000)
+    p.add_argument("--checkpoints", default="0,1000,3000,8000")
+    p.add_argument("--no-adapter", action="store_true")
+    p.add_argument("--set", default="{}", help='learning settings as JSON, e.g. {"memory": {}}')
+    p.add_argument("--data-dir", type=Path, default=Path("/tmp/learnbench-data"))
+    args = p.parse_args()
+    task = bench.banking_task(args.protocol, args.split_seed, args.seed, args.test)
+    key = f"{args.protocol}-split{args.split_seed}" + (
+        f"-seed{args.seed}" if args.protocol == "oos" else ""
+    )
+    cache = load(task, key, args.data_dir)
+    config = LearningConfig.of({"policy": "memory", **json.loads(args.set)})
+    checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
+    run(task, cache, config, args.seed, checkpoints, not args.no_adapter)
+
+
+if __name__ == "__main__":
+    main()
