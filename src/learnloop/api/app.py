@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from learnloop.api import errors, links, scopes_doc
 from learnloop.api.deps import refuse_nul_parameters
 from learnloop.api.limits import BodyLimits
+from learnloop.api.methods import OwnMethods, PathMethods
 from learnloop.api.ratelimit import Limits
 from learnloop.api.routes_admin import router as admin_router
 from learnloop.api.routes_analytics import router as analytics_router
@@ -118,6 +119,8 @@ def create_app(
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.state.methods = PathMethods(app.router.routes)
+    app.add_middleware(OwnMethods, methods=app.state.methods)
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_request_bytes,

@@ -3,7 +3,6 @@ the lifecycle rules (a report, and applying it)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -25,13 +24,14 @@ from learnloop.analytics import (
 from learnloop.analytics.kpi_effects import KpiEffects
 from learnloop.analytics.models import LifecycleApplied, Period
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
+from learnloop.json_types import Day
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
 
 def _filters(
-    since: Annotated[date | None, Query(description="first UTC day; default 30 days ago")] = None,
-    until: Annotated[date | None, Query(description="last UTC day; default today")] = None,
+    since: Annotated[Day | None, Query(description="first UTC day; default 30 days ago")] = None,
+    until: Annotated[Day | None, Query(description="last UTC day; default today")] = None,
     policy: str | None = None,
     strategy: str | None = None,
     experiment: str | None = None,

@@ -58,9 +58,8 @@ def evaluate(
     ll: LL,
     tenant: ReadTenant,
     policy: Annotated[
-        str | None,
-        Query(description="similarity, bayes, contextual, memory, or logged (the logging "
-              "policy itself); default: the live one"),
+        Literal["similarity", "bayes", "contextual", "memory", "logged"] | None,
+        Query(description="logged: the logging policy itself; default: the live one"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     logged_by: Annotated[

@@ -17,9 +17,9 @@ from psycopg.rows import tuple_row
 from learnloop._ids import created_at
 from learnloop._sql import load_queries
 from learnloop.errors import InvalidInput
-from learnloop.events.models import BIGINT, INTEGER, MAX_BATCH, EventIn, EventResult, EventType
+from learnloop.events.models import INTEGER, MAX_BATCH, EventIn, EventResult, EventType
 from learnloop.ports import Connection, Store
-from learnloop.validation import parse, refuse_nul
+from learnloop.validation import MAX_ID, parse, refuse_nul
 
 Q = load_queries("learnloop.events")
 FUTURE_SLACK = timedelta(minutes=5)
@@ -307,7 +307,7 @@ def _plain(data: Any, known: set[str]) -> _Event | None:
     if impression_id is None and session is None:
         return None
     item_id, rank = get("item_id"), get("rank")
-    if item_id is not None and not (type(item_id) is int and 1 <= item_id <= BIGINT):
+    if item_id is not None and not (type(item_id) is int and 1 <= item_id <= MAX_ID):
         return None
     if rank is not None and not (type(rank) is int and 1 <= rank <= INTEGER):
         return None

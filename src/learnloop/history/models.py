@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from learnloop.knowledge.models import Kind
-from learnloop.validation import Input
+from learnloop.validation import MAX_ID, Input
 
 EventType = Literal["viewed", "clicked", "executed", "succeeded", "failed", "dismissed"]
 Strategy = Literal["single_solution", "multiple_options", "no_confident_match"]
@@ -33,7 +33,7 @@ class SolutionIn(Input):
     id for it (``id``, stored as the item's external_id within its ``type``)."""
 
     id: str | None = Field(default=None, min_length=1, max_length=300)
-    item_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     type: Kind = Field(default="document", description="the item kind: runbook, faq, ...")
     title: str | None = Field(default=None, min_length=1, max_length=500)
     rank: int | None = Field(default=None, ge=1, le=MAX_SOLUTIONS, description="default: its "
@@ -60,7 +60,7 @@ class ChoiceIn(Input):
     """What the person did with one of the solutions presented."""
 
     solution_id: str | None = Field(default=None, min_length=1, max_length=300)
-    item_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     rank: int | None = Field(default=None, ge=1, le=MAX_SOLUTIONS)
     action: str = Field(min_length=1, max_length=100, description=", ".join(sorted(ACTIONS)))
     at: datetime | None = Field(default=None, description="default: the entry's time")

@@ -1,0 +1,138 @@
+"""Each field of a request model read as the JSON type its schema names, as strict as the
+schema: an integer field takes a JSON integer (``14`` or ``14.0``, which JSON Schema counts
+as one), never the text ``"14"`` or ``true``; a number field a JSON number (an integer too),
+never text; a boolean field only ``true`` or ``false``; a date or a date-time field text in
+ISO 8601 (``2026-11-23``, ``2026-11-23T09:15:00Z``), never a number of seconds. pydantic's
+lax mode would take all of these; its strict mode would refuse ``14.0`` and, from Python,
+the ISO text of dates and UUIDs that JSON can only send as text.
+
+``read`` runs before pydantic, on the fields the model declares (nested models run it on
+theirs): it refuses, naming the field, what the schema forbids, and writes ``14.0`` as
+``14``; pydantic then checks the rest.
+
+>>> from pydantic import BaseModel
+>>> class Example(BaseModel):
+...     k: int = 3
+...     on: bool = False
+>>> read(Example, {"k": 14.0, "on": True})
+{'k': 14, 'on': True}
+>>> read(Example, {"k": "14"})
+Traceback (most recent call last):
+ValueError: k: Input should be an integer (a JSON number), not the text '14'
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator
+
+Kind = Literal["int", "float", "bool", "date", "datetime"]
+_KINDS: tuple[tuple[type, Kind], ...] = (
+    (bool, "bool"), (int, "int"), (float, "float"), (datetime, "datetime"), (date, "date")
+)  # fmt: skip
+_WANTED: dict[Kind, str] = {
+    "int": "Input should be an integer (a JSON number)",
+    "float": "Input should be a number (a JSON number)",
+    "bool": "Input should be true or false",
+    "date": "Input should be a date as text, YYYY-MM-DD",
+    "datetime": "Input should be a date and time as ISO 8601 text, such as 2026-11-23T09:15:00Z",
+}
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_typed: dict[type[BaseModel], dict[str, tuple[Kind, bool]]] = {}
+
+
+def read(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each typed field checked (and ``14.0`` read as ``14``): a copy where
+    one changed, ``data`` itself otherwise."""
+    fields = _typed.get(model)
+    if fields is None:
+        fields = _typed[model] = _typed_fields(model)
+    changed: dict[str, Any] | None = None
+    for key, (kind, many) in fields.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if many:
+            if not isinstance(value, list):
+                continue  # pydantic names what it wants
+            items = [_as(kind, item, f"{key}.{n}") for n, item in enumerate(value)]
+            new: Any = value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        else:
+            new = _as(kind, value, key)
+        if new is not value:
+            changed = changed if changed is not None else dict(data)
+            changed[key] = new
+    return data if changed is None else changed
+
+
+def _as(kind: Kind, value: Any, where: str) -> Any:
+    if kind == "int":
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        ok = not isinstance(value, bool | str)
+    elif kind == "float":
+        ok = not isinstance(value, bool | str)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "date":
+        ok = isinstance(value, date) or (isinstance(value, str) and bool(_DAY.fullmatch(value)))
+    else:
+        ok = isinstance(value, date) or (isinstance(value, str) and bool(_DAY.match(value)))
+    if not ok:
+        named = f"{where}: " if where else ""
+        raise ValueError(f"{named}{_WANTED[kind]}, not {_shown(value)}")
+    return value
+
+
+def _day(value: Any) -> Any:
+    return _as("date", value, "")
+
+
+def _moment(value: Any) -> Any:
+    return _as("datetime", value, "")
+
+
+# For query parameters, whose text pydantic would read as a number of seconds ("0").
+Day = Annotated[date, BeforeValidator(_day)]
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, int | float):
+        return repr(value)
+    return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+
+
+def _typed_fields(model: type[BaseModel]) -> dict[str, tuple[Kind, bool]]:
+    """The fields of ``model`` of one of the kinds above (or a list of one), by the key the
+    input names them with."""
+    fields = {}
+    for name, field in model.model_fields.items():
+        typed = _kind(field.annotation)
+        if typed is not None:
+            alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+            fields[alias or field.alias or name] = typed
+    return fields
+
+
+def _kind(annotation: Any) -> tuple[Kind, bool] | None:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) != 1:
+            return None  # str | int and the like: pydantic's union decides
+        annotation = args[0]
+    many = get_origin(annotation) is list
+    if many:
+        (annotation,) = get_args(annotation) or (Any,)
+    for python, kind in _KINDS:
+        if annotation is python:
+            return kind, many
+    return None

@@ -1,0 +1,57 @@
+"""The rules every request model checks, written into its JSON schema where JSON Schema can
+say them, so that /openapi.json states what the server accepts:
+
+- text that must not be blank: the models strip it first, so ``minLength: 1`` alone would
+  allow ``"  "``; the schema says ``pattern: "\\S"`` too (some character that is not
+  whitespace);
+- numbers: at most 1e30 in size (``validation.HUGE``); a number below 1e-30 in size is read
+  as 0 (``validation.storable``), so a field that must be above 0 takes at least 1e-30.
+
+What JSON Schema cannot say (one field compared with another, a referenced id that must
+exist) the API checks all the same, and docs/api.md ("Errors") lists.
+
+>>> schema = {"properties": {"t": {"type": "string", "minLength": 1},
+...                          "w": {"type": "number", "exclusiveMinimum": 0}}}
+>>> state(schema)
+>>> schema["properties"]["t"]["pattern"], schema["properties"]["w"]
+('\\\\S', {'type': 'number', 'minimum': 1e-30, 'maximum': 1e+30})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HUGE = 1e30  # the largest a number may be in size
+TINY = 1e-30  # below this in size a number is read as 0
+NOT_BLANK = r"\S"
+
+
+def state(schema: dict[str, Any], model: type | None = None) -> None:
+    """Add the rules to the schema of one model (its ``json_schema_extra``), and those the
+    model writes itself in ``json_schema_rules`` (one field against another, say)."""
+    for prop in schema.get("properties", {}).values():
+        _state_value(prop)
+    schema.update(getattr(model, "json_schema_rules", {}))
+
+
+def _state_value(value: dict[str, Any]) -> None:
+    for branch in value.get("anyOf", ()):
+        _state_value(branch)
+    if isinstance(value.get("items"), dict):
+        _state_value(value["items"])
+    kind = value.get("type")
+    if kind == "string":
+        if value.get("minLength", 0) >= 1 and not {"pattern", "enum", "const"} & set(value):
+            value["pattern"] = NOT_BLANK
+    elif kind == "number":
+        _bound_number(value)
+
+
+def _bound_number(value: dict[str, Any]) -> None:
+    if value.get("exclusiveMinimum") == 0:
+        del value["exclusiveMinimum"]
+        value["minimum"] = TINY
+    if "minimum" not in value and "exclusiveMinimum" not in value:
+        value["minimum"] = -HUGE
+    if "maximum" not in value and "exclusiveMaximum" not in value:
+        value["maximum"] = HUGE
