@@ -3,22 +3,24 @@ schema: an integer field takes a JSON integer (``14`` or ``14.0``, which JSON Sc
 as one), never the text ``"14"`` or ``true``; a number field a JSON number (an integer too),
 never text; a boolean field only ``true`` or ``false``; a date or a date-time field text in
 ISO 8601 (``2026-11-23``, ``2026-11-23T09:15:00Z``), never a number of seconds. pydantic's
-lax mode would take all of these; its strict mode would refuse ``14.0`` and, from Python,
-the ISO text of dates and UUIDs that JSON can only send as text.
+lax mode would take all of these; its strict mode, set for a whole model, would refuse
+``14.0`` and, from Python, the ISO text of dates and UUIDs that JSON can only send as text.
 
-``read`` runs before pydantic, on the fields the model declares (nested models run it on
-theirs): it refuses, naming the field, what the schema forbids, and writes ``14.0`` as
-``14``; pydantic then checks the rest.
+So ``make_strict`` makes pydantic strict for the integer, number and boolean fields of a
+model (``validation.Input`` calls it for each), and ``read`` runs before pydantic on the
+fields the model declares: it writes ``14.0`` as ``14``, and refuses, naming the field,
+what pydantic would read too freely (dates, and the items of lists).
 
 >>> from pydantic import BaseModel
+>>> from datetime import date
 >>> class Example(BaseModel):
 ...     k: int = 3
-...     on: bool = False
->>> read(Example, {"k": 14.0, "on": True})
-{'k': 14, 'on': True}
->>> read(Example, {"k": "14"})
+...     day: date | None = None
+>>> read(Example, {"k": 14.0, "day": "2026-11-23"})
+{'k': 14, 'day': '2026-11-23'}
+>>> read(Example, {"day": "0"})
 Traceback (most recent call last):
-ValueError: k: Input should be an integer (a JSON number), not the text '14'
+ValueError: day: Input should be a date as text, YYYY-MM-DD, not the text '0'
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import types
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, Strict
 
 Kind = Literal["int", "float", "bool", "date", "datetime"]
 _KINDS: tuple[tuple[type, Kind], ...] = (
@@ -45,6 +47,21 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _typed: dict[type[BaseModel], dict[str, tuple[Kind, bool]]] = {}
 
 
+def make_strict(model: type[BaseModel]) -> bool:
+    """Make pydantic strict for the integer, number and boolean fields of ``model`` (not
+    lists of them: ``read`` checks their items); True where a field changed, and the model
+    must be rebuilt."""
+    changed = False
+    for field in model.model_fields.values():
+        typed = _kind(field.annotation)
+        if typed in (("int", False), ("float", False), ("bool", False)) and not any(
+            isinstance(rule, Strict) for rule in field.metadata
+        ):
+            field.metadata.append(Strict())
+            changed = True
+    return changed
+
+
 def read(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with each typed field checked (and ``14.0`` read as ``14``): a copy where
     one changed, ``data`` itself otherwise."""
@@ -59,25 +76,28 @@ def read(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
         if many:
             if not isinstance(value, list):
                 continue  # pydantic names what it wants
-            items = [_as(kind, item, f"{key}.{n}") for n, item in enumerate(value)]
+            items = [_as(kind, item, f"{key}.{n}", checked=False)
+                     for n, item in enumerate(value)]  # fmt: skip
             new: Any = value if all(a is b for a, b in zip(items, value, strict=True)) else items
         else:
-            new = _as(kind, value, key)
+            new = _as(kind, value, key, checked=kind in ("int", "float", "bool"))
         if new is not value:
             changed = changed if changed is not None else dict(data)
             changed[key] = new
     return data if changed is None else changed
 
 
-def _as(kind: Kind, value: Any, where: str) -> Any:
+def _as(kind: Kind, value: Any, where: str, *, checked: bool = False) -> Any:
+    """``value`` read as ``kind``; where pydantic's strict check will see it (``checked``)
+    a wrong type is left to it, which names the field where it is."""
     if kind == "int":
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        ok = not isinstance(value, bool | str)
+        ok = checked or not isinstance(value, bool | str)
     elif kind == "float":
-        ok = not isinstance(value, bool | str)
+        ok = checked or not isinstance(value, bool | str)
     elif kind == "bool":
-        ok = isinstance(value, bool)
+        ok = checked or isinstance(value, bool)
     elif kind == "date":
         ok = isinstance(value, date) or (isinstance(value, str) and bool(_DAY.fullmatch(value)))
     else:

@@ -137,6 +137,12 @@ class Input(BaseModel):
         json_schema_extra=schema_rules.state,
     )
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if json_types.make_strict(cls):
+            cls.model_rebuild(force=True)
+
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
