@@ -12,6 +12,7 @@ from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
 from learnloop.api.responses import also, errors
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
+from learnloop.events.models import MAX_BATCH, EventIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
 from learnloop.validation import Input
 
@@ -50,9 +51,24 @@ def get_impression(impression_id: UUID, ll: LL, tenant: ReadTenant) -> Impressio
     return ll.recommender.impression(tenant, impression_id)
 
 
-@router.post("/events", response_model=EventResults)
+def _events_body() -> dict[str, Any]:
+    """One event (EventIn), or a batch: a batch refuses a bad event alone (in its results),
+    so its events' fields are EventIn's, not stated again."""
+    batch = {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {"type": "array", "maxItems": MAX_BATCH, "items": {"type": "object"}}
+        },
+    }
+    single = EventIn.model_json_schema()
+    schema = {"anyOf": [single, batch], "examples": [EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/events", response_model=EventResults, openapi_extra=_events_body())
 def record_events(
-    body: Annotated[dict[str, Any], Body(examples=[EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}])],
+    body: Annotated[dict[str, Any], Body()],
     ll: LL,
     tenant: WriteTenant,
 ) -> Response:

@@ -20,8 +20,21 @@ MAX_PAGE_CONTEXT_BYTES = 4096  # page_context as compact JSON
 MAX_REFERRER = 2048
 
 
+def _value_of(kind: str, value: dict[str, Any]) -> dict[str, Any]:
+    when = {"properties": {"kind": {"const": kind}}, "required": ["kind"]}
+    return {"if": when, "then": {"properties": {"value": value}}}
+
+
+def _named(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": "string"}}}
+
+
 class EventIn(Input):
     """One event; it names its impression, or a session (meaning its latest impression)."""
+
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "anyOf": [_named("impression_id"), _named("session")]  # at least one of them
+    }
 
     type: EventType
     impression_id: UUID | None = None
@@ -72,15 +85,6 @@ class EventResult(BaseModel):
         default=False, description="its impression was not visible yet; kept all the same"
     )
     error: str | None = None
-
-
-def _value_of(kind: str, value: dict[str, Any]) -> dict[str, Any]:
-    when = {"properties": {"kind": {"const": kind}}, "required": ["kind"]}
-    return {"if": when, "then": {"properties": {"value": value}}}
-
-
-def _named(field: str) -> dict[str, Any]:
-    return {"required": [field], "properties": {field: {"type": "string"}}}
 
 
 class FeedbackIn(Input):
