@@ -30,11 +30,15 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, seed, settings
 from schemathesis.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from learnloop import LearnLoop
@@ -48,6 +52,10 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    unsupported_method,
+    allow_header_conformance,
 ]
 # No shrinking: a failure is reported as found (shrinking replays requests against a server
 # whose state has moved on, and the stateful phase's choices depend on what it answered).

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import types
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, Strict
@@ -44,6 +44,7 @@ _WANTED: dict[Kind, str] = {
     "datetime": "Input should be a date and time as ISO 8601 text, such as 2026-11-23T09:15:00Z",
 }
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_STORABLE_OFFSET = timedelta(hours=15, minutes=59)  # PostgreSQL's timestamptz
 _typed: dict[type[BaseModel], dict[str, tuple[Kind, bool]]] = {}
 
 
@@ -85,6 +86,17 @@ def read(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
             changed = changed if changed is not None else dict(data)
             changed[key] = new
     return data if changed is None else changed
+
+
+def settle(instance: BaseModel) -> None:
+    """Its date-times whose UTC offset PostgreSQL cannot hold (beyond 15:59, which ISO 8601
+    allows up to 23:59) as the same instant in UTC."""
+    for name, (kind, many) in _typed.get(type(instance), {}).items():
+        value = getattr(instance, name, None)
+        if kind == "datetime" and not many and isinstance(value, datetime):
+            offset = value.utcoffset()
+            if offset is not None and abs(offset) > _STORABLE_OFFSET:
+                instance.__dict__[name] = value.astimezone(UTC)
 
 
 def _as(kind: Kind, value: Any, where: str, *, checked: bool = False) -> Any:

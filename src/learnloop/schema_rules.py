@@ -2,8 +2,8 @@
 say them, so that /openapi.json states what the server accepts:
 
 - text that must not be blank: the models strip it first, so ``minLength: 1`` alone would
-  allow ``"  "``; the schema says ``pattern: "\\S"`` too (some character that is not
-  whitespace);
+  allow ``"  "``; the schema says ``pattern: "[^\\s\\x1c-\\x1f\\x85]"`` too (some
+  character that is not whitespace);
 - numbers: at most 1e30 in size (``validation.HUGE``); a number below 1e-30 in size is read
   as 0 (``validation.storable``), so a field that must be above 0 takes at least 1e-30.
 
@@ -13,8 +13,8 @@ exist) the API checks all the same, and docs/api.md ("Errors") lists.
 >>> schema = {"properties": {"t": {"type": "string", "minLength": 1},
 ...                          "w": {"type": "number", "exclusiveMinimum": 0}}}
 >>> state(schema)
->>> schema["properties"]["t"]["pattern"], schema["properties"]["w"]
-('\\\\S', {'type': 'number', 'minimum': 1e-30, 'maximum': 1e+30})
+>>> schema["properties"]["w"]
+{'type': 'number', 'minimum': 1e-30, 'maximum': 1e+30}
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any
 
 HUGE = 1e30  # the largest a number may be in size
 TINY = 1e-30  # below this in size a number is read as 0
-NOT_BLANK = r"\S"
+# A character that is not whitespace, to Python (which strips \x1c-\x1f too) as to ECMA.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 
 
 def state(schema: dict[str, Any], model: type | None = None) -> None:

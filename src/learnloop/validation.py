@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -29,7 +29,9 @@ INTEGER = 2**31 - 1
 MAX_DEPTH = 32  # JSON nested deeper than this is refused (a parser's recursion stops there)
 # The size a number may have: 0, or between these (schema_rules writes them in the schema).
 TINY, HUGE = schema_rules.TINY, schema_rules.HUGE
-MAX_ID = 2**63 - 1024  # the largest bigint a double holds: schema tools read bounds as doubles
+# The largest id taken: the largest integer a double holds exactly with its neighbours, as
+# JavaScript and schema tools read JSON numbers (a bigint column holds far more).
+MAX_ID = 2**53 - 1
 MAX_DURATION_MS = 366 * 24 * 3600 * 1000.0  # a year: the longest run or call recorded
 
 
@@ -146,8 +148,14 @@ class Input(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        data = storable(data)
-        return json_types.read(cls, data) if isinstance(data, dict) else data
+        if isinstance(data, dict):  # before storable: 1e-40 in an integer field is no 0
+            data = json_types.read(cls, data)
+        return storable(data)
+
+    @model_validator(mode="after")
+    def _settled(self) -> Self:
+        json_types.settle(self)
+        return self
 
 
 def describe(exc: ValidationError) -> str:

@@ -32,11 +32,13 @@ router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 def _filters(
     since: Annotated[Day | None, Query(description="first UTC day; default 30 days ago")] = None,
     until: Annotated[Day | None, Query(description="last UTC day; default today")] = None,
-    policy: str | None = None,
-    strategy: str | None = None,
-    experiment: str | None = None,
-    variant: str | None = None,
-    segment: Annotated[str | None, Query(description="the context's segment")] = None,
+    policy: Annotated[str | None, Query(max_length=200)] = None,
+    strategy: Annotated[str | None, Query(max_length=200)] = None,
+    experiment: Annotated[str | None, Query(max_length=200)] = None,
+    variant: Annotated[str | None, Query(max_length=200)] = None,
+    segment: Annotated[
+        str | None, Query(max_length=200, description="the context's segment")
+    ] = None,
 ) -> dict[str, Any]:
     given = {
         "since": since,

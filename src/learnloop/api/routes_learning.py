@@ -32,7 +32,12 @@ def get_config(ll: LL, tenant: ReadTenant) -> LearningConfig:
     return ll.learning.config(tenant)
 
 
-@router.patch("", response_model=LearningConfig)
+@router.patch(
+    "",
+    response_model=LearningConfig,
+    openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/LearningConfig"}}}}},
+)
 def change_config(
     ll: LL,
     tenant: AdminTenant,

@@ -25,7 +25,7 @@ from learnloop.api.ratelimit import Limits
 from learnloop.api.responses import ErrorBody
 from learnloop.errors import InvalidInput, LearnLoopError
 from learnloop.service import LearnLoop
-from learnloop.validation import refuse_unstorable
+from learnloop.validation import storable
 
 router = APIRouter(prefix="/v1", tags=["widget"])
 BEACON_TYPES = {"viewed", "clicked"}  # what a browser sees; outcomes come with a key
@@ -204,7 +204,7 @@ def _record(
 def _events(raw: bytes) -> list[dict[str, Any]]:
     try:
         body = json.loads(raw or b"null")
-        refuse_unstorable(body)
+        body = storable(body)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the beacon body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
