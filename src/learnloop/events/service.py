@@ -319,6 +319,8 @@ def _plain(data: Any, known: set[str]) -> _Event | None:
             when = datetime.fromisoformat(when)
         except ValueError:
             return None
+        if abs(when.utcoffset() or _NO_OFFSET) > _STORABLE_OFFSET:
+            return None  # EventIn reads it as UTC, which PostgreSQL can hold
     elif when is not None and type(when) is not datetime:
         return None
     metadata = get("metadata", _ABSENT)
@@ -330,6 +332,7 @@ def _plain(data: Any, known: set[str]) -> _Event | None:
 
 
 _ABSENT: Any = object()
+_NO_OFFSET, _STORABLE_OFFSET = timedelta(0), timedelta(hours=15, minutes=59)
 
 
 def _plain_text(value: Any) -> bool:
