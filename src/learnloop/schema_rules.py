@@ -2,8 +2,8 @@
 say them, so that /openapi.json states what the server accepts:
 
 - text that must not be blank: the models strip it first, so ``minLength: 1`` alone would
-  allow ``"  "``; the schema says ``pattern: "[^\\s\\x1c-\\x1f\\x85]"`` too (some
-  character that is not whitespace);
+  allow ``"  "``; the schema gives it a ``pattern`` too (``NOT_BLANK``: some character
+  that is not whitespace);
 - numbers: at most 1e30 in size (``validation.HUGE``); a number below 1e-30 in size is read
   as 0 (``validation.storable``), so a field that must be above 0 takes at least 1e-30.
 
@@ -23,8 +23,14 @@ from typing import Any
 
 HUGE = 1e30  # the largest a number may be in size
 TINY = 1e-30  # below this in size a number is read as 0
-# A character that is not whitespace, to Python (which strips \x1c-\x1f too) as to ECMA.
-NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+# What pydantic strips from text (Python's str.isspace but \x1c-\x1f), and a character
+# that is none of it, spelled out: regex engines do not agree on \s.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+NOT_BLANK = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 def state(schema: dict[str, Any], model: type | None = None) -> None:

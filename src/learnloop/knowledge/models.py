@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from learnloop.schema_rules import WHITESPACE
 from learnloop.validation import Input
 
 Kind = Literal[
@@ -32,7 +33,7 @@ class _Strict(Input):
 def clean_tags(tags: list[str]) -> list[str]:
     seen: dict[str, None] = {}
     for tag in tags:
-        tag = tag.strip()
+        tag = tag.strip(WHITESPACE)  # as pydantic strips text
         if not tag:
             raise ValueError("tags must not be empty strings")
         if len(tag) > MAX_TAG:
