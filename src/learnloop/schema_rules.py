@@ -4,7 +4,7 @@ say them, so that /openapi.json states what the server accepts:
 - text that must not be blank: the models strip it first, so ``minLength: 1`` alone would
   allow ``"  "``; the schema gives it a ``pattern`` too (``NOT_BLANK``: some character
   that is not whitespace);
-- numbers: at most 1e30 in size (``validation.HUGE``); a number below 1e-30 in size is read
+- numbers: at most 1e18 in size (``HUGE``); a number below 1e-30 in size is read
   as 0 (``validation.storable``), so a field that must be above 0 takes at least 1e-30.
 
 What JSON Schema cannot say (one field compared with another, a referenced id that must
@@ -14,14 +14,16 @@ exist) the API checks all the same, and docs/api.md ("Errors") lists.
 ...                          "w": {"type": "number", "exclusiveMinimum": 0}}}
 >>> state(schema)
 >>> schema["properties"]["w"]
-{'type': 'number', 'minimum': 1e-30, 'maximum': 1e+30}
+{'type': 'number', 'minimum': 1e-30, 'maximum': 1e+18}
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-HUGE = 1e30  # the largest a number may be in size
+# The largest a number may be in size: JSON stored in PostgreSQL reads back a float of 1e20
+# as the integer 100000000000000000000, beyond a bigint, so no number is taken beyond one.
+HUGE = 1e18
 TINY = 1e-30  # below this in size a number is read as 0
 # What pydantic strips from text (Python's str.isspace but \x1c-\x1f), and a character
 # that is none of it, spelled out: regex engines do not agree on \s.

@@ -44,7 +44,7 @@ def refuse_unstorable(value: Any, where: str = "", depth: int = 0) -> None:
 
     >>> refuse_unstorable({"a": [1, 1.1e-274]})
     Traceback (most recent call last):
-    ValueError: a.1: numbers must be 0 or between 1e-30 and 1e+30 in size, not 1.1e-274
+    ValueError: a.1: numbers must be 0 or between 1e-30 and 1e+18 in size, not 1.1e-274
     """
     _walk(value, where, depth, flush=False)
 
