@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
     status_code=status.HTTP_201_CREATED,
     openapi_extra={
         "requestBody": {
-            "required": True,
+            "required": False,  # an empty log imports nothing
             "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                 "text/csv": {"schema": {"type": "string"}},
