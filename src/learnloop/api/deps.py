@@ -44,6 +44,17 @@ async def get_grant(
 ) -> KeyGrant:
     """What the API key in 'Authorization: Bearer ...' or 'X-API-Key' may do, once its
     rate limit let the request through (429 otherwise)."""
+    key = api_key(authorization, x_api_key)
+    grant = ll.keys.cached(key)
+    if grant is None:
+        grant = await run_in_threadpool(ll.keys.grant, key)
+    limits: Limits = request.app.state.limits
+    limits.throttle_key(grant)
+    return grant
+
+
+def api_key(authorization: str | None, x_api_key: str | None) -> str:
+    """The API key a request sent; AuthError when it sent none, or a malformed one."""
     key = x_api_key
     if authorization:
         scheme, _, value = authorization.partition(" ")
@@ -52,12 +63,7 @@ async def get_grant(
         key = value.strip()
     if not key:
         raise AuthError()
-    grant = ll.keys.cached(key)
-    if grant is None:
-        grant = await run_in_threadpool(ll.keys.grant, key)
-    limits: Limits = request.app.state.limits
-    limits.throttle_key(grant)
-    return grant
+    return key
 
 
 class RequireScope:
@@ -67,6 +73,10 @@ class RequireScope:
         self.scope = scope
 
     async def __call__(self, grant: Annotated[KeyGrant, Depends(get_grant)]) -> str:
+        return self.tenant_of(grant)
+
+    def tenant_of(self, grant: KeyGrant) -> str:
+        """The grant's tenant, if it has the scope; Forbidden otherwise."""
         if not grant.allows(self.scope):
             raise Forbidden(
                 f"this API key may not do this: it needs the {self.scope!r} scope and has "
@@ -80,6 +90,7 @@ Grant = Annotated[KeyGrant, Depends(get_grant)]
 # The caller's tenant, for a route that needs that scope of its key: every route with a key
 # names one of these, so what each key may do is read off the route's signature.
 ReadTenant = Annotated[str, Depends(RequireScope("read"))]
-WriteTenant = Annotated[str, Depends(RequireScope("write"))]
+WRITE = RequireScope("write")
+WriteTenant = Annotated[str, Depends(WRITE)]
 AdminTenant = Annotated[str, Depends(RequireScope("admin"))]
 BeaconTenant = Annotated[str, Depends(RequireScope("beacon"))]

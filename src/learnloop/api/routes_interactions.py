@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Body, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from learnloop.api.deps import LL, AdminTenant, ReadTenant, WriteTenant
+from learnloop.api.group_commit import CALL_EVENTS, group_commit
 from learnloop.api.responses import also, errors
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
 from learnloop.events.models import MAX_BATCH, EventIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
+from learnloop.service import LearnLoop
 from learnloop.validation import Input
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
+JSON = "application/json"
 
 
 EVENT_EXAMPLE = {
@@ -57,9 +61,7 @@ def _events_body() -> dict[str, Any]:
     batch = {
         "type": "object",
         "required": ["events"],
-        "properties": {
-            "events": {"type": "array", "maxItems": MAX_BATCH, "items": {}}
-        },
+        "properties": {"events": {"type": "array", "maxItems": MAX_BATCH, "items": {}}},
     }
     single = EventIn.model_json_schema()
     schema = {"anyOf": [single, batch], "examples": [EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}]}
@@ -67,25 +69,37 @@ def _events_body() -> dict[str, Any]:
 
 
 @router.post("/events", response_model=EventResults, openapi_extra=_events_body())
-def record_events(
+async def record_events(
     body: Annotated[dict[str, Any], Body()],
+    request: Request,
     ll: LL,
     tenant: WriteTenant,
 ) -> Response:
     """One event, or {"events": [...]} (up to 10,000): each gets its own result.
 
     A batch stores its good events and answers an error for each bad one; a single bad
-    event is a 422.
+    event is a 422. The answer comes once the events are committed: calls arriving
+    together share one commit (api/group_commit.py).
     """
+    return Response(await record(ll, request.app.state, tenant, body), media_type=JSON)
+
+
+async def record(ll: LearnLoop, state: Any, tenant: str, body: dict[str, Any]) -> bytes:
+    """The answer of ``POST /v1/events`` to ``body``, once its events are committed (also
+    given by ``FastEvents``, without FastAPI's routing and dependencies)."""
     batch = body.get("events")
     if batch is not None and not isinstance(batch, list):
         raise InvalidInput('"events" must be a list of events')
-    recorded = ll.events.record_all(tenant, batch if batch is not None else [body])
+    events = batch if batch is not None else [body]
+    if len(events) <= CALL_EVENTS:
+        recorded = await group_commit(state, ll.events).record(tenant, events)
+    else:
+        recorded = await run_in_threadpool(ll.events.record_all, tenant, events)
     if batch is None and recorded.errors:
         raise InvalidInput(recorded.errors[0])
     # The JSON of EventResults, written out by the service: no model per event to build,
     # validate again and serialise (~3 us an event; see docs/benchmarks.md).
-    return Response(recorded.json(), media_type="application/json")
+    return recorded.json()
 
 
 @router.post(

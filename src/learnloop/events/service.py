@@ -16,7 +16,7 @@ from psycopg.rows import tuple_row
 
 from learnloop._ids import created_at
 from learnloop._sql import load_queries
-from learnloop.errors import InvalidInput
+from learnloop.errors import DatabaseError, InvalidInput, LearnLoopError
 from learnloop.events.models import INTEGER, MAX_BATCH, EventIn, EventResult, EventType
 from learnloop.ports import Connection, Store
 from learnloop.validation import MAX_ID, parse, refuse_nul
@@ -159,6 +159,70 @@ class Events:
             pending=batch.pending,
         )
 
+    def record_many(self, calls: Sequence[Call]) -> list[Recorded | LearnLoopError]:
+        """Several calls recorded as one group: checked and stored together, every tenant's
+        events in one statement of its own, all in one transaction, so the group costs one
+        commit. Each call is answered as ``record_all`` would answer it alone: its own
+        errors, and of a key repeated in the group, the earliest call's event is stored
+        and the later ones are its duplicates. Answered only once the group committed.
+
+        A group the database refuses as a whole (a value that does not fit a column, a
+        clash) is recorded again call by call, so one bad call fails alone; a database
+        that is down fails every call of the group with its ``DatabaseError``.
+        """
+        if len(calls) == 1:
+            return [self._record_alone(*calls[0])]
+        now = datetime.now(UTC)
+        parsed = [self._parse_call(raw, now) for _, raw in calls]
+        merged, offsets = _merge(calls, parsed)
+        try:
+            stored, duplicates = self._store_group(merged, now)
+        except DatabaseError as exc:
+            return [exc for _ in calls]
+        except LearnLoopError:  # refused as a whole: find the call it was, each alone
+            return [self._record_alone(tenant_id, raw) for tenant_id, raw in calls]
+        return [
+            _split(merged[tenant_id], offset, len(raw), stored, duplicates)
+            if isinstance(batch, _Batch)
+            else batch
+            for (tenant_id, raw), batch, offset in zip(calls, parsed, offsets, strict=True)
+        ]
+
+    def _record_alone(self, tenant_id: str, raw: Sequence[EventIn | dict[str, Any]]) -> Result:
+        try:
+            return self.record_all(tenant_id, raw)
+        except LearnLoopError as exc:
+            return exc
+
+    def _parse_call(self, raw: Sequence[EventIn | dict[str, Any]], now: datetime) -> Parsed:
+        if len(raw) > MAX_BATCH:
+            return InvalidInput(f"at most {MAX_BATCH:,} events a call, not {len(raw):,}")
+        return _parse(raw, now, self.retention)
+
+    def _store_group(
+        self, merged: dict[str, _Batch], now: datetime
+    ) -> tuple[dict[int, int], set[int]]:
+        """Check and store each tenant's events of a group in one transaction. What it
+        locks, it locks in one order, so overlapping groups cannot deadlock: the month
+        partitions of all its events first (sorted; a lock only when one is new), then the
+        keys, tenant by tenant in sorted order and sorted in each."""
+        stored: dict[int, int] = {}
+        duplicates: set[int] = set()
+        tenants = [t for t in sorted(merged) if merged[t].events]
+        with self.db.transaction() as conn:
+            for tenant_id in tenants:
+                self._resolve_sessions(conn, tenant_id, merged[tenant_id])
+                self._check_impressions(conn, tenant_id, merged[tenant_id], now)
+            times = [e.occurred_at or now for t in tenants for e in merged[t].events.values()]
+            with conn.pipeline():
+                for month in _months(times) if times else []:
+                    conn.execute(Q["ensure_partition"], {"month": month})
+            for tenant_id in tenants:
+                fresh, again = _store(conn, tenant_id, merged[tenant_id], now)
+                stored.update(fresh)
+                duplicates |= again
+        return stored, duplicates
+
     def prune(self, now: datetime | None = None) -> list[str]:
         """Drop the month partitions wholly older than the retention; returns their names."""
         now = now or datetime.now(UTC)
@@ -231,6 +295,46 @@ class Events:
                 batch.fail(
                     index, f"item {event.item_id} was shown at rank {rank}, not {event.rank}"
                 )
+
+
+Call = tuple[str, Sequence[EventIn | dict[str, Any]]]  # a tenant and the events it sent
+Result = Recorded | LearnLoopError
+Parsed = _Batch | InvalidInput
+
+
+def _merge(calls: Sequence[Call], parsed: list[Parsed]) -> tuple[dict[str, _Batch], list[int]]:
+    """The parsed calls of a group as one batch per tenant, each call's events numbered
+    after the calls before it; and where each call's numbers start."""
+    merged: dict[str, _Batch] = {}
+    offsets = []
+    offset = 0
+    for (tenant_id, raw), batch in zip(calls, parsed, strict=True):
+        offsets.append(offset)
+        if isinstance(batch, _Batch):
+            into = merged.setdefault(tenant_id, _Batch(events={}))
+            into.events.update({offset + i: event for i, event in batch.events.items()})
+            into.errors.update({offset + i: error for i, error in batch.errors.items()})
+        offset += len(raw)
+    return merged, offsets
+
+
+def _split(
+    batch: _Batch, offset: int, total: int, stored: dict[int, int], duplicates: set[int]
+) -> Recorded:
+    """One call's share of its group, numbered from 0 again."""
+    mine = range(offset, offset + total)
+
+    def of(found: dict[int, Any]) -> dict[int, Any]:
+        return {i - offset: found[i] for i in mine if i in found}
+
+    return Recorded(
+        total=total,
+        errors=of(batch.errors),
+        events=of(batch.events),
+        stored=of(stored),
+        duplicates={i - offset for i in mine if i in duplicates},
+        pending={i - offset for i in mine if i in batch.pending},
+    )
 
 
 def _parse(raw: Sequence[EventIn | dict[str, Any]], now: datetime, retention: timedelta) -> _Batch:
