@@ -25,7 +25,8 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
             "required": False,  # an empty log imports nothing
             "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "text/csv": {"schema": {"type": "string"}},
+                # any text: with skip_bad_rows every line that is no entry is left out
+                "text/csv": {"schema": {"description": "CSV or JSON Lines text"}},
             },
         }
     },
