@@ -56,6 +56,7 @@ def test_an_integer_with_a_point_is_an_integer_and_a_tiny_number_zero() -> None:
 def test_every_integer_number_and_boolean_field_of_a_request_model_is_strict() -> None:
     models = {model for model in _subclasses(Input) if model.__pydantic_complete__}
     assert len(models) > 40
+    models -= {model for model in models if model.read_from_text}  # CSV rows, form fields
     for model in models:
         for name, field in model.model_fields.items():
             if field.annotation in (int, float, bool, int | None, float | None, bool | None):

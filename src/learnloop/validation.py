@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -139,16 +139,21 @@ class Input(BaseModel):
         json_schema_extra=schema_rules.state,
     )
 
+    # A model read from text (a CSV row, a form field, a query) takes "3" for 3: there text
+    # is all there is. Its fields keep pydantic's lax reading.
+    read_from_text: ClassVar[bool] = False
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        if json_types.make_strict(cls):
+        if not cls.read_from_text and json_types.make_strict(cls):
             cls.model_rebuild(force=True)
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        if isinstance(data, dict):  # before storable: 1e-40 in an integer field is no 0
+        if isinstance(data, dict) and not cls.read_from_text:  # before storable: 1e-40 in an
+            # integer field is no 0
             data = json_types.read(cls, data)
         return storable(data)
 
