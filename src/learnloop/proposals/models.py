@@ -14,6 +14,7 @@ from learnloop.knowledge.models import (
     Tag,
     clean_tags,  # the items' own tag rule
 )
+from learnloop.schema_rules import NOT_BLANK
 from learnloop.validation import MAX_ID, Input
 
 Source = Literal["feedback", "correction", "transcript", "report", "manual"]
@@ -43,6 +44,13 @@ class ProposalIn(Input):
     author: str | None = Field(default=None, max_length=200)
 
     _tags = field_validator("tags")(clean_tags)
+    json_schema_rules: ClassVar[dict[str, Any]] = {  # the item it revises, or a new one's title
+        "anyOf": [
+            {"required": ["item_id"], "properties": {"item_id": {"type": "integer"}}},
+            {"required": ["title"], "properties": {"title": {"type": "string",
+                                                             "pattern": NOT_BLANK}}},
+        ]
+    }
 
     @model_validator(mode="after")
     def _names_what_it_changes(self) -> ProposalIn:
