@@ -6,16 +6,19 @@ impression shown, read, clicked, rated; a proposal made, edited, approved or rej
 back). The seed and the example budgets are fixed, so a failure reproduces; longer runs are
 for the command line (docs/api.md, "Errors").
 
+The checks also hold the schema to the rules the server checks: a request the schema
+forbids is refused (``negative_data_rejection``), a method a path does not take is a 405
+with ``Allow`` (``unsupported_method``), and ``Allow`` lists the methods the schema lists
+for the path (``allow_header_conformance``).
+
 Checks left out, and why:
-- ``negative_data_rejection`` and ``positive_data_acceptance``: the API checks rules the
-  schema cannot state (``until`` not before ``since``, text that is not empty once stripped, a
-  proposal that says something), and schemathesis counts each as a schema-valid request
-  rejected.
-- ``unsupported_method`` and ``allow_header_conformance``: some path templates overlap
-  (``/v1/keys/current`` is also ``/v1/keys/{key_id}``), so the 405's ``Allow`` names the
-  methods of every route that matches the path, not only those of the template.
+- ``positive_data_acceptance``: the API checks rules the schema cannot state (one field
+  against another, such as ``until`` not before ``since``; ids that must exist, such as an
+  event's impression, the schema's own example among them; content, such as a proposal that
+  says something; no NUL in any text), and schemathesis counts each as a schema-valid
+  request rejected (docs/api.md, "Errors", lists them).
 - ``use_after_free`` and ``ensure_resource_availability``: they need schemathesis' own runner
-  (its recorder); the stateful chains here run the five checks above on every step.
+  (its recorder); the stateful chains here run the checks above on every step.
 
 The schema comes from an app that is never started (building it needs no database); the
 requests go to the real API served in-process (``server_url``) on the suite's embedded
@@ -31,11 +34,14 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.errors import Flaky
 from schemathesis.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from learnloop import LearnLoop
@@ -49,6 +55,9 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,
+    unsupported_method,
+    allow_header_conformance,
 ]
 # No shrinking: a failure is reported as found (shrinking replays requests against a server
 # whose state has moved on, and the stateful phase's choices depend on what it answered).

@@ -53,7 +53,7 @@ def test_the_statuses_routes_give_are_the_ones_they_document(api: TestClient) ->
     answers = [
         ("POST", "/v1/items", api.post("/v1/items", json=item), 201),
         ("POST", "/v1/items", api.post("/v1/items", json=item), 200),  # unchanged
-        ("POST", "/v1/proposals", api.post("/v1/proposals", json={"item_id": 2**62}), 404),
+        ("POST", "/v1/proposals", api.post("/v1/proposals", json={"item_id": 2**53 - 1}), 404),
         ("GET", "/v1/items/{item_id}", api.get("/v1/items/99999999"), 404),
         ("POST", "/v1/search", api.post("/v1/search", **broken), 400),
         ("POST", "/v1/learning/experiments", api.post("/v1/learning/experiments", json={}), 422),

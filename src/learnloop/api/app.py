@@ -18,6 +18,7 @@ from learnloop.api import errors, links, scopes_doc
 from learnloop.api.deps import refuse_nul_parameters
 from learnloop.api.fast_events import FastEvents
 from learnloop.api.limits import BodyLimits
+from learnloop.api.methods import OwnMethods, PathMethods
 from learnloop.api.ratelimit import Limits
 from learnloop.api.routes_admin import router as admin_router
 from learnloop.api.routes_analytics import router as analytics_router
@@ -140,6 +141,8 @@ def create_app(
         app.include_router(router)
     # Innermost of ours: plain single events skip FastAPI's routing, inside the limits.
     app.add_middleware(FastEvents)
+    app.state.methods = PathMethods(app.router.routes)
+    app.add_middleware(OwnMethods, methods=app.state.methods)
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_request_bytes,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from learnloop.api import security
+from learnloop.api import methods, security
 from learnloop.api.limits import BodyRefused
 from learnloop.errors import LearnLoopError, RateLimited
 from learnloop.validation import describe_errors
@@ -73,16 +73,17 @@ async def _http_error(request: Request, exc: Any) -> JSONResponse:
     return response
 
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
 def _allowed(request: Request) -> list[str]:
-    """Every method some route takes at this path (Starlette names only the first route's,
+    """The methods the schema lists for this path (``methods``); for a path it does not
+    list, every method some route takes here (Starlette would name only the first route's,
     and a path here can have one route per method)."""
+    listed = methods.documented(request.app).allowed(request.scope["path"])
+    if listed is not None:
+        return listed
     routes = request.app.router.routes
     return [
         method
-        for method in METHODS
+        for method in methods.METHODS
         if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
     ]
 

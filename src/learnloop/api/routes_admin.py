@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -17,8 +17,19 @@ from learnloop.validation import Input
 router = APIRouter(tags=["admin"])
 
 
+def _given(field: str, kind: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": kind}}}
+
+
 class KeyRequest(Input):
     model_config = ConfigDict(strict=True)
+    json_schema_rules: ClassVar[dict[str, Any]] = {  # both rates, or neither
+        "anyOf": [
+            {"allOf": [_given("rate_per_second", "number"), _given("rate_burst", "integer")]},
+            {"not": {"anyOf": [_given("rate_per_second", "number"),
+                               _given("rate_burst", "integer")]}},
+        ]
+    }
     name: str = Field(default="", max_length=200)
     scopes: list[Scope] = Field(
         default=["admin"],

@@ -3,7 +3,6 @@ the lifecycle rules (a report, and applying it)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -25,18 +24,21 @@ from learnloop.analytics import (
 from learnloop.analytics.kpi_effects import KpiEffects
 from learnloop.analytics.models import LifecycleApplied, Period
 from learnloop.api.deps import LL, ReadTenant, WriteTenant
+from learnloop.json_types import Day
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
 
 def _filters(
-    since: Annotated[date | None, Query(description="first UTC day; default 30 days ago")] = None,
-    until: Annotated[date | None, Query(description="last UTC day; default today")] = None,
-    policy: str | None = None,
-    strategy: str | None = None,
-    experiment: str | None = None,
-    variant: str | None = None,
-    segment: Annotated[str | None, Query(description="the context's segment")] = None,
+    since: Annotated[Day | None, Query(description="first UTC day; default 30 days ago")] = None,
+    until: Annotated[Day | None, Query(description="last UTC day; default today")] = None,
+    policy: Annotated[str | None, Query(max_length=200)] = None,
+    strategy: Annotated[str | None, Query(max_length=200)] = None,
+    experiment: Annotated[str | None, Query(max_length=200)] = None,
+    variant: Annotated[str | None, Query(max_length=200)] = None,
+    segment: Annotated[
+        str | None, Query(max_length=200, description="the context's segment")
+    ] = None,
 ) -> dict[str, Any]:
     given = {
         "since": since,

@@ -22,10 +22,11 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
     status_code=status.HTTP_201_CREATED,
     openapi_extra={
         "requestBody": {
-            "required": True,
+            "required": False,  # an empty log imports nothing
             "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "text/csv": {"schema": {"type": "string"}},
+                # any text: with skip_bad_rows every line that is no entry is left out
+                "text/csv": {"schema": {"description": "CSV or JSON Lines text"}},
             },
         }
     },

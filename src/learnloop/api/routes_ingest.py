@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -24,6 +23,8 @@ from learnloop.ingest.accounts import (
 )
 from learnloop.ingest.kpis import DataEventType
 from learnloop.ingest.models import KpiValuesIn
+from learnloop.json_types import Moment
+from learnloop.validation import MAX_ID
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind", "header_row",
@@ -173,7 +174,7 @@ def list_imports(
     ll: LL,
     tenant: ReadTenant,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> ImportPage:
     """Imports newest first, each with its counts and errors."""
     reports, next_cursor = ll.imports.list(tenant, limit=limit, cursor=cursor)
@@ -223,8 +224,8 @@ def kpi_series(
     ll: LL,
     tenant: ReadTenant,
     kpi: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
 ) -> list[KpiSeries]:
     """Each KPI of the account (or the one named) over time, with its trend."""
     return ll.accounts.series(tenant, account_id, kpi=kpi, since=since, until=until)
@@ -241,8 +242,8 @@ def health_history(
     account_id: str,
     ll: LL,
     tenant: ReadTenant,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
 ) -> list[HealthPoint]:
     """The account's health score at every time of its KPI series."""
     return ll.accounts.health_history(tenant, account_id, since=since, until=until)

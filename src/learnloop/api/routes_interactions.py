@@ -14,6 +14,7 @@ from learnloop.api.group_commit import CALL_EVENTS, group_commit
 from learnloop.api.responses import also, errors
 from learnloop.errors import InvalidInput
 from learnloop.events import Correction, CorrectionIn, EventResult, Feedback, FeedbackIn
+from learnloop.events.models import MAX_BATCH, EventIn
 from learnloop.recommend import Impression, RecommendRequest, RecommendResponse
 from learnloop.service import LearnLoop
 from learnloop.validation import Input
@@ -54,9 +55,22 @@ def get_impression(impression_id: UUID, ll: LL, tenant: ReadTenant) -> Impressio
     return ll.recommender.impression(tenant, impression_id)
 
 
-@router.post("/events", response_model=EventResults)
+def _events_body() -> dict[str, Any]:
+    """One event (EventIn), or a batch: a batch refuses a bad event alone (in its results,
+    a 200), so its events are EventIn's, and anything is taken for one."""
+    batch = {
+        "type": "object",
+        "required": ["events"],
+        "properties": {"events": {"type": "array", "maxItems": MAX_BATCH, "items": {}}},
+    }
+    single = EventIn.model_json_schema()
+    schema = {"anyOf": [single, batch], "examples": [EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/events", response_model=EventResults, openapi_extra=_events_body())
 async def record_events(
-    body: Annotated[dict[str, Any], Body(examples=[EVENT_EXAMPLE, {"events": [EVENT_EXAMPLE]}])],
+    body: Annotated[dict[str, Any], Body()],
     request: Request,
     ll: LL,
     tenant: WriteTenant,

@@ -20,7 +20,7 @@ from learnloop.knowledge import (
 )
 from learnloop.knowledge.indexing import IndexStatus
 from learnloop.knowledge.models import Kind, Status
-from learnloop.validation import Input
+from learnloop.validation import MAX_ID, Input
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
 
@@ -57,7 +57,9 @@ class SearchRequest(Input):
     k: int = Field(default=10, ge=1, le=100)
     kinds: list[Kind] | None = None
     tags: list[str] | None = None
-    statuses: list[Status] = Field(default_factory=lambda: list[Status](["active"]))
+    statuses: list[Status] = Field(
+        default_factory=lambda: list[Status](["active"]), min_length=1
+    )
 
 
 class SearchResult(BaseModel):
@@ -92,7 +94,7 @@ def list_items(
     tag: Annotated[list[str] | None, Query()] = None,
     external_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> ItemPage:
     """Items newest first, filtered by kind, status, tags (all must match) or external_id."""
     items, next_cursor = ll.items.list(

@@ -32,7 +32,12 @@ def get_config(ll: LL, tenant: ReadTenant) -> LearningConfig:
     return ll.learning.config(tenant)
 
 
-@router.patch("", response_model=LearningConfig)
+@router.patch(
+    "",
+    response_model=LearningConfig,
+    openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/LearningConfig"}}}}},
+)
 def change_config(
     ll: LL,
     tenant: AdminTenant,
@@ -58,9 +63,8 @@ def evaluate(
     ll: LL,
     tenant: ReadTenant,
     policy: Annotated[
-        str | None,
-        Query(description="similarity, bayes, contextual, memory, or logged (the logging "
-              "policy itself); default: the live one"),
+        Literal["similarity", "bayes", "contextual", "memory", "logged"] | None,
+        Query(description="logged: the logging policy itself; default: the live one"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     logged_by: Annotated[

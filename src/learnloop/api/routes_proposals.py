@@ -21,8 +21,8 @@ from learnloop.proposals import (
     Review,
     ThresholdFit,
 )
-from learnloop.proposals.models import BIGINT, Order, ProposalStatus, Source
-from learnloop.validation import Input
+from learnloop.proposals.models import Order, ProposalStatus, Source
+from learnloop.validation import MAX_ID, Input
 
 router = APIRouter(prefix="/v1", tags=["learning queue"])
 
@@ -90,7 +90,7 @@ def list_proposals(
     duplicates: bool = False,
     order: Order = "confidence",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=BIGINT)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[Proposal]:
     """Proposals of one status (default pending), most confident or oldest first; each with
     the item or proposal it duplicates, if any."""

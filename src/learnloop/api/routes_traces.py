@@ -43,7 +43,9 @@ async def take_traces(
     ll: LL,
     tenant: WriteTenant,
     content_type: Annotated[str, Header()] = "",
-    content_encoding: Annotated[str, Header()] = "",
+    content_encoding: Annotated[
+        str, Header(json_schema_extra={"enum": ["identity", "gzip", "deflate"]})
+    ] = "identity",
 ) -> Response:
     """Spans sent by an OpenTelemetry exporter (OTLP/HTTP): GenAI semantic-convention and
     OpenInference spans become the trace's execution, its tool calls and feedback; each

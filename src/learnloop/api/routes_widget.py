@@ -25,7 +25,7 @@ from learnloop.api.ratelimit import Limits
 from learnloop.api.responses import ErrorBody
 from learnloop.errors import InvalidInput, LearnLoopError
 from learnloop.service import LearnLoop
-from learnloop.validation import refuse_unstorable
+from learnloop.validation import storable
 
 router = APIRouter(prefix="/v1", tags=["widget"])
 BEACON_TYPES = {"viewed", "clicked"}  # what a browser sees; outcomes come with a key
@@ -59,10 +59,41 @@ def widget() -> Response:
     return Response(widget_source(), media_type="text/javascript", headers=headers)
 
 
+# What a beacon takes: each event's own rules are checked one by one, and an event that
+# breaks one is refused alone (202, in "errors"), so they are described, not stated.
+BEACON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "JSON; the widget sends it as text/plain, so a browser sends no preflight",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["events"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "maxItems": MAX_BEACON_EVENTS,
+                            "items": {
+                                "type": "object",
+                                "description": "type (viewed or clicked), impression_id, "
+                                "item_id, rank, idempotency_key, metadata, page_context, "
+                                "referrer; an event that breaks a rule is refused alone",
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/beacon",
     response_model=BeaconResult,
     status_code=202,
+    openapi_extra=BEACON_BODY,
     responses={
         401: {"model": ErrorBody, "description": "An API key was sent and is not valid"},
         403: {"model": ErrorBody, "description": "The key sent lacks the beacon scope"},
@@ -173,7 +204,7 @@ def _record(
 def _events(raw: bytes) -> list[dict[str, Any]]:
     try:
         body = json.loads(raw or b"null")
-        refuse_unstorable(body)
+        body = storable(body)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the beacon body is not valid JSON: {exc}") from exc
     except RecursionError as exc:

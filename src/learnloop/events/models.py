@@ -4,30 +4,42 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from learnloop.validation import Input
+from learnloop.validation import MAX_ID, Input
 
 EventType = Literal["viewed", "clicked", "executed", "succeeded", "failed", "dismissed"]
 FeedbackKind = Literal["thumbs", "stars", "emoji", "helpfulness"]
 Priority = Literal["low", "normal", "high", "urgent"]
 MAX_BATCH = 10_000
-BIGINT = 2**63 - 1
 INTEGER = 2**31 - 1
 MAX_PAGE_CONTEXT_BYTES = 4096  # page_context as compact JSON
 MAX_REFERRER = 2048
 
 
+def _value_of(kind: str, value: dict[str, Any]) -> dict[str, Any]:
+    when = {"properties": {"kind": {"const": kind}}, "required": ["kind"]}
+    return {"if": when, "then": {"properties": {"value": value}}}
+
+
+def _named(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": "string"}}}
+
+
 class EventIn(Input):
     """One event; it names its impression, or a session (meaning its latest impression)."""
+
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "anyOf": [_named("impression_id"), _named("session")]  # at least one of them
+    }
 
     type: EventType
     impression_id: UUID | None = None
     session: str | None = Field(default=None, min_length=1, max_length=200)
-    item_id: int | None = Field(default=None, ge=1, le=BIGINT)
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     rank: int | None = Field(default=None, ge=1, le=INTEGER)
     occurred_at: datetime | None = Field(default=None, description="default: when received")
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -78,9 +90,19 @@ class EventResult(BaseModel):
 class FeedbackIn(Input):
     """A rating of an impression or of a response."""
 
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "allOf": [  # the values each kind takes (events.feedback.score)
+            _value_of("stars", {"type": "integer", "minimum": 1, "maximum": 5}),
+            _value_of("thumbs", {"enum": ["up", "down"]}),
+            _value_of("emoji", {"enum": ["😀", "🙂", "😐", "🙁", "😡"]}),
+            _value_of("helpfulness", {"enum": ["helpful", "partially", "not_helpful"]}),
+        ],
+        "anyOf": [_named("impression_id"), _named("response_id")],  # at least one of them
+    }
+
     impression_id: UUID | None = None
     response_id: str | None = Field(default=None, min_length=1, max_length=200)
-    item_id: int | None = Field(default=None, ge=1, le=BIGINT)
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     kind: FeedbackKind
     value: str | int
     reason: str | None = Field(default=None, max_length=5000)
@@ -118,7 +140,7 @@ class CorrectionIn(Input):
 
     impression_id: UUID | None = None
     response_id: str | None = Field(default=None, min_length=1, max_length=200)
-    item_id: int | None = Field(default=None, ge=1, le=BIGINT)
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     query: str | None = Field(default=None, max_length=2000)
     original_response: str = Field(min_length=1, max_length=100_000)
     corrected_answer: str = Field(min_length=1, max_length=100_000)

@@ -17,9 +17,9 @@ from psycopg.rows import tuple_row
 from learnloop._ids import created_at
 from learnloop._sql import load_queries
 from learnloop.errors import DatabaseError, InvalidInput, LearnLoopError
-from learnloop.events.models import BIGINT, INTEGER, MAX_BATCH, EventIn, EventResult, EventType
+from learnloop.events.models import INTEGER, MAX_BATCH, EventIn, EventResult, EventType
 from learnloop.ports import Connection, Store
-from learnloop.validation import parse, refuse_nul
+from learnloop.validation import MAX_ID, parse, refuse_nul
 
 Q = load_queries("learnloop.events")
 FUTURE_SLACK = timedelta(minutes=5)
@@ -411,7 +411,7 @@ def _plain(data: Any, known: set[str]) -> _Event | None:
     if impression_id is None and session is None:
         return None
     item_id, rank = get("item_id"), get("rank")
-    if item_id is not None and not (type(item_id) is int and 1 <= item_id <= BIGINT):
+    if item_id is not None and not (type(item_id) is int and 1 <= item_id <= MAX_ID):
         return None
     if rank is not None and not (type(rank) is int and 1 <= rank <= INTEGER):
         return None
@@ -423,6 +423,8 @@ def _plain(data: Any, known: set[str]) -> _Event | None:
             when = datetime.fromisoformat(when)
         except ValueError:
             return None
+        if abs(when.utcoffset() or _NO_OFFSET) > _STORABLE_OFFSET:
+            return None  # EventIn reads it as UTC, which PostgreSQL can hold
     elif when is not None and type(when) is not datetime:
         return None
     metadata = get("metadata", _ABSENT)
@@ -434,6 +436,7 @@ def _plain(data: Any, known: set[str]) -> _Event | None:
 
 
 _ABSENT: Any = object()
+_NO_OFFSET, _STORABLE_OFFSET = timedelta(0), timedelta(hours=15, minutes=59)
 
 
 def _plain_text(value: Any) -> bool:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
-from learnloop.validation import BIGINT, INTEGER, MAX_DURATION_MS, Input
+from learnloop.validation import INTEGER, MAX_DURATION_MS, MAX_ID, Input
 
 ReportStatus = Literal["planned", "in_progress", "completed", "failed", "abandoned"]
 
@@ -16,7 +16,7 @@ ReportStatus = Literal["planned", "in_progress", "completed", "failed", "abandon
 class ToolCallIn(Input):
     tool: str = Field(min_length=1, max_length=200)
     item_id: int | None = Field(
-        default=None, ge=1, le=BIGINT, description="the tool's item, if stored"
+        default=None, ge=1, le=MAX_ID, description="the tool's item, if stored"
     )
     parameters: dict[str, Any] = Field(default_factory=dict)
     result: Any = None
@@ -88,7 +88,7 @@ class ReportIn(Input):
     external_id: str | None = Field(default=None, min_length=1, max_length=300)
     account: str = Field(min_length=1, max_length=300)
     playbook: str = Field(min_length=1, max_length=300)
-    playbook_item_id: int | None = Field(default=None, ge=1, le=BIGINT)
+    playbook_item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     status: ReportStatus
     steps_completed: int = Field(default=0, ge=0, le=INTEGER)
     steps_total: int = Field(ge=0, le=INTEGER)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from learnloop.knowledge.models import Kind
-from learnloop.validation import Input
+from learnloop.validation import MAX_ID, Input
 
 EventType = Literal["viewed", "clicked", "executed", "succeeded", "failed", "dismissed"]
 Strategy = Literal["single_solution", "multiple_options", "no_confident_match"]
@@ -32,8 +32,10 @@ class SolutionIn(Input):
     """One solution the assistant presented: a learnloop item (``item_id``), or the log's own
     id for it (``id``, stored as the item's external_id within its ``type``)."""
 
+    read_from_text = True  # a CSV row
+
     id: str | None = Field(default=None, min_length=1, max_length=300)
-    item_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     type: Kind = Field(default="document", description="the item kind: runbook, faq, ...")
     title: str | None = Field(default=None, min_length=1, max_length=500)
     rank: int | None = Field(default=None, ge=1, le=MAX_SOLUTIONS, description="default: its "
@@ -59,8 +61,10 @@ class SolutionIn(Input):
 class ChoiceIn(Input):
     """What the person did with one of the solutions presented."""
 
+    read_from_text = True  # a CSV row
+
     solution_id: str | None = Field(default=None, min_length=1, max_length=300)
-    item_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     rank: int | None = Field(default=None, ge=1, le=MAX_SOLUTIONS)
     action: str = Field(min_length=1, max_length=100, description=", ".join(sorted(ACTIONS)))
     at: datetime | None = Field(default=None, description="default: the entry's time")
@@ -83,6 +87,8 @@ class ChoiceIn(Input):
 
 class LogEntryIn(Input):
     """One entry of the assistant's audit log."""
+
+    read_from_text = True  # a CSV row
 
     id: str = Field(min_length=1, max_length=200, description="the entry's id in the log: a "
                     "second import of the same id (and source) stores nothing")  # fmt: skip
@@ -123,6 +129,7 @@ class LogEntryIn(Input):
 
 
 class HistoryOptions(Input):
+    read_from_text = True  # a form field or a query
     source: str = Field(default="log", min_length=1, max_length=100, description="the "
                         "system the log comes from; ids are unique within it")  # fmt: skip
     policy: str = Field(default="imported", min_length=1, max_length=200, description="the "

@@ -24,6 +24,8 @@ MAX_ERRORS_KEPT = 1000
 class ImportOptions(Input):
     """How to read a file; everything is optional."""
 
+    read_from_text = True  # form fields and query parameters
+
     kind: TableKind | None = Field(
         default=None, description="what the table holds; found from the columns when omitted"
     )

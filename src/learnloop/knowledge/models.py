@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from learnloop.schema_rules import WHITESPACE
 from learnloop.validation import Input
 
 Kind = Literal[
@@ -20,6 +21,9 @@ STATUSES: tuple[str, ...] = get_args(Status)
 
 MAX_TITLE = 500
 MAX_TAGS = 50
+MAX_TAG = 100
+# A tag as sent: its schema says what clean_tags checks once it is stripped.
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
 
 
 class _Strict(Input):
@@ -29,11 +33,11 @@ class _Strict(Input):
 def clean_tags(tags: list[str]) -> list[str]:
     seen: dict[str, None] = {}
     for tag in tags:
-        tag = tag.strip()
+        tag = tag.strip(WHITESPACE)  # as pydantic strips text
         if not tag:
             raise ValueError("tags must not be empty strings")
-        if len(tag) > 100:
-            raise ValueError(f"tag {tag[:20]!r}... is longer than 100 characters")
+        if len(tag) > MAX_TAG:
+            raise ValueError(f"tag {tag[:20]!r}... is longer than {MAX_TAG} characters")
         seen.setdefault(tag, None)
     return list(seen)
 
@@ -44,7 +48,7 @@ class ItemIn(_Strict):
     kind: Kind
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     body: str = ""
-    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     attrs: dict[str, Any] = Field(default_factory=dict)
     external_id: str | None = Field(default=None, min_length=1, max_length=300)
     status: Status = "active"
@@ -60,7 +64,7 @@ class ItemPatch(_Strict):
 
     title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE)
     body: str | None = None
-    tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
     attrs: dict[str, Any] | None = None
     status: Status | None = None
 

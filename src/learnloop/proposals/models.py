@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -11,14 +11,15 @@ from learnloop.knowledge.models import (
     MAX_TAGS,
     MAX_TITLE,
     Kind,
+    Tag,
     clean_tags,  # the items' own tag rule
 )
-from learnloop.validation import Input
+from learnloop.schema_rules import NOT_BLANK
+from learnloop.validation import MAX_ID, Input
 
 Source = Literal["feedback", "correction", "transcript", "report", "manual"]
 ProposalStatus = Literal["pending", "approved", "rejected", "applied", "rolled_back", "failed"]
 Order = Literal["confidence", "age"]
-BIGINT = 2**63 - 1
 MAX_BODY = 100_000
 EMPTY = "the proposed content is empty; write what the item should say"
 
@@ -29,7 +30,7 @@ class ProposalIn(Input):
     Without a body it asks for the item to be written: a title (or the item) is enough, and
     a reviewer writes the content before approving it."""
 
-    item_id: int | None = Field(default=None, ge=1, le=BIGINT, description="the item to revise")
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="the item to revise")
     kind: Kind | None = Field(default=None, description="of a new item; default faq")
     title: str | None = Field(default=None, max_length=MAX_TITLE)
     body: str = Field(
@@ -37,12 +38,19 @@ class ProposalIn(Input):
         description="the proposed content; left out (or blank), the proposal asks for it to "
         "be written",
     )
-    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     rationale: str = Field(default="", max_length=5000)
     confidence: int = Field(default=50, ge=0, le=100)
     author: str | None = Field(default=None, max_length=200)
 
     _tags = field_validator("tags")(clean_tags)
+    json_schema_rules: ClassVar[dict[str, Any]] = {  # the item it revises, or a new one's title
+        "anyOf": [
+            {"required": ["item_id"], "properties": {"item_id": {"type": "integer"}}},
+            {"required": ["title"], "properties": {"title": {"type": "string",
+                                                             "pattern": NOT_BLANK}}},
+        ]
+    }
 
     @model_validator(mode="after")
     def _names_what_it_changes(self) -> ProposalIn:
@@ -66,10 +74,17 @@ class DuplicateDecision(Review):
         description="merge: they say the same (a new-item proposal becomes a revision of the "
         "item; otherwise it is rejected as a duplicate); distinct: they do not (the link goes)"
     )
-    item_id: int | None = Field(default=None, ge=1, le=BIGINT,
+    item_id: int | None = Field(default=None, ge=1, le=MAX_ID,
                                 description="the item of the pair; default: the linked one")
-    proposal_id: int | None = Field(default=None, ge=1, le=BIGINT,
+    proposal_id: int | None = Field(default=None, ge=1, le=MAX_ID,
                                     description="the other proposal of the pair")
+
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "not": {  # not both
+            "required": ["item_id", "proposal_id"],
+            "properties": {"item_id": {"type": "integer"}, "proposal_id": {"type": "integer"}},
+        }
+    }
 
     @model_validator(mode="after")
     def _one_other(self) -> DuplicateDecision:
@@ -83,7 +98,7 @@ class ProposalEdit(Review):
 
     title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE)
     body: str | None = Field(default=None, max_length=MAX_BODY)
-    tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
     rationale: str | None = Field(default=None, max_length=5000)
     confidence: int | None = Field(default=None, ge=0, le=100)
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.knowledge.models import Item, Kind
-from learnloop.validation import Input
+from learnloop.validation import MAX_ID, Input
 
 Strategy = Literal["single_solution", "multiple_options", "no_confident_match"]
 
@@ -49,7 +49,7 @@ class RecommendRequest(Input):
     seed: int | None = Field(
         default=None,
         ge=0,
-        le=2**63 - 1,
+        le=MAX_ID,
         description="seed of the policy's randomness: the same seed, candidates and state give"
         " the same ranking (for replay and tests); none: fresh randomness",
     )
