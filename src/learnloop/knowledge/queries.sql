@@ -133,30 +133,11 @@ LEFT JOIN bm25_terms AS t ON t.tenant_id = %(tenant_id)s AND t.lexeme = q.lexeme
 LEFT JOIN bm25_corpus AS c ON c.tenant_id = %(tenant_id)s
 ORDER BY q.lexeme;
 
--- name: search_hybrid
--- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
--- candidates from the postings (bm25_postings) ranked by Okapi BM25, fused by score: semantic_weight * cosine
--- similarity + keyword_weight * the BM25 score over the best BM25 score of the question (so
--- the keyword side weighs 0..keyword_weight whatever the scale of its scores).
--- BM25 of an item: the sum over the question's words w of
---     idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl))
--- with tf the word's positions in the item (a title position counts title_weight), length
--- its positions in all, idf and avgdl from the tenant's statistics (passed in, see
--- keyword_terms). The keyword candidates are the items holding one of the words in matching;
--- the words in common (a large tenant's common ones) add to their scores but find no items.
--- Run after exact_scan for an exact vector scan.
-WITH semantic AS MATERIALIZED (
-    SELECT item_id, embedding <=> %(query_vector)s AS distance
-    FROM items
-    WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL
-      AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
-      AND status = ANY(%(statuses)s::text[])
-      AND tags @> %(tags)s::text[]
-    ORDER BY embedding <=> %(query_vector)s
-    LIMIT %(pool)s
-), semantic_ranked AS (
-    SELECT item_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM semantic
-), keyword_matched AS MATERIALIZED (
+-- name: _keyword_and_fusion
+-- The keyword side (the postings, BM25, the filters) and the fusion with the semantic side,
+-- shared by search_hybrid and search_hybrid_given: each includes it after its semantic and
+-- semantic_ranked CTEs.
+keyword_matched AS MATERIALIZED (
     -- The items holding a matching word, from its postings alone, with those words' part.
     SELECT p.item_id, sum(w.idf * w.tf * (%(k1)s + 1)
                           / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / %(avgdl)s)))
@@ -222,6 +203,32 @@ JOIN items i ON i.tenant_id = %(tenant_id)s AND i.item_id = coalesce(s.item_id, 
 CROSS JOIN LATERAL (SELECT 1 - (i.embedding <=> %(query_vector)s) AS similarity) AS v
 ORDER BY score DESC, similarity DESC NULLS LAST, i.item_id
 LIMIT %(limit)s;
+
+-- name: search_hybrid
+-- Semantic candidates from the HNSW index (iterative scan keeps going under filters), keyword
+-- candidates from the postings (bm25_postings) ranked by Okapi BM25, fused by score: semantic_weight * cosine
+-- similarity + keyword_weight * the BM25 score over the best BM25 score of the question (so
+-- the keyword side weighs 0..keyword_weight whatever the scale of its scores).
+-- BM25 of an item: the sum over the question's words w of
+--     idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl))
+-- with tf the word's positions in the item (a title position counts title_weight), length
+-- its positions in all, idf and avgdl from the tenant's statistics (passed in, see
+-- keyword_terms). The keyword candidates are the items holding one of the words in matching;
+-- the words in common (a large tenant's common ones) add to their scores but find no items.
+-- Run after exact_scan for an exact vector scan.
+WITH semantic AS MATERIALIZED (
+    SELECT item_id, embedding <=> %(query_vector)s AS distance
+    FROM items
+    WHERE tenant_id = %(tenant_id)s AND embedding IS NOT NULL
+      AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+      AND status = ANY(%(statuses)s::text[])
+      AND tags @> %(tags)s::text[]
+    ORDER BY embedding <=> %(query_vector)s
+    LIMIT %(pool)s
+), semantic_ranked AS (
+    SELECT item_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM semantic
+),
+-- include: _keyword_and_fusion
 
 -- name: count_matching
 SELECT count(*) AS n FROM items
@@ -249,69 +256,5 @@ WITH semantic AS MATERIALIZED (
       AND i.tags @> %(tags)s::text[]
 ), semantic_ranked AS (
     SELECT item_id, row_number() OVER (ORDER BY position) AS rank FROM semantic
-), keyword_matched AS MATERIALIZED (
-    -- The items holding a matching word, from its postings alone, with those words' part.
-    SELECT p.item_id, sum(w.idf * w.tf * (%(k1)s + 1)
-                          / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / %(avgdl)s)))
-                      AS score
-    FROM bm25_postings AS p
-    CROSS JOIN LATERAL (
-        SELECT p.tf + (%(title_weight)s - 1) * p.title_tf AS tf,
-               (%(idfs)s::float8[])[array_position(%(lexemes)s::text[], p.lexeme)] AS idf
-    ) AS w
-    WHERE p.tenant_id = %(tenant_id)s AND p.lexeme = ANY(%(matching)s::text[])
-    GROUP BY p.item_id
-), keyword_summed AS (
-    -- Their scores, with the question's other words (a large tenant's common ones) added:
-    -- those words' postings are read for these items only.
-    SELECT item_id, sum(score) AS keyword_score
-    FROM (
-        SELECT item_id, score FROM keyword_matched
-        UNION ALL
-        SELECT p.item_id, w.idf * w.tf * (%(k1)s + 1)
-                          / (w.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / %(avgdl)s))
-        FROM bm25_postings AS p
-        CROSS JOIN LATERAL (
-        SELECT p.tf + (%(title_weight)s - 1) * p.title_tf AS tf,
-               (%(idfs)s::float8[])[array_position(%(lexemes)s::text[], p.lexeme)] AS idf
-    ) AS w
-        WHERE p.tenant_id = %(tenant_id)s AND p.lexeme = ANY(%(common)s::text[])
-          AND p.item_id = ANY(ARRAY(SELECT item_id FROM keyword_matched ORDER BY item_id))
-    ) AS parts
-    GROUP BY item_id
-), keyword_scored AS (
-    -- Best first; each checked against the filters on its row until the pool is full (the
-    -- LIMIT 1 keeps that a lookup per candidate, in order, not a join of every candidate).
-    SELECT s.item_id, s.keyword_score
-    FROM (
-        SELECT item_id, keyword_score FROM keyword_summed
-        ORDER BY keyword_score DESC, item_id
-        OFFSET 0
-    ) AS s
-    CROSS JOIN LATERAL (
-        SELECT 1 FROM items AS i
-        WHERE i.tenant_id = %(tenant_id)s AND i.item_id = s.item_id
-          AND (%(kinds)s::text[] IS NULL OR i.kind = ANY(%(kinds)s::text[]))
-          AND i.status = ANY(%(statuses)s::text[])
-          AND i.tags @> %(tags)s::text[]
-        LIMIT 1
-    ) AS f
-    ORDER BY s.keyword_score DESC, s.item_id
-    LIMIT %(pool)s
-), keyword AS (
-    SELECT item_id, keyword_score, max(keyword_score) OVER () AS best,
-           row_number() OVER (ORDER BY keyword_score DESC, item_id) AS rank
-    FROM keyword_scored
-)
-SELECT i.item_id, i.kind, i.external_id, i.title, i.body, i.tags, i.attrs, i.status, i.version,
-       i.content_hash, i.created_at, i.updated_at,
-       v.similarity, k.keyword_score, s.rank AS semantic_rank, k.rank AS keyword_rank,
-       %(semantic_weight)s * coalesce(v.similarity, 0)
-       + %(keyword_weight)s * coalesce(k.keyword_score / nullif(k.best, 0), 0) AS score,
-       (SELECT count(*) FROM semantic) AS semantic_found
-FROM semantic_ranked s
-FULL OUTER JOIN keyword k USING (item_id)
-JOIN items i ON i.tenant_id = %(tenant_id)s AND i.item_id = coalesce(s.item_id, k.item_id)
-CROSS JOIN LATERAL (SELECT 1 - (i.embedding <=> %(query_vector)s) AS similarity) AS v
-ORDER BY score DESC, similarity DESC NULLS LAST, i.item_id
-LIMIT %(limit)s;
+),
+-- include: _keyword_and_fusion
