@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,22 +133,35 @@ def app_client(ll: LearnLoop) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.fixture(scope="session")
-def server_url(ll: LearnLoop) -> Iterator[str]:
-    """The real API on a free loopback port, served by uvicorn in a thread."""
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(ll), port=port, log_level="warning"))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(server: uvicorn.Server) -> Iterator[None]:
+    """``server`` served in a thread, from when it has started until the block ends."""
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server_url(ll: LearnLoop) -> Iterator[str]:
+    """The real API on a free loopback port, served by uvicorn in a thread."""
+    port = free_port()
+    with running(uvicorn.Server(uvicorn.Config(create_app(ll), port=port, log_level="warning"))):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ recorded again call by call. On the real server, the real PostgreSQL and the rea
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +25,7 @@ from learnloop.api.server import config
 from learnloop.errors import Conflict
 from learnloop.events.service import Recorded
 from learnloop.tenants import RateLimit
+from tests.conftest import free_port, running
 from tests.test_interactions import (
     key_of,
     new_tenant,
@@ -42,22 +41,13 @@ from tests.test_interactions import (
 @pytest.fixture(scope="module")
 def served(ll: LearnLoop) -> Iterator[tuple[FastAPI, str]]:
     """The real API (its httptools protocol) on a free loopback port: the app and its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     app = create_app(ll)
     server = uvicorn.Server(
         config(app, ll.settings, host="127.0.0.1", port=port, log_level="warning")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield app, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(server):
+        yield app, f"http://127.0.0.1:{port}"
 
 
 def _until(condition: Any, what: str, seconds: float = 20.0) -> None:

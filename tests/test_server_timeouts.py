@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -17,6 +16,7 @@ import uvicorn
 from learnloop.api import create_app
 from learnloop.api.server import config
 from learnloop.service import LearnLoop
+from tests.conftest import free_port, running
 
 TIMEOUTS = {"request_header_timeout_seconds": 1.0, "request_body_timeout_seconds": 1.0,
             "keep_alive_seconds": 1.0}  # fmt: skip
@@ -26,22 +26,13 @@ TIMEOUTS = {"request_header_timeout_seconds": 1.0, "request_body_timeout_seconds
 def served(ll: LearnLoop) -> Iterator[tuple[str, int]]:
     """The real API served with short timeouts on a free loopback port."""
     settings = ll.settings.model_copy(update=TIMEOUTS)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         config(create_app(ll, settings), settings, host="127.0.0.1", port=port,
                log_level="warning")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(server):
+        yield "127.0.0.1", port
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bytes:
