@@ -139,8 +139,8 @@ class Events:
         partitions and the events with their claimed keys, pipelined; one more first when
         events name a session instead of an impression.
         """
-        if len(raw) > MAX_BATCH:
-            raise InvalidInput(f"at most {MAX_BATCH:,} events a call, not {len(raw):,}")
+        if (too_many := _too_many(raw)) is not None:
+            raise too_many
         now = datetime.now(UTC)
         batch = _parse(raw, now, self.retention)
         stored: dict[int, int] = {}
@@ -195,9 +195,7 @@ class Events:
             return exc
 
     def _parse_call(self, raw: Sequence[EventIn | dict[str, Any]], now: datetime) -> Parsed:
-        if len(raw) > MAX_BATCH:
-            return InvalidInput(f"at most {MAX_BATCH:,} events a call, not {len(raw):,}")
-        return _parse(raw, now, self.retention)
+        return _too_many(raw) or _parse(raw, now, self.retention)
 
     def _store_group(
         self, merged: dict[str, _Batch], now: datetime
@@ -218,7 +216,7 @@ class Events:
                 for month in _months(times) if times else []:
                     conn.execute(Q["ensure_partition"], {"month": month})
             for tenant_id in tenants:
-                fresh, again = _store(conn, tenant_id, merged[tenant_id], now)
+                fresh, again = _store(conn, tenant_id, merged[tenant_id], now, partitions=False)
                 stored.update(fresh)
                 duplicates |= again
         return stored, duplicates
@@ -300,6 +298,13 @@ class Events:
 Call = tuple[str, Sequence[EventIn | dict[str, Any]]]  # a tenant and the events it sent
 Result = Recorded | LearnLoopError
 Parsed = _Batch | InvalidInput
+
+
+def _too_many(raw: Sequence[Any]) -> InvalidInput | None:
+    """The error of a call with more events than one call may send; None if it may."""
+    if len(raw) > MAX_BATCH:
+        return InvalidInput(f"at most {MAX_BATCH:,} events a call, not {len(raw):,}")
+    return None
 
 
 def _merge(calls: Sequence[Call], parsed: list[Parsed]) -> tuple[dict[str, _Batch], list[int]]:
@@ -462,12 +467,13 @@ def _plain_metadata(metadata: dict[Any, Any]) -> bool:
 
 
 def _store(
-    conn: Connection, tenant_id: str, batch: _Batch, now: datetime
+    conn: Connection, tenant_id: str, batch: _Batch, now: datetime, *, partitions: bool = True
 ) -> tuple[dict[int, int], set[int]]:
     """Store the checked events; their event ids by index, and the indexes of duplicates.
 
     One statement claims the keys and inserts the events whose key is new (or that have
-    none), after the month partitions they need, all in one pipelined round trip. Each
+    none), after the month partitions they need (unless ``partitions`` is false: the
+    caller ensured them in this transaction), all in one pipelined round trip. Each
     column travels as one array literal written here (psycopg's array dumper, value by
     value, cost more than the rest of the call).
     """
@@ -507,7 +513,7 @@ def _store(
         ),
     }
     with conn.pipeline(), conn.cursor(row_factory=tuple_row) as cur:
-        for month in _months([e.occurred_at or now for e in batch_events]):
+        for month in _months([e.occurred_at or now for e in batch_events]) if partitions else []:
             conn.execute(Q["ensure_partition"], {"month": month})
         cur.execute(Q["store_events"], params)
         found = cur.fetchone()
