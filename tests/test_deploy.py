@@ -1,6 +1,7 @@
 """The container deployment: the compose file is valid under the Compose Specification's
-JSON schema and holds what docs/deploy.md promises, and the entrypoint script, run as the container runs it against a real PostgreSQL (the embedded
-server here), migrates, prints the API key on the first start only, then runs its command."""
+JSON schema and holds what docs/deploy.md promises, and the entrypoint script, run as the
+container runs it against a real PostgreSQL (the embedded server here), migrates, prints
+the API key on the first start only, then runs its command."""
 
 from __future__ import annotations
 

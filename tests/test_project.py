@@ -230,7 +230,14 @@ def test_readme_feature_table_points_at_real_docs_commands_and_routes() -> None:
                 assert done.exit_code == 0, (code, done.output)
             for route in re.findall(r"(/v1/\S+|/dashboard/)", code):
                 assert route in routes or client.get(route).status_code == 200, code
-    for page in ("vector-stores.md", "context.md#tools-kept-in-chroma", "deploy.md",
-                 "entities.md", "kpi-series.md", "ingest.md#crm-exports-salesforce-and-hubspot",
-                 "sdk.md#the-chat-widget", "ingest.md#history-logs-of-an-existing-assistant"):
+    for page in (
+        "vector-stores.md",
+        "context.md#tools-kept-in-chroma",
+        "deploy.md",
+        "entities.md",
+        "kpi-series.md",
+        "ingest.md#crm-exports-salesforce-and-hubspot",
+        "sdk.md#the-chat-widget",
+        "ingest.md#history-logs-of-an-existing-assistant",
+    ):
         assert f"docs/{page}" in linked, page  # fmt: skip

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from learnloop import EmbeddingMismatchError, LearnLoop
 from learnloop.cli.main import app
-from learnloop.tools import ToolSelector
 from learnloop.settings import Settings
+from learnloop.tools import ToolSelector
 from learnloop.vectors import make_tool_catalogue
 from learnloop.vectors.chroma import ChromaCatalogue, chroma_client
 
