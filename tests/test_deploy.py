@@ -1,9 +1,12 @@
-"""The container deployment: the compose file holds what docs/deploy.md promises, and the
-entrypoint script, run as the container runs it against a real PostgreSQL (the embedded
-server here), migrates, prints the API key on the first start only, then runs its command."""
+"""The container deployment: the compose file is valid under the Compose Specification's
+JSON schema and holds what docs/deploy.md promises, and the entrypoint script, run as the
+container runs it against a real PostgreSQL (the embedded server here), migrates, prints
+the API key on the first start only, then runs its command."""
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 import subprocess
@@ -11,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import psycopg
 import yaml
 
@@ -18,11 +22,41 @@ from learnloop.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
+# The Compose Specification's schema (github.com/compose-spec/compose-spec, schema/
+# compose-spec.json, Apache-2.0, commit 170098ba07d9), the one `docker compose config` checks.
+COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 
 
 def _compose() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))
     return data
+
+
+def _interpolated(value: Any) -> Any:
+    """``value`` with ``${NAME:-default}`` replaced as Compose does with NAME unset."""
+    if isinstance(value, dict):
+        return {k: _interpolated(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolated(v) for v in value]
+    if isinstance(value, str):
+        return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+    return value
+
+
+def test_compose_file_is_valid_under_the_compose_specification() -> None:
+    validator = jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text("utf-8")))
+    compose = _compose()
+    for document in (compose, _interpolated(compose)):
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+        assert errors == []
+    assert "${" not in json.dumps(_interpolated(compose))  # every variable has a default
+    assert _interpolated(compose)["services"]["api"]["ports"] == ["8000:8000"]
+    # the schema does reject what Compose would: a misspelt key, a wrong start condition
+    wrong = copy.deepcopy(compose)
+    wrong["services"]["api"]["healthcheck"]["retry"] = 5
+    wrong["services"]["worker"]["depends_on"]["db"]["condition"] = "healthy"
+    paths = {tuple(e.absolute_path) for e in validator.iter_errors(wrong)}
+    assert paths == {("services", "api", "healthcheck"), ("services", "worker", "depends_on")}
 
 
 def test_compose_has_the_database_the_api_and_the_worker_with_health_checks() -> None:

@@ -5,6 +5,7 @@ offsets and found again through the GIN index; tenants apart."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -159,6 +160,37 @@ def test_a_ner_model_adds_its_entities_below_the_tenants_names(ll: LearnLoop, te
     people = [e.text for e in found if e.method == "ner"]
     assert people == ["Priya", "Dana Whitfield"]  # "Northwind" lies inside an account name
     assert [e.text for e in _by_label(found, "account")] == ["Northwind Traders"]
+
+
+def test_a_spacy_pipeline_in_a_folder_is_the_model(
+    ll: LearnLoop, tenant: str, tmp_path: Path
+) -> None:
+    """A real spaCy pipeline, saved to a folder and named by LEARNLOOP_NER=spacy:FOLDER
+    (an entity ruler on a blank English pipeline: no trained model to download here)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns(
+        [
+            {"label": "PERSON", "pattern": [{"LOWER": "dana"}, {"LOWER": "whitfield"}]},
+            {"label": "PERSON", "pattern": "Priya"},
+            {"label": "ORG", "pattern": "Northwind Traders"},
+        ]
+    )
+    nlp.to_disk(tmp_path / "pipeline")
+    ner = load_ner(f"spacy:{tmp_path / 'pipeline'}")
+    assert ner is not None and ner.name == f"spacy:{tmp_path / 'pipeline'}"
+    ll.imports.import_file(tenant, ACCOUNTS, "accounts.csv")
+    found = Entities(ll.db, ner=ner).extract(tenant, CALL)
+    people = [(e.text, e.label, e.method) for e in found if e.method == "ner"]
+    assert people == [("Priya", "person", "ner"), ("Dana Whitfield", "person", "ner")]
+    assert all(CALL[e.start : e.end] == e.text for e in found)
+    [account] = _by_label(found, "account")  # the tenant's own name wins over the model's org
+    assert (account.text, account.method) == ("Northwind Traders", "exact")
+    assert load_ner("auto") is None  # spaCy, but no pipeline installed as a package
+    with pytest.raises(ConfigurationError, match=r"spaCy cannot load .*none"):
+        load_ner(f"spacy:{tmp_path / 'none'}")
 
 
 def test_ner_choice_needs_nothing_downloaded() -> None:

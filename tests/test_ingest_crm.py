@@ -168,3 +168,47 @@ def test_templates_from_the_cli_and_the_api_import_as_they_are(
     assert sent.status_code == 201 and sent.json()["kind"] == "kpi_workbook"
     missing = api.get("/v1/imports/templates/nope.xlsx")
     assert missing.status_code == 404 and "kpi.csv" in missing.json()["error"]["message"]
+
+
+def test_hubspot_contacts_and_data_loader_contacts_and_opportunities(
+    ll: LearnLoop, tenant: str
+) -> None:
+    """The other three exports, as HubSpot's contact export and Salesforce Data Loader's
+    Contact and Opportunity extracts name their columns."""
+    ll.imports.import_file(tenant, HS_COMPANIES.encode(), "hubspot-companies.csv")
+    hs_contacts = (
+        "Record ID,First Name,Last Name,Email,Phone Number,Job Title,Lifecycle Stage,"
+        "Contact owner,Associated Company,Associated Company IDs (Primary)\n"
+        "501,Peter,Gibbons,peter@initech.example,+1 214 555 0100,Engineer,customer,Sam Roe,"
+        "Initech,9001\n"
+    )
+    report = ll.imports.import_file(tenant, hs_contacts.encode(), "hubspot-contacts.csv")
+    assert (report.kind, report.counts.created) == ("hubspot_contacts", 1)
+    peter = ll.items.list(tenant, external_id="hubspot:contact:501")[0][0]
+    assert peter.title == "Peter Gibbons (Engineer)" and "contact" in peter.tags
+    assert (peter.attrs["account_id"], peter.attrs["email"]) == ("9001", "peter@initech.example")
+    assert ll.accounts.get(tenant, "9001").name == "Initech"  # linked, not a new account
+
+    loader_contacts = (
+        "Id,AccountId,FirstName,LastName,Title,Email,Phone,MailingCity\n"
+        "003R,001C,Alice,Abernathy,Security Lead,alice@umbrella.example,555-0101,Raccoon City\n"
+    )
+    contacts = ll.imports.import_file(tenant, loader_contacts.encode(), "extract.csv")
+    assert (contacts.kind, contacts.counts.created) == ("salesforce_contacts", 1)
+    alice = ll.items.list(tenant, external_id="salesforce:contact:003R")[0][0]
+    assert alice.attrs["account_id"] == "001C" and alice.title.startswith("Alice Abernathy")
+
+    loader_deals = (
+        "Id,AccountId,Name,StageName,Amount,CloseDate,Probability,Type\n"
+        "006Z,001C,Umbrella renewal,Closed Won,75000,2026-04-30,100,Existing Business\n"
+    )
+    deals = ll.imports.import_file(tenant, loader_deals.encode(), "extract.csv")
+    assert (deals.kind, deals.counts.created, deals.counts.kpi_values) == ("salesforce_deals", 1, 1)
+    amount = _kpis(ll, tenant, "001C")["Deal amount"]
+    assert (amount.value, amount.category, amount.recorded_at.date().isoformat()) == (
+        75000,
+        "Closed Won",
+        "2026-04-30",
+    )
+    deal = ll.items.list(tenant, external_id="salesforce:deal:006Z")[0][0]
+    assert deal.title == "Deal: Umbrella renewal" and deal.attrs["account_id"] == "001C"

@@ -188,3 +188,56 @@ def test_readme_python_example_runs(
             "SELECT count(*) AS n FROM events WHERE tenant_id = 'acme' AND type = 'clicked'"
         ).fetchone()
     assert row is not None and row["n"] >= 1
+
+
+def feature_rows() -> list[list[str]]:
+    """The rows of README's feature table ('What it does'): capability, start, docs."""
+    section = (ROOT / "README.md").read_text().split("## What it does", 1)[1].split("\n## ")[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")][2:]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+
+
+def heading_anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives the headings of ``doc``."""
+    headings = re.findall(r"^#+ (.+)$", doc.read_text(), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_readme_feature_table_points_at_real_docs_commands_and_routes() -> None:
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from learnloop.api import create_app
+    from learnloop.cli.main import app as cli
+
+    rows = feature_rows()
+    assert len(rows) >= 20 and all(len(row) == 3 for row in rows), rows
+    api = create_app()
+    routes = set(api.openapi()["paths"])
+    client = TestClient(api)
+    linked = set()
+    for capability, start, docs in rows:
+        for target in re.findall(r"\]\((docs/[^)]+)\)", docs) or pytest.fail(capability):
+            path, _, anchor = target.partition("#")
+            assert (ROOT / path).is_file(), target
+            assert not anchor or anchor in heading_anchors(ROOT / path), target
+            linked.add(target)
+        for code in re.findall(r"`([^`]+)`", start):
+            words = code.split()
+            if words[0] == "learnloop":  # a command: its --help answers
+                command = [w for w in words[1:] if re.fullmatch(r"[a-z][a-z-]*", w)]
+                done = CliRunner().invoke(cli, [*command, "--help"])
+                assert done.exit_code == 0, (code, done.output)
+            for route in re.findall(r"(/v1/\S+|/dashboard/)", code):
+                assert route in routes or client.get(route).status_code == 200, code
+    for page in (
+        "vector-stores.md",
+        "context.md#tools-kept-in-chroma",
+        "deploy.md",
+        "entities.md",
+        "kpi-series.md",
+        "ingest.md#crm-exports-salesforce-and-hubspot",
+        "sdk.md#the-chat-widget",
+        "ingest.md#history-logs-of-an-existing-assistant",
+    ):
+        assert f"docs/{page}" in linked, page  # fmt: skip

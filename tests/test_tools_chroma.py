@@ -1,14 +1,20 @@
-"""Tool catalogues in Chroma (a real embedded PersistentClient): tool selection reads them
-beside the tenant's tool items, and `learnloop tools import-chroma` imports them as items.
-Chroma is given MiniLM's vectors explicitly; its own embedding function never runs."""
+"""Tool catalogues in Chroma (a real embedded PersistentClient, and a real Chroma server
+started with chromadb's own `chroma run`): tool selection reads them beside the tenant's
+tool items, and `learnloop tools import-chroma` imports them as items. Chroma is given
+MiniLM's vectors explicitly; its own embedding function never runs."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import chromadb
+import httpx
 import numpy as np
 import pytest
 from chromadb.config import Settings as ChromaSettings
@@ -16,8 +22,12 @@ from typer.testing import CliRunner
 
 from learnloop import EmbeddingMismatchError, LearnLoop
 from learnloop.cli.main import app
+from learnloop.settings import Settings
 from learnloop.tools import ToolSelector
-from learnloop.vectors.chroma import ChromaCatalogue
+from learnloop.vectors import make_tool_catalogue
+from learnloop.vectors.chroma import ChromaCatalogue, chroma_client
+
+from .conftest import free_port
 
 TOOLS = {
     "send_email": "Send an email message to a customer or a colleague",
@@ -119,3 +129,61 @@ def test_import_chroma_makes_tool_items(
 
     missing = runner.invoke(app, [*args[:-1], "nope"], env=env)
     assert missing.exit_code == 1 and "no collection 'nope'" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Chroma server (chromadb's `chroma run`, its Rust server) on a loopback port."""
+    port = free_port()
+    chroma = Path(sys.executable).parent / "chroma"
+    data = tmp_path_factory.mktemp("chroma-server")
+    log = (data.parent / "chroma-server.log").open("w")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "chroma run failed"
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_selection_and_import_read_a_chroma_server_over_http(
+    ll: LearnLoop, tenant: str, chroma_server: str, database_url: str
+) -> None:
+    client = chroma_client(chroma_server)  # LEARNLOOP_CHROMA=http://...: an HttpClient
+    add_tools(ll, client, f"{tenant}-tools", TOOLS)
+    catalogue = make_tool_catalogue(Settings(chroma=chroma_server))
+    assert catalogue is not None
+    selector = ToolSelector(ll.db, ll.search, items=ll.items, catalogue=catalogue)
+    chosen = selector.select(tenant, {"query": "open a helpdesk ticket", "use_llm": False})
+    assert chosen.chosen is not None and chosen.chosen.tool == "create_ticket"
+    assert {c.tool for c in chosen.search} == set(TOOLS)
+
+    other = ll.tenants.create(f"{tenant}-b").tenant_id  # its collection is not there
+    env = {"DATABASE_URL": database_url, "LEARNLOOP_TENANT": other, "COLUMNS": "200"}
+    args = ["tools", "import-chroma", chroma_server, "--collection", f"{tenant}-tools"]
+    done = CliRunner().invoke(app, [*args, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout) == {"created": 4, "updated": 0, "unchanged": 0}
+    items = ll.items.list(other, kinds=["tool"], limit=50)[0]
+    assert {i.title: i.body for i in items} == TOOLS
+    own = selector.select(other, {"query": "refund the payment", "use_llm": False}).chosen
+    assert own is not None and own.tool == "refund" and own.item_id is not None
+
+    down = f"http://127.0.0.1:{free_port()}"
+    failed = CliRunner().invoke(app, [*args[:2], down, *args[3:]], env=env)
+    assert failed.exit_code != 0 and "Chroma" in failed.stderr, failed.output

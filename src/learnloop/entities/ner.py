@@ -36,7 +36,13 @@ class SpacyNer:
         import spacy
 
         self.name = f"spacy:{pipeline}"
-        self.nlp: Any = spacy.load(pipeline)
+        try:
+            self.nlp: Any = spacy.load(pipeline)
+        except OSError as exc:  # E050: neither an installed package nor a pipeline folder
+            raise ConfigurationError(
+                f"LEARNLOOP_NER={self.name!r}: spaCy cannot load {pipeline!r}, neither an "
+                "installed pipeline package nor a folder saved with nlp.to_disk"
+            ) from exc
 
     def entities(self, text: str) -> list[Span]:
         return [(e.start_char, e.end_char, e.label_.lower(), 1.0) for e in self.nlp(text).ents]
