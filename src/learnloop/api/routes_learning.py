@@ -35,8 +35,13 @@ def get_config(ll: LL, tenant: ReadTenant) -> LearningConfig:
 @router.patch(
     "",
     response_model=LearningConfig,
-    openapi_extra={"requestBody": {"content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/LearningConfig"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/LearningConfig"}}
+            }
+        }
+    },
 )
 def change_config(
     ll: LL,
@@ -63,18 +68,31 @@ def evaluate(
     ll: LL,
     tenant: ReadTenant,
     policy: Annotated[
-        Literal["similarity", "bayes", "contextual", "memory", "logged"] | None,
-        Query(description="logged: the logging policy itself; default: the live one"),
+        str | None,
+        Query(
+            pattern=r"^(similarity|bayes|contextual|memory|logged|logged:.{1,200})$",
+            description="similarity, bayes, contextual, memory; logged: the logging policy "
+            "itself; logged:NAME: what the policy NAME did in its own (imported) log, "
+            "estimated on logged_by's log; default: the live one",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     logged_by: Annotated[
         str | None,
         Query(max_length=200, description="only the impressions this policy logged"),
     ] = None,
+    per: Annotated[
+        list[str] | None,
+        Query(
+            max_length=20,
+            description="with logged:NAME: its choices per value of these "
+            "context keys (per=position)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """IPS, SNIPS and doubly robust estimates (95% intervals) of a policy's value on the
     latest logged impressions, with MRR and NDCG@3 against the logged outcomes."""
-    return ll.learning.evaluate(tenant, policy, limit=limit, logged_by=logged_by)
+    return ll.learning.evaluate(tenant, policy, limit=limit, logged_by=logged_by, per=per or ())
 
 
 @router.post("/autoswitch")

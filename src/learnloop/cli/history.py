@@ -67,6 +67,7 @@ def _print(report: HistoryReport) -> None:
     if report.impressions:
         console.print(
             "next: learnloop evaluate --policy logged --logged-by POLICY, or any "
-            "policy, on these impressions",
+            "policy, on these impressions (another imported policy: --policy "
+            "logged:OTHER --logged-by POLICY)",
             highlight=False,
         )

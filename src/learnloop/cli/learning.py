@@ -25,8 +25,9 @@ def evaluate(
     policy: Annotated[
         str | None,
         typer.Option(
-            help="similarity, bayes, contextual, memory, or logged: the logging policy itself "
-            "(default: the live one)."
+            help="similarity, bayes, contextual, memory, logged: the logging policy itself, "
+            "or logged:NAME: what the policy NAME did in its own (imported) log, estimated on "
+            "the log of --logged-by (default: the live one)."
         ),
     ] = None,
     limit: Annotated[int, typer.Option(help="Evaluate on this many latest impressions.")] = 10_000,
@@ -34,11 +35,20 @@ def evaluate(
         str | None,
         typer.Option(help="Only the impressions this policy logged (an imported log's policy)."),
     ] = None,
+    per: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With logged:NAME: its choices per value of this context key (repeat it for "
+            "several), e.g. position."
+        ),
+    ] = None,
     json_out: JsonOut = False,
 ) -> None:
     """Estimate a policy's value offline on the logged impressions (IPS, SNIPS, DR)."""
     with opened() as ll:
-        report = ll.learning.evaluate(tenant_of(ctx), policy, limit=limit, logged_by=logged_by)
+        report = ll.learning.evaluate(
+            tenant_of(ctx), policy, limit=limit, logged_by=logged_by, per=per or ()
+        )
     if json_out:
         print_json(report)
         return
@@ -53,6 +63,16 @@ def evaluate(
         f"{report['effective_sample_size']:.0f}; MRR {_num(report['mrr'])}; "
         f"NDCG@3 {_num(report['ndcg_at_3'])}"
     )
+    if "logged_by" in report:
+        strata = f" per {', '.join(report['per'])}" if report["per"] else ""
+        console.print(
+            f"on the log of {report['logged_by']}; target from {report['target_impressions']} "
+            f"impressions of its own log{strata}; support {report['support']:.0%}; clipped "
+            f"{report['clipped_share']:.1%}; verdict {report['verdict']}",
+            highlight=False,
+        )
+        for reason in report["reasons"]:
+            console.print(f"  {reason}", highlight=False, markup=False)
 
 
 def _num(value: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from learnloop.learn import (
     autoswitch,
     calibration,
     experiments,
+    imported,
     live,
     memory,
     offline,
@@ -94,12 +96,26 @@ class Learning:
         limit: int = 10_000,
         seed: int = 0,
         logged_by: str | None = None,
+        per: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Offline estimates of a policy's value on the latest logged impressions (those
         the policy ``logged_by`` logged, where it is named: an imported history's policy,
         say). ``policy="logged"`` is the logging policy itself, from its logged
-        propensities: its estimate must give back the logged value."""
+        propensities: its estimate must give back the logged value. ``"logged:NAME"`` is
+        what the policy NAME did in its own log, estimated on ``logged_by``'s log, per the
+        context keys ``per`` (``learn.imported``)."""
         config = self.config(tenant_id)
+        if policy is not None and policy.startswith(imported.PREFIX):
+            with self.db.connection() as conn:
+                return imported.evaluate(
+                    conn, tenant_id, policy.removeprefix(imported.PREFIX), logged_by,
+                    per=per, limit=limit, config=config,
+                )  # fmt: skip
+        if per:
+            raise InvalidInput(
+                "per names context keys for policy=logged:POLICY only (a logged policy's "
+                "choices per context value)"
+            )
         with self.db.connection() as conn:
             target: Policy | offline.LoggingPolicy
             if policy == offline.LoggingPolicy.name:
