@@ -6,6 +6,20 @@ the store's part (neighbours, settled outcomes, clicked pairs) kept in arrays.
 
     PYTHONPATH=src .venv/bin/python bench/learning_replay.py --split-seed 1 --seed 1 \
         --checkpoints 0,1000,3000,8000 [--protocol oos] [--set '{"adapter": {"strength": 1}}']
+        [--aim '{"below": 0.8, "position": 3, "pick": "next"}'] [--where] [--label-value]
+
+``--aim``: exploration aimed at uncertain questions, as tried for issue 12: a stream
+request whose best posterior mean is under ``below`` (or whose two best are closer than
+``margin``) shows, with probability ``rate``, a candidate from ranks 4 to ``upto`` (10) of
+the posterior means' order, not already shown, at ``position`` (2 or 3; the ones below
+move down): ``pick`` "next" (the best of them) or "random". ``--where``: where the right
+item stood in each stream impression (rank 1, 2, 3, 4-10, 11+, not a candidate; clicked or
+not: its rank shown, or, not shown, its rank in the posterior means' order, which an
+explored request does not follow) and on the test part at the last checkpoint.
+``--label-value``: logistic regression (C=10) on the stream questions with their true
+labels: all of them, those clicked, and those clicked plus each group of the ones not
+clicked, scored on the test part: what the missing clicks are worth; then an RBF-kernel SVM
+and logistic regression on the vectors beside tf-idf words, on the clicked ones alone.
 
 It is an approximation (no propensities logged, neighbours read in process, outcomes
 settled every 100 questions as the bench does, the adapter refitted every 1,000 when due)
@@ -120,6 +134,9 @@ class Replay:
         self.adapter_pairs = 0
         self.fits: list[str] = []
         self.single = 1.0  # always k shown (the bench's show-all variant); oos: the default
+        self.aim: dict[str, Any] = {}  # --aim: exploration aimed at uncertain questions
+        self.aimed = 0
+        self.order: list[int] = []  # the last request's posterior order, item ids
 
     def neighbours(self, vector: np.ndarray) -> list[Neighbour]:
         """The outcomes of the nearest settled impressions within the window (the store
@@ -167,7 +184,26 @@ class Replay:
         _, ranked = decide_ranked(
             raw, ranking, confidences, k=K, threshold=self.threshold, single_confidence=self.single
         )
-        return [r.hit.item.item_id for r in ranked if r.shown]
+        shown = [r.hit.item.item_id for r in ranked if r.shown]
+        alpha, beta = live.posteriors(arms)
+        means = alpha / (alpha + beta)
+        self.order = [arms[int(n)].item_id for n in np.argsort(-means, kind="stable")]
+        if explore and self.aim and (live.evidence or live.adapted):
+            shown = self.aimed_at(shown, np.sort(means)[::-1], rng)
+        return shown
+
+    def aimed_at(self, shown: list[int], means: np.ndarray, rng: np.random.Generator) -> list[int]:
+        """``--aim``: a candidate from ranks 4.. of the posterior order put at a position
+        of an uncertain question's list."""
+        a = self.aim
+        unsure = means[0] < a["below"] if "below" in a else means[0] - means[1] < a["margin"]
+        rest = [i for i in self.order[3 : a.get("upto", 10)] if i not in shown]
+        if not unsure or not rest or len(shown) < K or rng.random() >= a.get("rate", 1.0):
+            return shown
+        pick = rest[0] if a.get("pick", "next") == "next" else int(rng.choice(rest))
+        self.aimed += 1
+        position = a.get("position", 3)
+        return [*shown[: position - 1], pick, *shown[position - 1 :]][:K]
 
     def learn(self, text: str, shown: list[int], clicked: int | None) -> None:
         n = len(self.qvecs)
@@ -206,6 +242,14 @@ class Replay:
         return True
 
 
+def place(order: list[int], item: int) -> str:
+    """Where an item stands in a posterior order, as ``--where`` counts it."""
+    if item not in order:
+        return "not a candidate"
+    rank = order.index(item) + 1
+    return str(rank) if rank <= K else ("4-10" if rank <= 10 else "11+")
+
+
 def run(
     task: bench.Task,
     cache: Cache,
@@ -213,9 +257,13 @@ def run(
     seed: int,
     checkpoints: list[int],
     adapt: bool,
+    aim: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     threshold = 0.5 if task.threshold is None else task.threshold
     tenant = Replay(cache, config, threshold)
+    tenant.aim = aim or {}
+    label = {name: n for n, name in enumerate(cache.labels)}
+    stream: list[tuple[str, str, str, bool]] = []  # (text, label, place, clicked)
     if task.name == "oos":
         tenant.single = SINGLE_CONFIDENCE
     questions = bench.stream_order(task, seed, max(checkpoints))
@@ -239,12 +287,96 @@ def run(
         shown = tenant.ask(q.text, True, rng)
         keys = [cache.labels[i] for i in shown]
         rank = bench.user(keys, q.label, looks[n])
+        right = label.get(q.label, -1)
+        where = str(shown.index(right) + 1) if right in shown else place(tenant.order, right)
+        stream.append((q.text, q.label, where, rank is not None))
         tenant.learn(q.text, shown, rank)
         if (n + 1) % bench.UPDATE_EVERY == 0:
             tenant.settle()
         if adapt and (n + 1) % bench.ADAPT_EVERY == 0 and tenant.fit(n + 1):
             print(f"    {tenant.fits[-1]}", flush=True)
+    out["aimed"] = tenant.aimed
+    out["stream"] = stream
+    tenant.settle()
+    test = []
+    for t in task.test:
+        tenant.ask(t.text, False, rng)
+        test.append(place(tenant.order, label.get(t.label, -1)))
+    out["test_where"] = test
     return out
+
+
+def where_lines(out: dict[str, Any]) -> list[str]:
+    """``--where``: the stream's impressions by where the right item stood, clicked or not,
+    and the test part's questions by where it stood at the last checkpoint."""
+    from collections import Counter
+
+    tally = Counter((w, c) for _, _, w, c in out["stream"])
+    places = ["1", "2", "3", "4-10", "11+", "not a candidate"]
+    lines = ["  stream: right item at (clicked / not clicked)"]
+    lines += [f"    {p}: {tally[(p, True)]:,} / {tally[(p, False)]:,}" for p in places]
+    test = Counter(out["test_where"])
+    lines.append(
+        "  test part at the last checkpoint: " + ", ".join(f"{p} {test[p]:,}" for p in places)
+    )
+    return lines
+
+
+def label_value(task: bench.Task, cache: Cache, out: dict[str, Any]) -> list[str]:
+    """``--label-value``: logistic regression (C=10) on subsets of the stream questions with
+    their true labels, acc@1 on the test part."""
+    from sklearn.linear_model import LogisticRegression
+
+    by_text: dict[str, tuple[str, set[str], set[str]]] = {}
+    for text, label, where, clicked in out["stream"]:
+        row = by_text.setdefault(text, (label, set(), set()))
+        (row[1] if clicked else row[2]).add(where)
+    xt = np.stack([cache.vectors[q.text] for q in task.test])
+    yt = np.array([q.label for q in task.test])
+    subsets = {
+        "every stream question asked": lambda c, u: True,
+        "those clicked": lambda c, u: bool(c),
+        "clicked + not read at rank 2 or 3": lambda c, u: bool(c) or bool(u & {"2", "3"}),
+        "clicked + right item at 4-10": lambda c, u: bool(c) or "4-10" in u,
+        "clicked + at 11+ or not a candidate": lambda c, u: (
+            bool(c) or bool(u & {"11+", "not a candidate"})
+        ),
+    }
+    lines = ["  logistic regression (C=10) on the stream questions with their true labels:"]
+    for name, keep in subsets.items():
+        rows = [(t, lab) for t, (lab, c, u) in by_text.items() if keep(c, u)]
+        x = np.stack([cache.vectors[t] for t, _ in rows])
+        model = LogisticRegression(C=10.0, max_iter=1000).fit(x, [lab for _, lab in rows])
+        acc = float((model.predict(xt) == yt).mean())
+        lines.append(f"    {name} ({len(rows):,} questions): acc@1 {acc:.1%}")
+    lines += other_models(task, cache, [(t, lab) for t, (lab, c, _) in by_text.items() if c])
+    return lines
+
+
+def other_models(task: bench.Task, cache: Cache, rows: list[tuple[str, str]]) -> list[str]:
+    """``--label-value``: heads other than a linear one, on the clicked questions alone: an
+    RBF-kernel SVM on the vectors, and logistic regression on the vectors beside the
+    question's words (tf-idf of unigrams and bigrams)."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
+    texts, labels = [t for t, _ in rows], [lab for _, lab in rows]
+    x = np.stack([cache.vectors[t] for t in texts])
+    xt = np.stack([cache.vectors[q.text] for q in task.test])
+    yt = np.array([q.label for q in task.test])
+    svm = float((SVC(C=10.0, kernel="rbf").fit(x, labels).predict(xt) == yt).mean())
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
+    both = hstack([csr_matrix(x), words.transform(texts)]).tocsr()
+    both_t = hstack([csr_matrix(xt), words.transform([q.text for q in task.test])]).tocsr()
+    model = LogisticRegression(C=10.0, max_iter=1000).fit(both, labels)
+    mixed = float((model.predict(both_t) == yt).mean())
+    return [
+        "  other heads on the clicked questions alone:",
+        f"    SVM, RBF kernel (C=10), on the vectors: acc@1 {svm:.1%}",
+        f"    logistic regression (C=10), vectors + tf-idf words: acc@1 {mixed:.1%}",
+    ]
 
 
 def main() -> None:
@@ -256,6 +388,9 @@ def main() -> None:
     p.add_argument("--checkpoints", default="0,1000,3000,8000")
     p.add_argument("--no-adapter", action="store_true")
     p.add_argument("--set", default="{}", help='learning settings as JSON, e.g. {"memory": {}}')
+    p.add_argument("--aim", default="", help="exploration aimed at uncertain questions (JSON)")
+    p.add_argument("--where", action="store_true", help="where the right item stood")
+    p.add_argument("--label-value", action="store_true", help="what the missing clicks are worth")
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/learnbench-data"))
     args = p.parse_args()
     task = bench.banking_task(args.protocol, args.split_seed, args.seed, args.test)
@@ -265,7 +400,14 @@ def main() -> None:
     cache = load(task, key, args.data_dir)
     config = LearningConfig.of({"policy": "memory", **json.loads(args.set)})
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
-    run(task, cache, config, args.seed, checkpoints, not args.no_adapter)
+    aim = json.loads(args.aim) if args.aim else None
+    out = run(task, cache, config, args.seed, checkpoints, not args.no_adapter, aim)
+    if aim:
+        print(f"  aimed exploration: {out['aimed']:,} stream requests")
+    if args.where:
+        print("\n".join(where_lines(out)))
+    if args.label_value:
+        print("\n".join(label_value(task, cache, out)))
 
 
 if __name__ == "__main__":
