@@ -15,6 +15,17 @@ Measured:
   in-process. In-run baselines, interleaved query by query: the query embedding alone
   (``embed_query``), the hybrid search alone with the vector ready (``search_vector``), and a
   ``SELECT 1`` through the same pool.
+* Recommend over HTTP (``--recommend-servers``, default 2; 0 skips it): that many
+  ``learnloop serve`` processes, each on its own port, the client sending to them in turn,
+  and a real ``learnloop worker`` started afresh for each phase of ``--recommend-phases``
+  (default ``idle,busy:nice=0,busy``): idle, or kept busy re-embedding and re-indexing the
+  items of the ``bench-busy`` tenant (2,000 items, made once, edited in turn by a side
+  thread so the change log always holds 128-256 of them). ``POST /v1/recommend`` with a
+  question, open loop at ``--recommend-rate`` from ``--recommend-clients`` threads,
+  ``--recommend-requests`` a phase; p50/p95/p99, the ratio to the idle worker's, the CPU
+  of the servers, the worker, PostgreSQL and the client, the worker's niceness, the items
+  it embedded and the load average (bench/recommend_http.py). ``--recommend-only`` stops
+  after the recommend figures.
 * The HTTP API served for real: uvicorn in a subprocess on a free 127.0.0.1 port
   (``--server serve`` runs ``learnloop serve`` instead), joined to the same database, with an
   API key of the big tenant; httpx as the client. Events name the impressions logged above

@@ -16,6 +16,11 @@ balancer would), and then, phase by phase, a real ``learnloop worker`` process:
   index, as in production. The proof that it was busy: the items it embedded during the
   window (``index_status.embedded_total``), its CPU seconds and the backlog left at the end.
 
+The worker runs in a session of its own, as a service manager or a container starts it
+(so where the kernel groups processes by session, it is its own scheduling group, whose
+nice ``learnloop worker`` lowers with its threads'; the servers and the client share the
+benchmark's session).
+
 A phase is written ``idle`` or ``busy``, with options after colons: ``nice=N`` (the
 worker's ``--nice``; default: the setting's default), ``threads=N`` (its
 ``LEARNLOOP_EMBED_BATCH_THREADS``); e.g. ``busy:nice=0:threads=1``. Each phase starts its
@@ -28,8 +33,8 @@ the query-vector cache never answers) is sent open-loop at ``rate`` requests a s
 once), each thread with a keep-alive connection to every server. Latency is from send to
 the answer read, embedding, hybrid search, policy and impression write included. CPU
 seconds of the window from /proc: the server processes, the worker, PostgreSQL's
-processes (every child of the postmaster), the client threads (the benchmark process,
-less the side thread, counted apart as ``filler``).
+processes (every child of the postmaster), the client threads (their own CPU time, once
+their connections are made), the side thread (``filler``).
 """
 
 from __future__ import annotations
@@ -166,8 +171,10 @@ def worker(env: dict[str, str], phase: Phase, log: Path) -> Iterator[int]:
     cmd = [LEARNLOOP, "worker"]
     if phase.nice is not None:
         cmd += ["--nice", str(phase.nice)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    with log.open("wb") as out:  # a session of its own, as a service manager starts it
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 240
         while b"worker started" not in log.read_bytes():
@@ -217,6 +224,14 @@ def niceness(pid: int) -> list[int]:
     return sorted(found)
 
 
+def autogroup_nice(pid: int) -> int | None:
+    """The nice of the process's scheduling group (session), where the kernel has one."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def postmaster_pid(ll: Any) -> int:
     """The database's postmaster: the parent of this connection's backend (a local server)."""
     with ll.db.connection() as conn:
@@ -231,8 +246,9 @@ def postmaster_pid(ll: Any) -> int:
 
 
 def busy_rows(texts: Sequence[str], n: int, revision: int) -> list[dict[str, Any]]:
-    """Item ``n`` of the busy tenant at a revision: an FAQ-like article of six questions."""
-    body = " ".join(texts[(n * 6 + j) % len(texts)] for j in range(6))
+    """Item ``n`` of the busy tenant at a revision: an FAQ entry, a question and two more
+    as its body (about 40 tokens in all, the size of FAQ or table rows)."""
+    body = " ".join(texts[(n * 2 + j + 1) % len(texts)] for j in range(2))
     return [
         {
             "kind": "faq",
@@ -410,6 +426,7 @@ def run_phase(
         embedded0, _ = _index(ll, busy_tenant)
         if phase.busy:
             filler = Filler(ll, busy_tenant, texts, opts.busy_items, opts.low_water)
+            busy_began, busy_cpu0 = time.monotonic(), cpu_tree([wpid])
             filler.start()
             deadline = time.monotonic() + 240
             while _index(ll, busy_tenant)[0] == embedded0:  # until its model is loaded
@@ -438,6 +455,7 @@ def run_phase(
         embedded_after, waiting_after = _index(ll, busy_tenant)
         load1 = os.getloadavg()[0]
         nice = niceness(wpid)
+        group_nice = autogroup_nice(wpid)
         drained = True
         if filler is not None:
             filler.stop()
@@ -448,6 +466,8 @@ def run_phase(
                     break
                 time.sleep(0.2)
         embedded_all = _index(ll, busy_tenant)[0] - embedded0
+        busy_s = time.monotonic() - busy_began if filler else 0.0
+        busy_cpu = cpu_tree([wpid]) - busy_cpu0 if filler else 0.0
     cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
     process = (times1.user + times1.system) - (times0.user + times0.system)
     cpu["client"] = run["client_threads_cpu_s"]  # the threads' requests and answers
@@ -457,8 +477,11 @@ def run_phase(
         "phase": phase.name,
         "busy": phase.busy,
         "worker_niceness": sorted(set(nice)),
+        "worker_group_nice": group_nice,
         "embedded": embedded_after - embedded_before,  # in the window
         "embedded_all": embedded_all,  # from the backlog's start to its end
+        "busy_s": busy_s,  # how long that was
+        "busy_worker_cpu_s": busy_cpu,  # and the worker's CPU seconds in it
         "waiting_before": waiting_before,
         "waiting_after": waiting_after,
         "edited": filler.edited if filler else 0,
@@ -529,7 +552,9 @@ def phase_line(r: dict[str, Any]) -> str:
         f"worker embedded {r['embedded']} items ({r['embedded'] / wall:.0f}/s), "
         f"CPU {cpu['worker']:.1f} s ({cpu['worker'] / wall:.2f} cores), "
         f"backlog {r['waiting_before']} -> {r['waiting_after']}, "
-        f"{r['embedded_all']} embedded in all"
+        f"{r['embedded_all']} embedded in all in {r['busy_s']:.0f} s "
+        f"({r['embedded_all'] / max(r['busy_s'], 1e-9):.0f}/s, worker CPU "
+        f"{r['busy_worker_cpu_s']:.1f} s)"
         if r["busy"]
         else f"worker idle: embedded {r['embedded']}, CPU {cpu['worker']:.2f} s"
     )
@@ -537,7 +562,8 @@ def phase_line(r: dict[str, Any]) -> str:
         f"recommend HTTP round {r['round']} {r['phase']}: {r['ok']}/{r['n']} ok at "
         f"{r['per_s']:.1f}/s p50={r['p50']:.1f} p95={r['p95']:.1f} p99={r['p99']:.1f} ms "
         f"(sends late p95 {r['late_p95_ms']:.0f} ms); {worker}, niceness "
-        f"{'/'.join(map(str, r['worker_niceness']))}; CPU ms a request: servers "
+        f"{'/'.join(map(str, r['worker_niceness']))} (its group's {r['worker_group_nice']}); "
+        f"CPU ms a request: servers "
         f"{per['servers']:.1f} + postgres {per['postgres']:.1f} + client {per['client']:.1f} "
         f"(+ worker {per['worker']:.1f}, backlog filler {per['filler']:.1f}); "
         f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}"

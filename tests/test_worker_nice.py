@@ -18,6 +18,8 @@ from learnloop.settings import Settings
 
 LEARNLOOP = str(Path(sys.executable).parent / "learnloop")
 BASE = os.getpriority(os.PRIO_PROCESS, 0)  # what a child starts with
+AUTOGROUP = Path("/proc/self/autogroup")
+MY_GROUP = AUTOGROUP.read_text() if AUTOGROUP.exists() else ""
 
 
 def thread_niceness(pid: int) -> list[int]:
@@ -73,10 +75,15 @@ def test_worker_runs_every_thread_at_the_configured_niceness(
         embed=False,
     )
     env = os.environ | {"DATABASE_URL": migrated_db_url, "LEARNLOOP_WORKER_NICE": "7"}
+    env.pop("LEARNLOOP_EMBED_BATCH_THREADS", None)
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [LEARNLOOP, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+        proc = subprocess.Popen(  # a session of its own, as a service manager starts it
+            [LEARNLOOP, "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 180
@@ -88,6 +95,10 @@ def test_worker_runs_every_thread_at_the_configured_niceness(
         assert len(levels) > 3  # the pools', procrastinate's and torch's threads are there
         assert set(levels) == {min(19, BASE + 7)}, levels
         assert f"niceness {min(19, BASE + 7)}" in log.read_text()
+        if AUTOGROUP.exists():  # its session's scheduling group is lowered too, not the tests'
+            assert Path(f"/proc/{proc.pid}/autogroup").read_text().split()[-1] == "7"
+            assert AUTOGROUP.read_text() == MY_GROUP
+        assert f"batch threads {os.cpu_count()};" in log.read_text()  # unset: every core
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -109,7 +120,10 @@ def test_worker_nice_zero_leaves_the_priority_and_a_bad_value_is_refused(
     )
     assert bad_env.returncode != 0 and "worker_nice" in (bad_env.stderr + bad_env.stdout)
     done = subprocess.run(
-        [LEARNLOOP, "worker", "--once", "--nice", "0"], env=env, capture_output=True, text=True
+        [LEARNLOOP, "worker", "--once", "--nice", "0"],
+        env=env | {"LEARNLOOP_EMBED_BATCH_THREADS": "3"},
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert f"niceness {BASE}" in done.stdout
+    assert f"niceness {BASE}; batch threads 3;" in done.stdout

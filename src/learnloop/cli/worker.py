@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -44,7 +45,8 @@ def worker(
     niceness = lower_priority(settings.worker_nice)
     with opened(settings) as ll:
         console.print(
-            f"worker started; embedder {ll.embedder.name}; niceness {niceness}; Ctrl-C stops it"
+            f"worker started; embedder {ll.embedder.name}; niceness {niceness}; batch threads "
+            f"{settings.embed_batch_threads or os.cpu_count()}; Ctrl-C stops it"
         )
         run(ll, once=once, concurrency=concurrency)
 
@@ -73,8 +75,12 @@ def reembed(
             pending = ll.indexer.unembedded()
         elif space is None:
             switch_space(ll.db, ll.embedder)
-        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn())
+        columns = (
+            *Progress.get_default_columns()[:1],
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(f"embedding with {ll.embedder.name}", total=pending)
             try:
@@ -83,8 +89,11 @@ def reembed(
                 progress.stop()
                 console.print("interrupted; run learnloop reembed again to go on")
                 raise typer.Exit(130) from None
-    console.print(f"re-embedded {done} items; {pending - done} were changed or gone meanwhile"
-                  if done < pending else f"re-embedded {done} items")
+    console.print(
+        f"re-embedded {done} items; {pending - done} were changed or gone meanwhile"
+        if done < pending
+        else f"re-embedded {done} items"
+    )
 
 
 @index_app.command("status")

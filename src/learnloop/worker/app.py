@@ -141,6 +141,12 @@ def lower_priority(by: int) -> int:
     a thread starts with its creator's: the threads already running are lowered one by
     one, and those started later (torch's, the pool's, procrastinate's) inherit it. Raising
     the niceness needs no privilege; the highest is 19.
+
+    Niceness weighs threads against others of the same scheduling group only. Where the
+    kernel groups processes by session (``sched_autogroup_enabled``) and the worker leads a
+    session of its own (started by a service manager, with ``setsid``), the group's nice is
+    lowered too, so the worker gives way to every other group, the servers' included; in a
+    shell's session it is left alone (it would lower the shell and what else runs there).
     """
     if by < 0:
         raise ValueError(f"the worker's nice increment must be 0 or more, not {by}")
@@ -155,7 +161,20 @@ def lower_priority(by: int) -> int:
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
         except ProcessLookupError:  # a thread that ended meanwhile
             continue
+    if os.getsid(0) == os.getpid():
+        _lower_autogroup(by)
     return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _lower_autogroup(by: int) -> None:
+    """The session's scheduling group (``/proc/self/autogroup``: "/autogroup-N nice K")
+    lowered by ``by``; nothing where the kernel has none."""
+    group = Path("/proc/self/autogroup")
+    try:
+        now = int(group.read_text().split()[-1])
+        group.write_text(str(min(19, now + by)))
+    except (OSError, ValueError, IndexError):
+        log.info("the worker's scheduling group was left as it was (no autogroup here)")
 
 
 def run(ll: LearnLoop, *, once: bool = False, concurrency: int | None = None) -> None:
