@@ -15,6 +15,17 @@ Measured:
   in-process. In-run baselines, interleaved query by query: the query embedding alone
   (``embed_query``), the hybrid search alone with the vector ready (``search_vector``), and a
   ``SELECT 1`` through the same pool.
+* Recommend over HTTP (``--recommend-servers``, default 2; 0 skips it): that many
+  ``learnloop serve`` processes, each on its own port, the client sending to them in turn,
+  and a real ``learnloop worker`` started afresh for each phase of ``--recommend-phases``
+  (default ``idle,busy:nice=0,busy``): idle, or kept busy re-embedding and re-indexing the
+  items of the ``bench-busy`` tenant (2,000 items, made once, edited in turn by a side
+  thread so the change log always holds 128-256 of them). ``POST /v1/recommend`` with a
+  question, open loop at ``--recommend-rate`` from ``--recommend-clients`` threads,
+  ``--recommend-requests`` a phase; p50/p95/p99, the ratio to the idle worker's, the CPU
+  of the servers, the worker, PostgreSQL and the client, the worker's niceness, the items
+  it embedded and the load average (bench/recommend_http.py). ``--recommend-only`` stops
+  after the recommend figures.
 * The HTTP API served for real: uvicorn in a subprocess on a free 127.0.0.1 port
   (``--server serve`` runs ``learnloop serve`` instead), joined to the same database, with an
   API key of the big tenant; httpx as the client. Events name the impressions logged above
@@ -63,9 +74,14 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench import recommend_http  # noqa: E402
+
 BANKING77 = ROOT.parent / "shared" / "data" / "banking77" / "train.csv"
 DOC = ROOT / "docs" / "benchmarks.md"
 BIG, SMALL = "bench-big", "bench-small"
+BUSY = "bench-busy"  # the tenant whose items the busy worker re-embeds
+BUSY_TEXTS = 600  # questions the busy tenant's items are made of (the last of the list)
 BEGIN, END = "<!-- interactions-bench:begin -->", "<!-- interactions-bench:end -->"
 TARGETS = {"recommend_p95_ms": 40.0, "batch_events_per_s": 50_000.0, "single_per_s": 2_000.0}
 BASE_TEXTS = 4000  # the questions search_bench.py embeds for its items; queries come after
@@ -80,7 +96,23 @@ def main() -> int:
 
     started = time.perf_counter()
     _ensure_bench_data(args.data_dir)
-    questions = _questions(args.seed, args.queries + args.warmup)
+    phases = recommend_http.parse_phases(args.recommend_phases)
+    http_opts = recommend_http.Options(
+        rate=args.recommend_rate,
+        requests=args.recommend_requests,
+        clients=args.recommend_clients,
+        busy_items=args.busy_items,
+    )
+    http_need = (
+        http_opts.warmup * args.recommend_servers
+        + len(phases) * args.recommend_rounds * http_opts.requests
+        if args.recommend_servers
+        else 0
+    )
+    everything = _questions(args.seed, args.queries + args.warmup + http_need + BUSY_TEXTS)
+    questions = everything[: args.queries + args.warmup]
+    http_questions = everything[len(questions) : len(questions) + http_need]
+    busy_texts = everything[-BUSY_TEXTS:]
     ll = LearnLoop.open(Settings(data_dir=args.data_dir, database_url=None))
     results: dict[str, Any] = {}
     try:
@@ -88,8 +120,16 @@ def main() -> int:
         print(f"# data ready in {time.perf_counter() - started:.0f} s", flush=True)
         results["recommend"] = _measure_recommend(ll, questions, args.warmup)
         print(_recommend_line(results["recommend"]), flush=True)
-        shown = _impressions(ll, BIG)
         key = ll.keys.create(BIG, "interactions-bench").key
+        if args.recommend_servers:
+            results["recommend_http"] = _measure_recommend_http(
+                ll, key, http_questions, busy_texts, phases, http_opts, args
+            )
+            for line in recommend_http.summary(results["recommend_http"]):
+                print(line, flush=True)
+        if args.recommend_only:
+            return 0
+        shown = _impressions(ll, BIG)
         if args.wrk:
             for line in _measure_wrk(key, shown, args):
                 print(line, flush=True)
@@ -128,6 +168,25 @@ def _args() -> argparse.Namespace:
         help="uvicorn: 'uvicorn --factory learnloop.api:create_app --no-access-log'; "
         "serve: 'learnloop serve' (logs every request)",
     )
+    p.add_argument(
+        "--recommend-servers",
+        type=int,
+        default=2,
+        help="recommend over HTTP through this many 'learnloop serve' processes, with a "
+        "'learnloop worker' idle or busy (bench/recommend_http.py); 0: not measured",
+    )
+    p.add_argument(
+        "--recommend-phases",
+        default="idle,busy:nice=0,busy",
+        help="the worker in each window: idle or busy, with :nice=N (default: the setting's) "
+        "and :threads=N (its LEARNLOOP_EMBED_BATCH_THREADS), comma-separated",
+    )
+    p.add_argument("--recommend-rounds", type=int, default=1, help="the phases, interleaved")
+    p.add_argument("--recommend-rate", type=float, default=20.0, help="requests/s, open loop")
+    p.add_argument("--recommend-requests", type=int, default=200, help="per phase")
+    p.add_argument("--recommend-clients", type=int, default=4, help="client threads")
+    p.add_argument("--busy-items", type=int, default=2000, help="the busy tenant's items")
+    p.add_argument("--recommend-only", action="store_true", help="stop after the recommend figures")
     p.add_argument("--health-requests", type=int, default=300)
     p.add_argument(
         "--batch-sizes",
@@ -303,6 +362,51 @@ class EventMaker:
 
 
 # --- recommend ------------------------------------------------------------------------------
+
+
+def _measure_recommend_http(
+    ll: Any,
+    key: str,
+    questions: list[str],
+    busy_texts: list[str],
+    phases: list[Any],
+    opts: Any,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Recommend through ``--recommend-servers`` processes with a worker idle or busy."""
+    env = os.environ | {"LEARNLOOP_DATA_DIR": str(args.data_dir)}
+    env.pop("DATABASE_URL", None)
+    env.pop("LEARNLOOP_DATABASE_URL", None)
+    with ll.db.connection() as conn:  # the busy tenant's re-indexing leaves dead index rows
+        dead = conn.execute(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'items'"
+        ).fetchone()
+    if dead and dead["n_dead_tup"] > 5000:
+        t0 = time.perf_counter()
+        with ll.db.connection() as conn:
+            conn.execute("VACUUM items")
+        print(
+            f"# VACUUM items ({dead['n_dead_tup']} dead rows): {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+    print(
+        f"# recommend over HTTP: {args.recommend_servers} servers, phases "
+        f"{', '.join(p.name for p in phases)}; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    return recommend_http.measure(
+        ll,
+        env,
+        phases,
+        n_servers=args.recommend_servers,
+        key=key,
+        questions=questions,
+        busy_tenant=BUSY,
+        texts=busy_texts,
+        opts=opts,
+        logs=args.data_dir,
+        rounds=args.recommend_rounds,
+    )
 
 
 class _TimedStore:
@@ -780,8 +884,11 @@ def _measure_wrk(key: str, shown: list[Any], args: argparse.Namespace) -> list[s
     bodies = args.data_dir / "wrk-bodies.lua"
     wrk.write_bodies(bodies, [json.dumps(maker.event()) for _ in range(50_000)])
     os.environ["BENCH_KEY"] = key
-    options = {"threads": args.wrk_threads, "connections": args.wrk_connections,
-               "seconds": args.wrk_seconds}
+    options = {
+        "threads": args.wrk_threads,
+        "connections": args.wrk_connections,
+        "seconds": args.wrk_seconds,
+    }
     lines = []
     for workers in args.server_workers:
         with wrk.serve(args.data_dir, workers) as (base_url, pid):
@@ -921,6 +1028,8 @@ def _lines(r: dict[str, Any]) -> list[str]:
         *_batch_lines(r["batches"]),
         _single_line(r["single"]),
     ]
+    if "recommend_http" in r:
+        out[1:1] = recommend_http.summary(r["recommend_http"])
     return out
 
 
@@ -936,6 +1045,14 @@ def _write_doc(path: Path, r: dict[str, Any], lines: list[str], args: argparse.N
         f"p50 {rec['recommend']['p50']:.1f} ms, p95 {rec['recommend']['p95']:.1f} ms | "
         f"p95 <= 40 ms | {_verdict(rec['recommend']['p95'] <= TARGETS['recommend_p95_ms'])} |",
     ]
+    if "recommend_http" in r:
+        http = r["recommend_http"]
+        for name, m in recommend_http.medians(http).items():
+            rows.append(
+                f"| `POST /v1/recommend`, {http['servers']} `learnloop serve` processes, "
+                f"worker {name} | p50 {m['p50']:.1f} ms, p95 {m['p95']:.1f} ms | p95 <= 40 ms | "
+                f"{_verdict(m['p95'] <= TARGETS['recommend_p95_ms'])} |"
+            )
     for run in b["runs"]:
         rows.append(
             f"| `POST /v1/events`, batches of {run['size']:,}, {run['clients']} client"

@@ -135,6 +135,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=4, ge=1, le=64, description="Jobs a worker runs at once"
     )
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much `learnloop worker` lowers its own CPU priority (nice) at start, "
+        "so the API's requests on the same cores go first; 0 leaves it",
+    )
     worker_stalled_seconds: float = Field(
         default=30.0, gt=0, description="A worker silent this long is dead; its jobs run again"
     )

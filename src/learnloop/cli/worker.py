@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -10,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from learnloop.cli.context import JsonOut, console, opened, print_json, tenant_of
 from learnloop.knowledge.space import current_space, switch_space
-from learnloop.worker import run
+from learnloop.settings import Settings
+from learnloop.worker import lower_priority, run
 
 index_app = typer.Typer(help="The search index of a tenant.", no_args_is_help=True)
 
@@ -23,12 +25,29 @@ def worker(
         int | None,
         typer.Option(help="Jobs run at once (env LEARNLOOP_WORKER_CONCURRENCY; default 4)."),
     ] = None,
+    nice: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=19,
+            help="Lower the worker's CPU priority by this much, so API servers on the same "
+            "cores go first (env LEARNLOOP_WORKER_NICE; default 10; 0 leaves it).",
+        ),
+    ] = None,
 ) -> None:
     """Run the background worker: embeds changed items, runs the periodic learning work."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
-    with opened() as ll:
-        console.print(f"worker started; embedder {ll.embedder.name}; Ctrl-C stops it")
+    settings = Settings()
+    if nice is not None:
+        settings = settings.model_copy(update={"worker_nice": nice})
+    # First, before the model and the pools start their threads: they inherit it.
+    niceness = lower_priority(settings.worker_nice)
+    with opened(settings) as ll:
+        console.print(
+            f"worker started; embedder {ll.embedder.name}; niceness {niceness}; batch threads "
+            f"{settings.embed_batch_threads or os.cpu_count()}; Ctrl-C stops it"
+        )
         run(ll, once=once, concurrency=concurrency)
 
 
@@ -56,8 +75,12 @@ def reembed(
             pending = ll.indexer.unembedded()
         elif space is None:
             switch_space(ll.db, ll.embedder)
-        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn())
+        columns = (
+            *Progress.get_default_columns()[:1],
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(f"embedding with {ll.embedder.name}", total=pending)
             try:
@@ -66,8 +89,11 @@ def reembed(
                 progress.stop()
                 console.print("interrupted; run learnloop reembed again to go on")
                 raise typer.Exit(130) from None
-    console.print(f"re-embedded {done} items; {pending - done} were changed or gone meanwhile"
-                  if done < pending else f"re-embedded {done} items")
+    console.print(
+        f"re-embedded {done} items; {pending - done} were changed or gone meanwhile"
+        if done < pending
+        else f"re-embedded {done} items"
+    )
 
 
 @index_app.command("status")

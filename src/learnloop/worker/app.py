@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
@@ -41,7 +43,7 @@ RESTART_SECONDS = 2.0  # between a worker that failed (the database went away) a
 RECONNECT_SECONDS = 1.0  # the queue's pool gives a failing reconnection up after this
 STALLED_TASK = "learnloop.stalled_jobs"
 log = logging.getLogger("learnloop.worker")
-__all__ = ["PERIODIC", "QUEUE", "Periodic", "build_app", "run", "run_in_loop"]
+__all__ = ["PERIODIC", "QUEUE", "Periodic", "build_app", "lower_priority", "run", "run_in_loop"]
 
 
 def build_app(ll: LearnLoop) -> procrastinate.App:
@@ -82,9 +84,7 @@ def _register(app: procrastinate.App, ll: LearnLoop, periodic: Periodic) -> None
     """``periodic`` as a task of ``app``, deferred on its schedule."""
     retry: procrastinate.BaseRetryStrategy | bool = False
     if periodic.attempts:
-        retry = procrastinate.RetryStrategy(
-            max_attempts=periodic.attempts, wait=RETRY_WAIT_SECONDS
-        )
+        retry = procrastinate.RetryStrategy(max_attempts=periodic.attempts, wait=RETRY_WAIT_SECONDS)
 
     def run(timestamp: int) -> int:
         done = periodic.run(ll) or 0
@@ -130,6 +130,51 @@ def _options(ll: LearnLoop, concurrency: int | None) -> dict[str, Any]:
         "update_heartbeat_interval": max(0.5, min(10.0, stalled / 3)),
         "stalled_worker_timeout": stalled,
     }
+
+
+def lower_priority(by: int) -> int:
+    """Lower this process's CPU priority by ``by`` (nice), every thread of it included, so
+    that on cores shared with API servers their requests go first and the worker takes what
+    they leave. Returns the niceness of the calling thread afterwards.
+
+    Linux keeps a niceness per thread (``os.nice`` changes the calling thread's only), and
+    a thread starts with its creator's: the threads already running are lowered one by
+    one, and those started later (torch's, the pool's, procrastinate's) inherit it. Raising
+    the niceness needs no privilege; the highest is 19.
+
+    Niceness weighs threads against others of the same scheduling group only. Where the
+    kernel groups processes by session (``sched_autogroup_enabled``) and the worker leads a
+    session of its own (started by a service manager, with ``setsid``), the group's nice is
+    lowered too, so the worker gives way to every other group, the servers' included; in a
+    shell's session it is left alone (it would lower the shell and what else runs there).
+    """
+    if by < 0:
+        raise ValueError(f"the worker's nice increment must be 0 or more, not {by}")
+    if by == 0:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():  # not Linux: the process's one niceness
+        return os.nice(by)
+    for entry in tasks.iterdir():
+        tid = int(entry.name)
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+    if os.getsid(0) == os.getpid():
+        _lower_autogroup(by)
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _lower_autogroup(by: int) -> None:
+    """The session's scheduling group (``/proc/self/autogroup``: "/autogroup-N nice K")
+    lowered by ``by``; nothing where the kernel has none."""
+    group = Path("/proc/self/autogroup")
+    try:
+        now = int(group.read_text().split()[-1])
+        group.write_text(str(min(19, now + by)))
+    except (OSError, ValueError, IndexError):
+        log.info("the worker's scheduling group was left as it was (no autogroup here)")
 
 
 def run(ll: LearnLoop, *, once: bool = False, concurrency: int | None = None) -> None:
