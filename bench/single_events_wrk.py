@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,8 +137,28 @@ def run_wrk(
     base_url: str, *, threads: int, connections: int, seconds: int, bodies: Path | None
 ) -> dict[str, Any]:
     """One wrk run; its figures and the CPU seconds wrk used."""
-    script = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-wrk-{os.getpid()}.lua"
-    script.write_text(LUA if bodies else LUA_HEALTH)
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:  # removed after the run
+        script = Path(folder) / "wrk.lua"
+        script.write_text(LUA if bodies else LUA_HEALTH)
+        return _run_wrk(
+            base_url,
+            script,
+            threads=threads,
+            connections=connections,
+            seconds=seconds,
+            bodies=bodies,
+        )
+
+
+def _run_wrk(
+    base_url: str,
+    script: Path,
+    *,
+    threads: int,
+    connections: int,
+    seconds: int,
+    bodies: Path | None,
+) -> dict[str, Any]:
     url = base_url + ("/v1/events" if bodies else "/health")
     env = os.environ | {"BENCH_BODIES": str(bodies or ""), "BENCH_THREADS": str(threads)}
     headers = [
