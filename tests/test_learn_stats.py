@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from learnloop import LearnLoop
+from learnloop._ids import uuid7
 from learnloop.learn import stats
 
 ITEMS = [
@@ -142,3 +143,33 @@ def test_an_item_with_no_outcome_gets_the_default_reward_after_the_wait(
                                "item_id": first}])  # late: replaces the default
     drain(ll)
     assert stat_rows(ll, tenant)["", "", first]["reward"] == pytest.approx(0.3)
+
+
+def test_an_event_for_an_impression_never_logged_waits_without_keeping_the_update_busy(
+    ll: LearnLoop, tenant: str, shown: Any
+):
+    """An event may arrive before its impression commits, so its row waits; until then it
+    is not work done (a caller repeating while the update returns more than 0 would spin),
+    and after ``ORPHAN_AFTER`` it is dropped without touching the statistics."""
+    item = shown["items"][0].item.item_id
+    before = stat_rows(ll, tenant)
+    ghost = str(uuid7())  # an impression id of now that this tenant never logged
+    ll.events.record(tenant, [{"type": "clicked", "impression_id": ghost, "item_id": item}])
+
+    def pending() -> int:
+        with ll.db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS n FROM learn_pending WHERE tenant_id = %s", (tenant,)
+            ).fetchone()
+        return int(row["n"])  # type: ignore[index]
+
+    assert pending() == 1
+    assert stats.update_tenant(ll.db, tenant) == 0  # put back to wait, not counted
+    assert stats.update_tenant(ll.db, tenant) == 0
+    assert pending() == 1
+    later = datetime.now(UTC) + stats.ORPHAN_AFTER + timedelta(minutes=1)
+    assert stats.update_tenant(ll.db, tenant, now=later) == 1  # given up: dropped
+    assert pending() == 0
+    assert stats.update_tenant(ll.db, tenant, now=later) == 0
+    after = stat_rows(ll, tenant)
+    assert {k: v["reward"] for k, v in after.items()} == {k: v["reward"] for k, v in before.items()}

@@ -97,25 +97,32 @@ def update_tenant(
         params["limit"] = limit - len(rows)
         due = conn.execute(Q["due_outcomes"], params).fetchall() if params["limit"] else []
         rows.extend({**row, "kind": "expire", "received_at": now} for row in due)
-        if rows:
-            batch = _Batch(rows)
-            _process(conn, batch, now)
-            if on_settled is not None:
-                _report_settled(conn, batch, on_settled)
-    return len(rows)
+        if not rows:
+            return 0
+        batch = _Batch(rows)
+        waiting = _process(conn, batch, now)
+        if on_settled is not None:
+            _report_settled(conn, batch, on_settled)
+    # Rows put back to wait for their impression are not done: counting them would make a
+    # caller that repeats while this returns more than 0 go round until they are dropped.
+    return len(rows) - waiting
 
 
-def _process(conn: Connection, batch: _Batch, now: datetime) -> None:
+def _process(conn: Connection, batch: _Batch, now: datetime) -> int:
+    """Apply the batch's rows; the number put back to wait for an impression not visible
+    yet."""
     _load_impressions(conn, batch)
     seen = batch.impressions
     orphans = [r for r in batch.rows if (r["tenant_id"], r["impression_id"]) not in seen]
-    _requeue(conn, [r for r in orphans if r["received_at"] > now - ORPHAN_AFTER])
+    waiting = [r for r in orphans if r["received_at"] > now - ORPHAN_AFTER]
+    _requeue(conn, waiting)
     batch.rows = [r for r in batch.rows if (r["tenant_id"], r["impression_id"]) in seen]
     _resolve_ranks(conn, batch)
     _load_states(conn, batch)
     for row in sorted(batch.rows, key=_order):
         _apply_row(batch, row)
     _store(conn, batch)
+    return len(waiting)
 
 
 def _order(row: dict[str, Any]) -> tuple[int, int]:
