@@ -140,9 +140,7 @@ class Recall:
         kept = [o for o in outcomes if str(o["impression_id"]) in place]
         return near, sorted(kept, key=lambda o: (place[str(o["impression_id"])], o["item_id"]))
 
-    def _params(
-        self, tenant_id: str, held: _Held, window: int, asked: set[str]
-    ) -> dict[str, Any]:
+    def _params(self, tenant_id: str, held: _Held, window: int, asked: set[str]) -> dict[str, Any]:
         now = time.monotonic()
         back = now - held.looked_back >= OVERLAP.total_seconds()
         if back:
