@@ -194,8 +194,9 @@ class Recall:
 def _dot(rows: np.ndarray[Any, Any], vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Each row's dot product with ``vector``, in this thread alone: numpy's own loop, not
     BLAS. OpenBLAS splits a product this size over its threads, which then spin waiting
-    for the next one and take the cores from the database's work on the same request
-    (a whole recommendation took about 2 ms more for every 1 ms of product)."""
+    for the next one and take the cores from the database's work on the same request (at
+    20,000 rows, what memory adds to a recommendation fell from about 11 ms to 5 ms at the
+    median when the product left BLAS: docs/learning.md, "Speed")."""
     sims: np.ndarray[Any, Any] = np.einsum("ij,j->i", rows, vector)
     return sims
 
