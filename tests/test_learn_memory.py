@@ -236,8 +236,8 @@ def test_the_held_matrix_keeps_the_latest_rows_in_order() -> None:
         if held.count > window:
             held.drop_oldest(held.count - window)
         assert held.count == min(window, len(ids))
-        assert np.array_equal(held.similarities(np.ones(4, np.float32)),
-                              every[-held.count :] @ np.ones(4, np.float32))
+        assert np.allclose(held.similarities(np.ones(4, np.float32)),
+                           every[-held.count :] @ np.ones(4, np.float32), rtol=0, atol=1e-6)
         assert [held.id_at(n) for n in range(held.count)] == ids[-held.count :]
     assert held.rows is not None and len(held.rows) < 2 * (window + 256)
 
