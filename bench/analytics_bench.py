@@ -63,7 +63,9 @@ BUILD = [
                                   ('succeeded', 120, 0.12)) AS e (type, after, share)
        WHERE i.tenant_id = %(t)s AND i.strategy <> 'no_confident_match'
          AND (hashtext(i.impression_id::text || e.type) & 1023) < e.share * 1024""",
-    "ANALYZE impressions", "ANALYZE impression_items", "ANALYZE events",
+    "ANALYZE impressions",
+    "ANALYZE impression_items",
+    "ANALYZE events",
 ]
 
 RAW_TOTALS = """

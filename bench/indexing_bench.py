@@ -52,8 +52,9 @@ def texts() -> list[tuple[str, str]]:
     found = []
     for path in sorted(RUNBOOKS.rglob("*.md")):
         body = path.read_text("utf-8", errors="replace")
-        title = next((line.lstrip("# ").strip() for line in body.splitlines() if line.strip()),
-                     path.stem)
+        title = next(
+            (line.lstrip("# ").strip() for line in body.splitlines() if line.strip()), path.stem
+        )
         found.append((title or path.stem, body[:4000]))
     if not found:
         sys.exit(f"no runbooks under {RUNBOOKS}")
@@ -86,8 +87,12 @@ def main() -> None:
     with LearnLoop.open(Settings()) as ll:
         tenant = ll.tenants.ensure(f"bench-{int(time.time())}", "indexing bench").tenant_id
         rows = [
-            {"kind": "runbook", "external_id": f"rb-{n}",
-             "title": f"{corpus[n % len(corpus)][0]} #{n}", "body": corpus[n % len(corpus)][1]}
+            {
+                "kind": "runbook",
+                "external_id": f"rb-{n}",
+                "title": f"{corpus[n % len(corpus)][0]} #{n}",
+                "body": corpus[n % len(corpus)][1],
+            }
             for n in range(args.items)
         ]
         batch = ll.settings.embed_batch
@@ -95,28 +100,33 @@ def main() -> None:
         # Baseline: the model alone on the same texts, same batch size.
         started = time.perf_counter()
         for start in range(0, len(rows), batch):
-            chunk = rows[start:start + batch]
+            chunk = rows[start : start + batch]
             ll.embedder.embed([embedding_text(r["title"], r["body"]) for r in chunk])
         model_s = time.perf_counter() - started
 
         started = time.perf_counter()
         for start in range(0, len(rows), 500):
-            ll.items.put_many(tenant, rows[start:start + 500], embed=False)
+            ll.items.put_many(tenant, rows[start : start + 500], embed=False)
         stored_s = time.perf_counter() - started
         embedded = ll.indexer.embed_changes(tenant)
         total_s = time.perf_counter() - started
         assert embedded == args.items and ll.indexer.status(tenant).state == "ready"
         print(f"store without vectors: {args.items / stored_s:,.0f} items/s ({stored_s:.2f} s)")
-        print(f"end to end (store + worker embedding): {args.items / total_s:,.1f} items/s "
-              f"({total_s:.1f} s)")
-        print(f"baseline, the model alone: {args.items / model_s:,.1f} items/s "
-              f"({model_s:.1f} s); end to end is {model_s / total_s:.2f}x of it")
+        print(
+            f"end to end (store + worker embedding): {args.items / total_s:,.1f} items/s "
+            f"({total_s:.1f} s)"
+        )
+        print(
+            f"baseline, the model alone: {args.items / model_s:,.1f} items/s "
+            f"({model_s:.1f} s); end to end is {model_s / total_s:.2f}x of it"
+        )
 
         # Commit to searchable with a worker running.
         env = os.environ | {"LEARNLOOP_DATA_DIR": str(data_dir)}
         learnloop = str(Path(sys.executable).with_name("learnloop"))
-        worker = subprocess.Popen([learnloop, "worker"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [learnloop, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             ll.items.put_many(tenant, [{"kind": "faq", "title": "warm-up"}], embed=False)
             deadline = time.monotonic() + 120
@@ -131,13 +141,14 @@ def main() -> None:
                 ll.items.put(tenant, {"kind": "faq", "title": f"inline {n} {title}", "body": body})
                 inline.append(time.perf_counter() - started)
                 queued = {"kind": "faq", "title": f"queued {n} {title}", "body": body}
-                (item, _), = ll.items.put_many(tenant, [queued], embed=False)
+                ((item, _),) = ll.items.put_many(tenant, [queued], embed=False)
                 committed = time.perf_counter()
                 while True:
                     with ll.db.connection() as conn:
                         row = conn.execute(
                             "SELECT embedded_hash = content_hash AS done FROM items "
-                            "WHERE tenant_id = %s AND item_id = %s", (tenant, item.item_id)
+                            "WHERE tenant_id = %s AND item_id = %s",
+                            (tenant, item.item_id),
                         ).fetchone()
                     if row and row["done"]:
                         break
@@ -151,12 +162,16 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
         p50, p95 = statistics.median(latencies), pct(latencies, 0.95)
-        print(f"commit to searchable, worker running: p50 {p50 * 1000:.0f} ms, "
-              f"p95 {p95 * 1000:.0f} ms ({len(latencies)} writes)")
+        print(
+            f"commit to searchable, worker running: p50 {p50 * 1000:.0f} ms, "
+            f"p95 {p95 * 1000:.0f} ms ({len(latencies)} writes)"
+        )
         base = statistics.median(inline)
-        print(f"baseline, write with the vector inline: p50 {base * 1000:.0f} ms, "
-              f"p95 {pct(inline, 0.95) * 1000:.0f} ms; commit-to-searchable p50 is "
-              f"{p50 / base:.1f}x of it")
+        print(
+            f"baseline, write with the vector inline: p50 {base * 1000:.0f} ms, "
+            f"p95 {pct(inline, 0.95) * 1000:.0f} ms; commit-to-searchable p50 is "
+            f"{p50 / base:.1f}x of it"
+        )
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
 

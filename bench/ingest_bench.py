@@ -41,8 +41,15 @@ def table_csv(rows: int, salt: str) -> bytes:
     writer = csv.writer(out)
     writer.writerow(["id", "title", "category", "value", "notes"])
     for n in range(rows):
-        writer.writerow([f"{salt}-{n}", f"Order {n} delayed at the warehouse", f"cat{n % 17}",
-                         f"{n * 1.5:.1f}", f"customer {n % 991} asked about parcel {n} ({salt})"])
+        writer.writerow(
+            [
+                f"{salt}-{n}",
+                f"Order {n} delayed at the warehouse",
+                f"cat{n % 17}",
+                f"{n * 1.5:.1f}",
+                f"customer {n % 991} asked about parcel {n} ({salt})",
+            ]
+        )
     return out.getvalue().encode()
 
 
@@ -51,8 +58,16 @@ def kpi_csv(rows: int, salt: str) -> bytes:
     writer = csv.writer(out, delimiter=";")
     writer.writerow(["kpi_name", "value", "category", "account_name", "weight", "impact"])
     for n in range(rows):
-        writer.writerow([f"kpi {n % 40}", f"{(n * 7) % 100},5", f"cat{n % 5}",
-                         f"Account {salt} {n % 500}", n % 3 + 1, ("low", "medium", "high")[n % 3]])
+        writer.writerow(
+            [
+                f"kpi {n % 40}",
+                f"{(n * 7) % 100},5",
+                f"cat{n % 5}",
+                f"Account {salt} {n % 500}",
+                n % 3 + 1,
+                ("low", "medium", "high")[n % 3],
+            ]
+        )
     return out.getvalue().encode()
 
 
@@ -62,8 +77,14 @@ def timed(fn: Callable[..., object], *args: object) -> float:
     return time.perf_counter() - started
 
 
-def run(ll: LearnLoop, name: str, make: Callable[[int, str], bytes], rows: int,
-        repeats: int, on_duplicate: str = "off") -> None:
+def run(
+    ll: LearnLoop,
+    name: str,
+    make: Callable[[int, str], bytes],
+    rows: int,
+    repeats: int,
+    on_duplicate: str = "off",
+) -> None:
     parse_s, store_s = [], []
     for _ in range(repeats):
         data = make(rows, uuid.uuid4().hex[:8])
@@ -73,10 +94,12 @@ def run(ll: LearnLoop, name: str, make: Callable[[int, str], bytes], rows: int,
         store_s.append(timed(ll.imports.import_file, tenant, data, name, options))
     parse_rate = rows / statistics.median(parse_s)
     store_rate = rows / statistics.median(store_s)
-    print(f"{name}: {rows} rows x {repeats}: parse+store {store_rate:,.0f} rows/s "
-          f"(median {statistics.median(store_s):.2f} s); parse alone {parse_rate:,.0f} rows/s "
-          f"(median {statistics.median(parse_s):.2f} s); parse+store / parse = "
-          f"{store_rate / parse_rate:.2f}")
+    print(
+        f"{name}: {rows} rows x {repeats}: parse+store {store_rate:,.0f} rows/s "
+        f"(median {statistics.median(store_s):.2f} s); parse alone {parse_rate:,.0f} rows/s "
+        f"(median {statistics.median(parse_s):.2f} s); parse+store / parse = "
+        f"{store_rate / parse_rate:.2f}"
+    )
 
 
 def main() -> None:
@@ -85,14 +108,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/learnloop-ingest-bench"))
     parser.add_argument(
-        "--on-duplicate", default="off", choices=["off", "warn", "skip", "merge"],
+        "--on-duplicate",
+        default="off",
+        choices=["off", "warn", "skip", "merge"],
         help="the import's duplicate check: off (default here: no vectors, the worker embeds "
         "later) or warn, skip, merge (each new item row embedded and compared)",
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    settings = Settings(data_dir=args.data_dir) if not os.environ.get("DATABASE_URL") else (
-        Settings()
+    settings = (
+        Settings(data_dir=args.data_dir) if not os.environ.get("DATABASE_URL") else (Settings())
     )
     with LearnLoop.open(settings) as ll:
         if args.on_duplicate != "off":

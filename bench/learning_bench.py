@@ -70,15 +70,25 @@ def fill_stats(ll: LearnLoop, tenant: str, items: int) -> None:
 def train_model(ll: LearnLoop, tenant: str, arms: list[Arm], n: int) -> None:
     model = ContextualPolicy(exploration=0.02)
     rng = np.random.default_rng(0)
-    model.learn([
-        Example(arms, {"segment": SEGMENTS[k % 3]}, "disk almost full on a worker",
-                int(rng.integers(len(arms))), 0.02, float(rng.random() < 0.3))
-        for k in range(n)
-    ])
+    model.learn(
+        [
+            Example(
+                arms,
+                {"segment": SEGMENTS[k % 3]},
+                "disk almost full on a worker",
+                int(rng.integers(len(arms))),
+                0.02,
+                float(rng.random() < 0.3),
+            )
+            for k in range(n)
+        ]
+    )
     with ll.db.connection() as conn:
         conn.execute(
             "INSERT INTO learn_models (tenant_id, name, state, examples) VALUES (%s,"
-            " 'contextual', %s, %s)", (tenant, model.to_bytes(), n))
+            " 'contextual', %s, %s)",
+            (tenant, model.to_bytes(), n),
+        )
 
 
 def time_policies(
@@ -87,8 +97,12 @@ def time_policies(
     policies = Policies()
     config = LearningConfig(exploration=0.2)
     rng = np.random.default_rng(1)
-    found: dict[str, list[float]] = {"select 1": [], "similarity": [], "bayes": [],
-                                     "contextual": []}
+    found: dict[str, list[float]] = {
+        "select 1": [],
+        "similarity": [],
+        "bayes": [],
+        "contextual": [],
+    }
     for n in range(repeats):
         context = {"segment": SEGMENTS[n % 3], "intent": "runbook"}
         with ll.db.connection() as conn:
@@ -121,8 +135,11 @@ def fake_impressions(
             "INSERT INTO impression_items (tenant_id, impression_id, rank, item_id,"
             " item_version, score, similarity, confidence, propensity, shown)"
             " VALUES (%s, %s, %s, %s, 1, 0.5, 0.6, 0.9, 1, true)",
-            [(tenant, i, r, pool[(n * 3 + r) % len(pool)]) for n, i in enumerate(ids)
-             for r in (1, 2, 3)],
+            [
+                (tenant, i, r, pool[(n * 3 + r) % len(pool)])
+                for n, i in enumerate(ids)
+                for r in (1, 2, 3)
+            ],
         )
     return ids
 
@@ -152,8 +169,11 @@ def time_updates(
     while (n := stats.update(ll.db, limit=10_000)) > 0:
         total += n
     updated = time.perf_counter() - start
-    return {"events": float(total), "record_per_s": total / recorded,
-            "update_per_s": total / updated}
+    return {
+        "events": float(total),
+        "record_per_s": total / recorded,
+        "update_per_s": total / updated,
+    }
 
 
 def time_freshness(ll: LearnLoop, tenant: str, seconds: float, rate: int) -> list[float]:
@@ -216,12 +236,16 @@ def main() -> None:
         _, base95 = ms(timings["similarity"])
         for name, values in timings.items():
             p50, p95 = ms(values)
-            print(f"  {name:<11} median {p50:6.3f}  p95 {p95:6.3f}"
-                  f"  adds p95 {p95 - base95:6.3f} vs similarity")
+            print(
+                f"  {name:<11} median {p50:6.3f}  p95 {p95:6.3f}"
+                f"  adds p95 {p95 - base95:6.3f} vs similarity"
+            )
         fresh = sorted(time_freshness(ll, tenant, 10.0, 5000))
-        print(f"freshness at 5,000 events/s with the update every second: median"
-              f" {statistics.median(fresh):.2f} s, p95 {fresh[int(0.95 * (len(fresh) - 1))]:.2f} s"
-              f" from recording to statistics ({len(fresh)} batches)")
+        print(
+            f"freshness at 5,000 events/s with the update every second: median"
+            f" {statistics.median(fresh):.2f} s, p95 {fresh[int(0.95 * (len(fresh) - 1))]:.2f} s"
+            f" from recording to statistics ({len(fresh)} batches)"
+        )
         result = time_updates(ll, tenant, args.events)
         report("statistics", result)
         trained = ll.tenants.create(f"bench-{uuid.uuid4().hex[:8]}").tenant_id
@@ -232,10 +256,12 @@ def main() -> None:
 
 
 def report(what: str, result: dict[str, float]) -> None:
-    print(f"{what}: {result['events']:.0f} events; recorded {result['record_per_s']:,.0f}"
-          f" events/s; update {result['update_per_s']:,.0f} events/s"
-          f" (ratio update/record {result['update_per_s'] / result['record_per_s']:.2f};"
-          f" {result['update_per_s'] / 5000:.1f}x the 5,000/s requirement)")
+    print(
+        f"{what}: {result['events']:.0f} events; recorded {result['record_per_s']:,.0f}"
+        f" events/s; update {result['update_per_s']:,.0f} events/s"
+        f" (ratio update/record {result['update_per_s'] / result['record_per_s']:.2f};"
+        f" {result['update_per_s'] / 5000:.1f}x the 5,000/s requirement)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,14 @@ from learnloop.learn.live import Question, neighbours  # noqa: E402
 from learnloop.learn.recall import Recall  # noqa: E402
 
 
-def fill(ll: LearnLoop, tenant: str, base: np.ndarray, n: int, rng: np.random.Generator,
-         ids: list[uuid.UUID] | None = None) -> None:
+def fill(
+    ll: LearnLoop,
+    tenant: str,
+    base: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    ids: list[uuid.UUID] | None = None,
+) -> None:
     """``n`` impressions with question vectors (``base`` in turn, plus noise) and, unless
     ``ids`` names them (the caller writes their outcomes), three settled outcomes each."""
     name = ll.embedder.name
@@ -85,8 +91,14 @@ def fill(ll: LearnLoop, tenant: str, base: np.ndarray, n: int, rng: np.random.Ge
 ITEMS_TENANT = "memory-bench-items"
 
 
-def fill_items(ll: LearnLoop, texts: list[str], intents: list[str], vectors: np.ndarray,
-               n: int, rng: np.random.Generator) -> dict[str, list[int]]:
+def fill_items(
+    ll: LearnLoop,
+    texts: list[str],
+    intents: list[str],
+    vectors: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+) -> dict[str, list[int]]:
     """``n`` FAQ items in ITEMS_TENANT (kept from an earlier run of the same size): item j
     is question ``j % len(texts)`` (its title; its intent the body), its vector that
     question's plus noise. Returns the item ids of each intent."""
@@ -99,8 +111,10 @@ def fill_items(ll: LearnLoop, texts: list[str], intents: list[str], vectors: np.
         ).fetchone()
         if row["n"] != n:
             conn.execute("DELETE FROM tenants WHERE tenant_id = %s", (ITEMS_TENANT,))
-            conn.execute("INSERT INTO tenants (tenant_id, name) VALUES (%s, %s)",
-                         (ITEMS_TENANT, ITEMS_TENANT))
+            conn.execute(
+                "INSERT INTO tenants (tenant_id, name) VALUES (%s, %s)",
+                (ITEMS_TENANT, ITEMS_TENANT),
+            )
             conn.execute("SET maintenance_work_mem = '1GB'")
             conn.execute("DROP INDEX IF EXISTS items_embedding")
             sql = f"COPY items ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
@@ -110,8 +124,21 @@ def fill_items(ll: LearnLoop, texts: list[str], intents: list[str], vectors: np.
                 for j in range(n):
                     title, body = texts[j % len(texts)], f"Category: {intents[j % len(texts)]}."
                     digest = content_hash("faq", title, body, [], {})
-                    copy.write_row((ITEMS_TENANT, "faq", f"item-{j}", title, body, [],
-                                    "active", digest, noisy[j], ll.embedder.name, digest))
+                    copy.write_row(
+                        (
+                            ITEMS_TENANT,
+                            "faq",
+                            f"item-{j}",
+                            title,
+                            body,
+                            [],
+                            "active",
+                            digest,
+                            noisy[j],
+                            ll.embedder.name,
+                            digest,
+                        )
+                    )
             conn.execute(_index_sql().encode())
             conn.execute("VACUUM ANALYZE items")
         rows = conn.execute(
@@ -123,8 +150,14 @@ def fill_items(ll: LearnLoop, texts: list[str], intents: list[str], vectors: np.
     return found
 
 
-def fill_memory(ll: LearnLoop, vectors: np.ndarray, intents: list[str],
-                by_intent: dict[str, list[int]], n: int, rng: np.random.Generator) -> None:
+def fill_memory(
+    ll: LearnLoop,
+    vectors: np.ndarray,
+    intents: list[str],
+    by_intent: dict[str, list[int]],
+    n: int,
+    rng: np.random.Generator,
+) -> None:
     """``n`` impressions of ITEMS_TENANT: question ``k % len(vectors)`` (plus noise) with
     three settled outcomes on items of its intent; the first helped a third of the time."""
     ids = [uuid.uuid4() for _ in range(n)]
@@ -191,8 +224,9 @@ def main() -> None:
     picked = rng.permutation(len(texts))
     with LearnLoop.open(Settings(data_dir=args.data_dir)) as ll:
         base = _embed_cached(ll, [texts[n] for n in picked[:2000]], args.data_dir)
-        asked = _embed_cached(ll, [texts[n] for n in picked[2000 : 2000 + args.queries]],
-                              args.data_dir)
+        asked = _embed_cached(
+            ll, [texts[n] for n in picked[2000 : 2000 + args.queries]], args.data_dir
+        )
         config = LearningConfig()
         for size in (int(s) for s in args.impressions.split(",") if s):
             tenant = ll.tenants.create(f"memory-bench-{size}-{uuid.uuid4().hex[:6]}").tenant_id
@@ -223,17 +257,25 @@ def main() -> None:
             recommend_figures(ll, args, texts, intents, picked, base, rng)
 
 
-def recommend_figures(ll: LearnLoop, args: argparse.Namespace, texts: list[str],
-                      intents: list[str], picked: np.ndarray, base: np.ndarray,
-                      rng: np.random.Generator) -> None:
+def recommend_figures(
+    ll: LearnLoop,
+    args: argparse.Namespace,
+    texts: list[str],
+    intents: list[str],
+    picked: np.ndarray,
+    base: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
     config = LearningConfig()
     started = time.perf_counter()
     known = [texts[n] for n in picked[:2000]]
     by_intent = fill_items(ll, known, [intents[n] for n in picked[:2000]], base, args.items, rng)
-    fill_memory(ll, base, [intents[n] for n in picked[:2000]], by_intent,
-                config.memory.window, rng)
-    print(f"# {args.items:,} items and {config.memory.window:,} impressions ready in"
-          f" {time.perf_counter() - started:.0f} s", flush=True)
+    fill_memory(ll, base, [intents[n] for n in picked[:2000]], by_intent, config.memory.window, rng)
+    print(
+        f"# {args.items:,} items and {config.memory.window:,} impressions ready in"
+        f" {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     asked = [texts[n] for n in picked[2000 : 2000 + args.requests]]
     found = time_recommend(ll, asked, args.requests)
     s50, s95 = statistics.median(found["similarity"]), quantile(found["similarity"], 0.95)

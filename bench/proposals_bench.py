@@ -264,8 +264,15 @@ def _bench_list(ll: Any, repeat: int) -> tuple[list[float], list[float]]:
         for order in orders
         for t in _timed(lambda o=order: ll.proposals.list(TENANT, order=o), repeat // 2)
     ]
-    params = {"tenant_id": TENANT, "status": "pending", "sources": None, "min_confidence": 0,
-              "duplicates": False, "limit": 50, "offset": 0}
+    params = {
+        "tenant_id": TENANT,
+        "status": "pending",
+        "sources": None,
+        "min_confidence": 0,
+        "duplicates": False,
+        "limit": 50,
+        "offset": 0,
+    }
 
     def scan() -> None:
         with ll.db.transaction() as conn:
@@ -300,10 +307,7 @@ def _bench_duplicates(ll: Any, queries: np.ndarray, rng: Any) -> tuple[list[floa
         check(vector)
     fast = [_timed(lambda v=vector: check(v), 1)[0] for vector in queries]
     slow = [_timed(lambda v=vector: exact(v), 1)[0] for vector in queries[:20]]
-    same = sum(
-        (check(v) or (None, None, 0.0))[:2] == exact(v)[:2]
-        for v in queries[:20]
-    )
+    same = sum((check(v) or (None, None, 0.0))[:2] == exact(v)[:2] for v in queries[:20])
     print(f"# duplicate check: top-1 agrees with the exact scan for {same} of 20", flush=True)
     return fast, slow
 

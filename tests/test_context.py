@@ -174,9 +174,7 @@ def test_the_block_stays_inside_its_tenant(
         ll.recommender.impression(other, mine.impression_id)
 
 
-def test_a_session_names_the_account(
-    ll: LearnLoop, tenant: str, filled: dict[str, int]
-) -> None:
+def test_a_session_names_the_account(ll: LearnLoop, tenant: str, filled: dict[str, int]) -> None:
     ll.recommender.recommend(
         tenant, {"query": "export", "context": {"session": "s-1", "account": "acme"}}
     )

@@ -111,8 +111,13 @@ def _fill(ll: LearnLoop, tenant: str) -> int:
     for n in range(6):
         answer = ll.recommender.recommend(tenant, {"query": "I forgot my password"})
         top = answer.recommendations[0]
-        events: list[dict[str, Any]] = [{"type": "viewed", "impression_id": answer.impression_id,
-                                         "referrer": "ai_chat" if n < 4 else "search"}]
+        events: list[dict[str, Any]] = [
+            {
+                "type": "viewed",
+                "impression_id": answer.impression_id,
+                "referrer": "ai_chat" if n < 4 else "search",
+            }
+        ]
         if n % 2 == 0:
             events.append({"type": "clicked", "impression_id": answer.impression_id,
                            "item_id": top.item.item_id})  # fmt: skip
@@ -187,7 +192,8 @@ def test_sign_in_see_real_charts_and_review_the_queue(
     assert 0.45 < half < 0.55, half
     referrers = browser.find_element(By.ID, "referrers").text.splitlines()[1:]
     assert [row.split()[:4] for row in referrers] == [
-        ["ai_chat", "4", "4", "(100.0%)"], ["search", "2", "2", "(100.0%)"]
+        ["ai_chat", "4", "4", "(100.0%)"],
+        ["search", "2", "2", "(100.0%)"],
     ], referrers
     assert "restart_service" in browser.find_element(By.ID, "tools").text
     assert "75.0%" in browser.find_element(By.ID, "tools").text

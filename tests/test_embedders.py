@@ -106,9 +106,7 @@ def test_server_speaks_the_openai_protocol(openai_server: FakeOpenAI) -> None:
     assert sorted(indexes) == [0, 1, 2] and indexes != [0, 1, 2]
     assert all(len(d["embedding"]) == 5 for d in many.json()["data"])
 
-    decoded = np.frombuffer(
-        base64.b64decode(b64.json()["data"][0]["embedding"]), dtype="<f4"
-    )
+    decoded = np.frombuffer(base64.b64decode(b64.json()["data"][0]["embedding"]), dtype="<f4")
     np.testing.assert_allclose(decoded, raw_vector("hello world"), rtol=1e-6)
 
     assert unauthorised.status_code == 401

@@ -45,7 +45,7 @@ def _queued_jobs(ll: LearnLoop, tenant: str) -> int:
 
 
 def test_every_change_is_logged_with_it_and_queues_one_job(ll: LearnLoop, tenant: str) -> None:
-    (item, _), = ll.items.put_many(tenant, [{"kind": "faq", "title": "Reset a password"}])
+    ((item, _),) = ll.items.put_many(tenant, [{"kind": "faq", "title": "Reset a password"}])
     ll.items.update(tenant, item.item_id, {"body": "Use the link on the sign-in page."})
     ll.items.archive(tenant, item.item_id)
     ll.items.update(tenant, item.item_id, {"status": "active"})
@@ -72,14 +72,21 @@ def test_unembedded_items_are_found_by_keywords_then_embedded_by_the_log(
     ll: LearnLoop, tenant: str
 ) -> None:
     rows = [
-        {"kind": "runbook", "external_id": f"rb-{n}", "title": f"Rotate the quartz key {n}",
-         "body": "Steps to rotate the signing key of the quartz service."}
+        {
+            "kind": "runbook",
+            "external_id": f"rb-{n}",
+            "title": f"Rotate the quartz key {n}",
+            "body": "Steps to rotate the signing key of the quartz service.",
+        }
         for n in range(5)
     ]
     ll.items.put_many(tenant, rows, embed=False)
     status = ll.indexer.status(tenant)
     assert (status.state, status.items, status.pending, status.queued_changes) == (
-        "building", 5, 5, 5,
+        "building",
+        5,
+        5,
+        5,
     )
     hits = ll.search.search(tenant, "quartz", k=10)
     assert len(hits) == 5 and all(hit.similarity is None for hit in hits)
@@ -87,7 +94,10 @@ def test_unembedded_items_are_found_by_keywords_then_embedded_by_the_log(
     assert ll.indexer.embed_changes(tenant) == 5
     status = ll.indexer.status(tenant)
     assert (status.state, status.pending, status.queued_changes, status.embedded_total) == (
-        "ready", 0, 0, 5,
+        "ready",
+        0,
+        0,
+        5,
     )
     hits = ll.search.search(tenant, "how do I change the signing key", k=10)
     assert len(hits) == 5 and all(hit.similarity is not None for hit in hits)
@@ -99,7 +109,7 @@ def test_the_vector_is_of_the_latest_content(ll: LearnLoop, tenant: str) -> None
     first = {"kind": "faq", "external_id": "f", "title": "Opening hours", "body": "9 to 5."}
     ll.items.put_many(tenant, [first], embed=False)
     latest = first | {"body": "Open around the clock, every day of the year."}
-    (item, outcome), = ll.items.put_many(tenant, [latest], embed=False)
+    ((item, outcome),) = ll.items.put_many(tenant, [latest], embed=False)
     assert outcome == "updated"
     assert ll.indexer.embed_changes(tenant) == 1
     with ll.db.connection() as conn:
@@ -113,13 +123,15 @@ def test_the_vector_is_of_the_latest_content(ll: LearnLoop, tenant: str) -> None
     assert float(np.dot(row["embedding"].to_numpy(), expected)) > 0.999
 
 
-def test_an_updated_item_keeps_its_old_vector_until_the_new_one(
-    ll: LearnLoop, tenant: str
-) -> None:
-    (item, _), = ll.items.put_many(tenant, [{"kind": "faq", "external_id": "k",
-                                             "title": "Parking", "body": "Level 2."}])
-    ll.items.put_many(tenant, [{"kind": "faq", "external_id": "k", "title": "Parking",
-                                "body": "Level 3, by the lifts."}], embed=False)
+def test_an_updated_item_keeps_its_old_vector_until_the_new_one(ll: LearnLoop, tenant: str) -> None:
+    ((item, _),) = ll.items.put_many(
+        tenant, [{"kind": "faq", "external_id": "k", "title": "Parking", "body": "Level 2."}]
+    )
+    ll.items.put_many(
+        tenant,
+        [{"kind": "faq", "external_id": "k", "title": "Parking", "body": "Level 3, by the lifts."}],
+        embed=False,
+    )
     hits = ll.search.search(tenant, "where can I park my car", k=3)
     assert hits and hits[0].item.item_id == item.item_id and hits[0].similarity is not None
     assert ll.indexer.status(tenant).state == "building"
@@ -151,8 +163,11 @@ def fresh(migrated_db_url: str, settings: Settings, embedder: LocalEmbedder) -> 
 
 
 def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {"DATABASE_URL": url, "LEARNLOOP_WORKER_STALLED_SECONDS": "2",
-           "LEARNLOOP_EMBED_BATCH": "50"}
+    env = {
+        "DATABASE_URL": url,
+        "LEARNLOOP_WORKER_STALLED_SECONDS": "2",
+        "LEARNLOOP_EMBED_BATCH": "50",
+    }
     with log.open("ab") as out:
         return subprocess.Popen(
             [LEARNLOOP, "worker"], env=os.environ | env, stdout=out, stderr=subprocess.STDOUT
@@ -197,8 +212,9 @@ def test_the_worker_embeds_within_seconds_and_a_killed_one_loses_nothing(
 
         # Killed in the middle of a batch.
         body = " ".join(["the quartz service rotates its signing keys every night"] * 30)
-        rows = [{"kind": "runbook", "title": f"Runbook {n}", "body": f"{n} {body}"}
-                for n in range(150)]
+        rows = [
+            {"kind": "runbook", "title": f"Runbook {n}", "body": f"{n} {body}"} for n in range(150)
+        ]
         fresh.items.put_many(tenant, rows, embed=False)
         _wait(lambda: _locked_changes(migrated_db_url, tenant) > 0, 30, "a batch in flight")
         worker.send_signal(signal.SIGKILL)
@@ -215,10 +231,15 @@ def test_the_worker_embeds_within_seconds_and_a_killed_one_loses_nothing(
 
         # The periodic work runs too: an urgent correction is approved at once, the worker
         # applies it as an item, and embeds that item.
-        fresh.feedback.correct(tenant, {
-            "query": "How do I rotate the quartz keys?", "priority": "urgent",
-            "original_response": "You cannot.", "corrected_answer": "Run quartz rotate-keys.",
-        })
+        fresh.feedback.correct(
+            tenant,
+            {
+                "query": "How do I rotate the quartz keys?",
+                "priority": "urgent",
+                "original_response": "You cannot.",
+                "corrected_answer": "Run quartz rotate-keys.",
+            },
+        )
 
         def corrected() -> bool:
             found, _ = fresh.items.list(tenant, kinds=["correction"])

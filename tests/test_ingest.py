@@ -75,8 +75,9 @@ def test_every_messy_file_is_listed() -> None:
 
 def test_detection_finds_every_messy_table_or_a_clear_error() -> None:
     folder = shared_data(MESSY)
-    missed = [o for name, want in MESSY_EXPECTED.items()
-              if not (o := check(folder / name, want)).right]
+    missed = [
+        o for name, want in MESSY_EXPECTED.items() if not (o := check(folder / name, want)).right
+    ]
     assert [(o.name, o.header, o.rows, o.error) for o in missed] == []
 
 
@@ -98,11 +99,18 @@ def test_messy_file_imports_with_its_header_or_fails_clearly(
         return
     report = ll.imports.import_file(tenant, data, name)
     sheet = next(s for s in report.sheets if s.rows)
-    header = f"{sheet.header_rows[0]}-{sheet.header_rows[-1]}" if len(sheet.header_rows) > 1 \
-        else str(sheet.header_row) if sheet.header_row else None
+    header = (
+        f"{sheet.header_rows[0]}-{sheet.header_rows[-1]}"
+        if len(sheet.header_rows) > 1
+        else str(sheet.header_row)
+        if sheet.header_row
+        else None
+    )
     columns = expected["columns"]
     assert (header, sheet.columns[: len(columns)], sheet.rows) == (
-        expected["header"], columns, expected["rows"],
+        expected["header"],
+        columns,
+        expected["rows"],
     )
     assert report.kind == "document" and report.status == "succeeded"
     assert report.counts.created == expected["rows"] == count(ll, tenant, "items")
@@ -113,13 +121,21 @@ def test_messy_file_imports_with_its_header_or_fails_clearly(
 def test_messy_encodings_and_delimiters_are_reported(ll: LearnLoop, tenant: str) -> None:
     found = {
         name: ll.imports.import_file(tenant, shared_data(f"{MESSY}/{name}").read_bytes(), name)
-        for name in ("utf-16le_encoded.csv", "characters.csv", "simple.psv", "example.tsv",
-                     "simple.ssv", "mixedGLB.csv")
+        for name in (
+            "utf-16le_encoded.csv",
+            "characters.csv",
+            "simple.psv",
+            "example.tsv",
+            "simple.ssv",
+            "mixedGLB.csv",
+        )
     }
     assert found["utf-16le_encoded.csv"].encoding == "utf-16"
     assert found["characters.csv"].encoding == "big5"
     assert {n: r.delimiter for n, r in found.items() if n.startswith(("simple", "example"))} == {
-        "simple.psv": "|", "example.tsv": "\t", "simple.ssv": ";",
+        "simple.psv": "|",
+        "example.tsv": "\t",
+        "simple.ssv": ";",
     }
     items, _ = ll.items.list(tenant, external_id="characters.csv#v_1")  # from the id column
     assert items[0].title == "雲嘉南濱海國家風景區管理處"  # the name column, not the code
@@ -143,7 +159,8 @@ def test_bad_rows_stop_the_import_or_are_skipped(ll: LearnLoop, tenant: str) -> 
     assert len(report.errors) == 12
     history, _ = ll.imports.list(tenant)
     assert [(r.import_id, r.status) for r in history] == [
-        (report.import_id, "partial"), (rejected.import_id, "failed"),
+        (report.import_id, "partial"),
+        (rejected.import_id, "failed"),
     ]
     assert ll.imports.get(tenant, rejected.import_id or 0).errors == rejected.errors
 
@@ -153,8 +170,11 @@ def test_bad_rows_stop_the_import_or_are_skipped(ll: LearnLoop, tenant: str) -> 
 
 @pytest.mark.parametrize(
     ("folder", "kind"),
-    [("prometheus_operator", "runbook"), ("pagerduty_incident_response", "runbook"),
-     ("aws_incident_response", "playbook")],
+    [
+        ("prometheus_operator", "runbook"),
+        ("pagerduty_incident_response", "runbook"),
+        ("aws_incident_response", "playbook"),
+    ],
 )
 def test_runbook_folders_import_as_items(
     ll: LearnLoop, tenant: str, folder: str, kind: str
@@ -191,7 +211,8 @@ def test_markdown_front_matter_and_headings_in_code(ll: LearnLoop, tenant: str) 
         ll.imports.import_file(tenant, b"---\ntags: [a\n---\n# T\n", "broken.md")
     history, _ = ll.imports.list(tenant)
     assert [(r.file_name, r.status) for r in history] == [
-        ("broken.md", "failed"), ("rotate.md", "succeeded"),
+        ("broken.md", "failed"),
+        ("rotate.md", "succeeded"),
     ]
 
 
@@ -206,8 +227,16 @@ ACCOUNT_INFO = [
 KPI_DATA = [
     ["Customer KPI export", None, None, None, None, None, None, None],  # a title row
     [None] * 8,
-    ["Account ID", "KPI/Parameter", "Category", "Value", "Target", "Weight", "Impact Level",
-     "Health Score Component"],
+    [
+        "Account ID",
+        "KPI/Parameter",
+        "Category",
+        "Value",
+        "Target",
+        "Weight",
+        "Impact Level",
+        "Health Score Component",
+    ],
     ["A-1", "Weekly active users", "Adoption", 450, 600, 2, "High", "Adoption"],
     ["A-1", "NPS", "Sentiment", 40, None, 1, "Medium", "Sentiment"],
     ["A-1", "Open tickets", "Support", 12, None, 1, "Low", "no"],
@@ -238,7 +267,9 @@ def test_kpi_workbook_round_trips_with_health_scores(ll: LearnLoop, tenant: str)
     assert ll.accounts.get(tenant, "A-2").health_score == pytest.approx(90.0)
     history = ll.accounts.kpis(tenant, "A-1")
     assert [(v.kpi, v.value, v.impact_level) for v in history] == [
-        ("NPS", 40, "Medium"), ("Open tickets", 12, "Low"), ("Weekly active users", 450, "High"),
+        ("NPS", 40, "Medium"),
+        ("Open tickets", 12, "Low"),
+        ("Weekly active users", 450, "High"),
     ]
     items, _ = ll.items.list(tenant, kinds=["account"])
     assert {i.title for i in items} == {"Acme Corp", "Globex"}
@@ -257,13 +288,21 @@ def test_kpi_workbook_round_trips_with_health_scores(ll: LearnLoop, tenant: str)
 
 
 def test_simple_kpi_list_belongs_to_the_account_given(ll: LearnLoop, tenant: str) -> None:
-    data = xlsx({"KPIs": [["KPI Name", "Value", "Category"], ["Uptime", "99.5%", "Reliability"],
-                          ["Churn risk", "12,5", "Retention"]]})
+    data = xlsx(
+        {
+            "KPIs": [
+                ["KPI Name", "Value", "Category"],
+                ["Uptime", "99.5%", "Reliability"],
+                ["Churn risk", "12,5", "Retention"],
+            ]
+        }
+    )
     report = ll.imports.import_file(tenant, data, "list.xlsx", {"account": "Initech"})
     assert (report.kind, report.counts.kpi_values) == ("kpi_list", 2)
     values = ll.accounts.kpis(tenant, "initech")
     assert [(v.kpi, v.value, v.unit) for v in values] == [
-        ("Churn risk", 12.5, None), ("Uptime", 99.5, "%"),
+        ("Churn risk", 12.5, None),
+        ("Uptime", 99.5, "%"),
     ]
     assert ll.accounts.get(tenant, "initech").health_score == pytest.approx((12.5 + 99.5) / 2)
 
@@ -278,8 +317,13 @@ KPI_CSV_ROWS = [
 
 @pytest.mark.parametrize(
     ("encoding", "newline", "delimiter"),
-    [("utf-8", "\n", ","), ("utf-8-sig", "\r\n", ";"), ("utf-16", "\r\n", "\t"),
-     ("latin-1", "\r", "|"), ("cp1252", "\n", ";")],
+    [
+        ("utf-8", "\n", ","),
+        ("utf-8-sig", "\r\n", ";"),
+        ("utf-16", "\r\n", "\t"),
+        ("latin-1", "\r", "|"),
+        ("cp1252", "\n", ";"),
+    ],
 )
 def test_kpi_csv_variants_round_trip(
     ll: LearnLoop, tenant: str, encoding: str, newline: str, delimiter: str
@@ -293,7 +337,8 @@ def test_kpi_csv_variants_round_trip(
     cafe = ll.accounts.get(tenant, "caf-m-ller")
     assert cafe.name == "Café Müller"
     assert {(v.kpi, v.value) for v in ll.accounts.kpis(tenant, cafe.account_id)} == {
-        ("Logins", 1234.0), ("CSAT", 87.5),
+        ("Logins", 1234.0),
+        ("CSAT", 87.5),
     }
     assert ll.imports.import_file(tenant, text.encode(encoding), "kpis.csv").counts.kpi_values == 0
 
@@ -335,13 +380,21 @@ def test_health_formula() -> None:
 
 
 def test_faq_json_and_jsonl(ll: LearnLoop, tenant: str) -> None:
-    faq = [{"question": "How do I reset my password?", "answer": "Settings > Security.",
-            "category": "account"}]
+    faq = [
+        {
+            "question": "How do I reset my password?",
+            "answer": "Settings > Security.",
+            "category": "account",
+        }
+    ]
     report = ll.imports.import_file(tenant, json.dumps({"faqs": faq}).encode(), "faq.json")
     assert (report.format, report.kind) == ("json", "faq")
     (item,), _ = ll.items.list(tenant)
     assert (item.kind, item.title, item.body, item.tags) == (
-        "faq", "How do I reset my password?", "Settings > Security.", ["account"],
+        "faq",
+        "How do I reset my password?",
+        "Settings > Security.",
+        ["account"],
     )
     lines = "\n".join(json.dumps(r) for r in faq).encode()
     again = ll.imports.import_file(tenant, lines, "faq.jsonl")
@@ -364,8 +417,9 @@ def test_explicit_mapping_is_saved_and_reused(ll: LearnLoop, tenant: str) -> Non
 def test_a_file_that_is_not_the_kind_asked_lists_expected_and_seen(
     api: TestClient, ll: LearnLoop, tenant: str
 ) -> None:
-    response = api.post("/v1/imports", files={"file": ("x.csv", b"a,b\n1,2\n")},
-                        data={"kind": "faq"})
+    response = api.post(
+        "/v1/imports", files={"file": ("x.csv", b"a,b\n1,2\n")}, data={"kind": "faq"}
+    )
     assert response.status_code == 422
     message = response.json()["error"]["message"]
     assert "expected columns question (any of: question" in message
@@ -383,12 +437,17 @@ def test_a_file_that_is_not_the_kind_asked_lists_expected_and_seen(
 
 
 def test_upload_multipart_and_raw_then_list(api: TestClient, ll: LearnLoop, tenant: str) -> None:
-    raw = api.post("/v1/imports?filename=faq.csv&skip_bad_rows=true",
-                   content=b"question,answer\nWhy?,Because.\nEmpty?,\n")
+    raw = api.post(
+        "/v1/imports?filename=faq.csv&skip_bad_rows=true",
+        content=b"question,answer\nWhy?,Because.\nEmpty?,\n",
+    )
     assert raw.status_code == 201, raw.text
     assert raw.json()["counts"]["created"] == 1 and raw.json()["status"] == "partial"
-    upload = api.post("/v1/imports", files={"file": ("kpis.xlsx", kpi_workbook())},
-                      data={"mapping": json.dumps({"kpi": "KPI/Parameter"})})
+    upload = api.post(
+        "/v1/imports",
+        files={"file": ("kpis.xlsx", kpi_workbook())},
+        data={"mapping": json.dumps({"kpi": "KPI/Parameter"})},
+    )
     assert upload.status_code == 201, upload.text
     assert upload.json()["kind"] == "kpi_workbook"
     listed = api.get("/v1/imports").json()["imports"]
@@ -429,11 +488,25 @@ def test_cli_imports_a_folder_and_lists_imports(
     assert hits[0].item.title == "Disk full" and hits[0].similarity is not None
     listed = runner.invoke(cli_app, ["imports", "list", "--json"], env=env)
     statuses = [(r["file_name"], r["status"]) for r in json.loads(listed.stdout)]
-    assert statuses == [("faq.csv", "succeeded"), ("bad.csv", "failed"),
-                        ("notes/disk.md", "succeeded")]
-    skipped = runner.invoke(cli_app, ["import", str(tmp_path / "bad.csv"), "--skip-bad-rows",
-                                      "--map", "kpi=kpi", "--account", "Acme", "--no-embed"],
-                            env=env)
+    assert statuses == [
+        ("faq.csv", "succeeded"),
+        ("bad.csv", "failed"),
+        ("notes/disk.md", "succeeded"),
+    ]
+    skipped = runner.invoke(
+        cli_app,
+        [
+            "import",
+            str(tmp_path / "bad.csv"),
+            "--skip-bad-rows",
+            "--map",
+            "kpi=kpi",
+            "--account",
+            "Acme",
+            "--no-embed",
+        ],
+        env=env,
+    )
     assert skipped.exit_code == 0, skipped.output
     assert "bad row 2 value (bad.csv): 'abc' is not a number" in skipped.stdout
 

@@ -1068,15 +1068,34 @@ def test_deprecated_items_rank_lower_and_archived_ones_not_at_all(
     ll: LearnLoop, tenant: str
 ) -> None:
     ll.recommender.set_threshold(tenant, 0.0)
-    old, _ = ll.items.put(tenant, {"kind": "runbook", "title": "Restart the payment gateway",
-                                   "body": "Restart the payment gateway."})
-    new, _ = ll.items.put(tenant, {"kind": "runbook", "title": "Bring payments back",
-                                   "body": "When card payments fail, restart the gateway."})
-    gone, _ = ll.items.put(tenant, {"kind": "runbook", "title": "Gateway restarts",
-                                    "body": "Payments failing: restart the gateway."})
+    old, _ = ll.items.put(
+        tenant,
+        {
+            "kind": "runbook",
+            "title": "Restart the payment gateway",
+            "body": "Restart the payment gateway.",
+        },
+    )
+    new, _ = ll.items.put(
+        tenant,
+        {
+            "kind": "runbook",
+            "title": "Bring payments back",
+            "body": "When card payments fail, restart the gateway.",
+        },
+    )
+    gone, _ = ll.items.put(
+        tenant,
+        {
+            "kind": "runbook",
+            "title": "Gateway restarts",
+            "body": "Payments failing: restart the gateway.",
+        },
+    )
     question = {"query": "restart the payment gateway", "k": 3}
-    before = {rec.item.item_id: rec for rec in ll.recommender.recommend(tenant, question)
-              .recommendations}
+    before = {
+        rec.item.item_id: rec for rec in ll.recommender.recommend(tenant, question).recommendations
+    }
     assert set(before) == {old.item_id, new.item_id, gone.item_id}
     assert before[old.item_id].similarity > before[new.item_id].similarity  # type: ignore[operator]
 

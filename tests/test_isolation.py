@@ -76,9 +76,7 @@ def _ok(response: Any, status: int = 200) -> Any:
     return response.json()
 
 
-def _upload(
-    client: TestClient, headers: dict[str, str], name: str, text: str, **form: str
-) -> Any:
+def _upload(client: TestClient, headers: dict[str, str], name: str, text: str, **form: str) -> Any:
     files = {"file": (name, text.encode(), "text/csv")}
     return client.post("/v1/imports", files=files, data=form, headers=headers)
 
@@ -95,20 +93,31 @@ def world(app_client: TestClient, ll: LearnLoop) -> World:
     def item(**body: Any) -> int:
         return int(post("/v1/items", body, 201)["item"]["item_id"])
 
-    ids["faq"] = item(kind="faq", title="Zanzibar discount for pricing", external_id="pricing",
-                      body="A's secret price list: Zanzibar customers get 40% off.")
-    ids["tool"] = item(kind="tool", title="Rotate the Zanzibar secret", external_id="rotate",
-                       body="Rotates the Zanzibar vault key.", attrs={"name": "rotate_secret"})
-    ids["playbook"] = item(kind="playbook", title="Renewal rescue", external_id="renewal",
-                           body="Win back a Zanzibar sponsor.")
+    ids["faq"] = item(
+        kind="faq",
+        title="Zanzibar discount for pricing",
+        external_id="pricing",
+        body="A's secret price list: Zanzibar customers get 40% off.",
+    )
+    ids["tool"] = item(
+        kind="tool",
+        title="Rotate the Zanzibar secret",
+        external_id="rotate",
+        body="Rotates the Zanzibar vault key.",
+        attrs={"name": "rotate_secret"},
+    )
+    ids["playbook"] = item(
+        kind="playbook",
+        title="Renewal rescue",
+        external_id="renewal",
+        body="Win back a Zanzibar sponsor.",
+    )
     for account in ("acme-z", "beta-z"):  # account items, as the playbook analytics read them
         item(kind="account", title=f"{SECRET} {account}", external_id=account,
              attrs={"segment": "enterprise"})  # fmt: skip
     ids["imports"] = [
         _ok(_upload(c, h, "accounts.csv", ACCOUNTS_CSV), 201)["import_id"],
-        _ok(_upload(c, h, "kpis.csv", KPI_CSV, mapping=json.dumps(KPI_MAPPING)), 201)[
-            "import_id"
-        ],
+        _ok(_upload(c, h, "kpis.csv", KPI_CSV, mapping=json.dumps(KPI_MAPPING)), 201)["import_id"],
     ]
     # learning: a shadow policy, outcomes settled at once, and a running experiment
     _ok(c.put("/v1/tenant/settings", json={"confidence_threshold": 0.0}, headers=h))
@@ -233,7 +242,8 @@ def test_imports_mappings_accounts_and_kpis(
     named = "kpi,value,account\nNPS,7,Zanzibar Acme\n"  # A's account name: a new account of B's
     assert _ok(_upload(c, b, "named.csv", named), 201)["counts"]["kpi_values"] == 1
     assert {x["account_id"] for x in _ok(c.get("/v1/accounts", headers=b))} == {
-        "acme-z", "zanzibar-acme"
+        "acme-z",
+        "zanzibar-acme",
     }
     assert [(k["kpi"], k["value"]) for k in _ok(c.get("/v1/accounts/acme-z/kpis", headers=b))] == [
         ("NPS", 5.0)
@@ -379,7 +389,8 @@ def test_analytics_and_the_dashboards_data(
     assert seen["items?min_shown=0"]["top"]
     assert [t["tool"] for t in seen["tools?min_runs=1"]["tools"]] == ["rotate_secret"]
     assert {(p["playbook"], p["segment"]) for p in seen["playbooks"]["playbooks"]} == {
-        ("Renewal rescue", "enterprise"), ("Onboarding", "enterprise")
+        ("Renewal rescue", "enterprise"),
+        ("Onboarding", "enterprise"),
     }
     flags_a = _ok(c.post("/v1/analytics/lifecycle/report", json=RULES, headers=a))
     assert ids["tool"] in {f["item_id"] for f in flags_a}
@@ -394,13 +405,17 @@ def test_analytics_and_the_dashboards_data(
     filtered = c.get("/v1/analytics/experiments", params={"experiment": "exp-z"}, headers=b)
     assert _no_secret(filtered) == []
     assert _no_secret(c.get("/v1/analytics/items?min_shown=0", headers=b)) == {
-        "top": [], "bottom": []
+        "top": [],
+        "bottom": [],
     }
     assert _no_secret(c.get("/v1/analytics/tools?min_runs=1", headers=b)) == {
-        "tools": [], "top": [], "low": []
+        "tools": [],
+        "top": [],
+        "low": [],
     }
     assert _no_secret(c.get("/v1/analytics/playbooks", headers=b)) == {
-        "playbooks": [], "best_by_segment": {}
+        "playbooks": [],
+        "best_by_segment": {},
     }
     assert _no_secret(c.post("/v1/analytics/lifecycle/report", json=RULES, headers=b)) == []
     assert _no_secret(c.post("/v1/analytics/lifecycle/apply", json=RULES, headers=b)) == {

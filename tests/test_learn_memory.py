@@ -67,8 +67,11 @@ def test_an_item_read_and_passed_over_loses_confidence() -> None:
 
 
 def test_items_below_the_one_that_helped_were_not_read() -> None:
-    one = [Neighbour("a", 1.0, 1, 1, 0.0), Neighbour("a", 1.0, 2, 2, 1.0),
-           Neighbour("a", 1.0, 3, 3, 0.0)]
+    one = [
+        Neighbour("a", 1.0, 1, 1, 0.0),
+        Neighbour("a", 1.0, 2, 2, 1.0),
+        Neighbour("a", 1.0, 3, 3, 0.0),
+    ]
     found = evidence(one, MemoryConfig(floor=0.0, sharpness=1.0))
     assert found == {1: (0.0, 1.0), 2: (1.0, 0.0)}  # 3 is neither credited nor blamed
 
@@ -94,7 +97,10 @@ def test_every_policy_ranks_no_candidates(ll: LearnLoop, tenant: str, name: str)
     ll.learning.configure(tenant, {"policy": name})
     answer = ll.recommender.recommend(tenant, {"query": "anything at all", "kinds": ["tool"]})
     assert (answer.policy, answer.strategy, answer.recommendations) == (
-        name, "no_confident_match", [])
+        name,
+        "no_confident_match",
+        [],
+    )
 
 
 @pytest.mark.parametrize("name", POLICIES)
@@ -136,33 +142,43 @@ def test_a_new_wording_gets_the_answer_that_helped_other_wordings(
     )
     ids = {item.external_id: item.item_id for item, _ in stored}
     ll.recommender.set_threshold(tenant, 0.0)
-    ll.learning.configure(tenant, {"policy": "memory", "rewards": {"wait_seconds": 1},
-                                   "memory": {"exploration": 0.0}})
+    ll.learning.configure(
+        tenant, {"policy": "memory", "rewards": {"wait_seconds": 1}, "memory": {"exploration": 0.0}}
+    )
     # Asked in words that the search ranks under another item, answered by the fee item.
-    asked = ["money disappeared from my account after I paid in euros",
-             "there is money missing after my payment in euros",
-             "why did my account lose money when I paid in another currency"]
+    asked = [
+        "money disappeared from my account after I paid in euros",
+        "there is money missing after my payment in euros",
+        "why did my account lose money when I paid in another currency",
+    ]
     new = "money vanished from my account after paying in dollars"
     before = ll.recommender.recommend(tenant, {"query": new, "k": 3}, log=False)
     for question in asked * 2:
         answer = ll.recommender.recommend(tenant, {"query": question, "k": 3})
         shown = [r.item.item_id for r in answer.recommendations]
         assert ids["fee"] in shown
-        ll.events.record(tenant, [{"type": t, "impression_id": str(answer.impression_id),
-                                   "item_id": ids["fee"]} for t in ("clicked", "succeeded")])
+        ll.events.record(
+            tenant,
+            [
+                {"type": t, "impression_id": str(answer.impression_id), "item_id": ids["fee"]}
+                for t in ("clicked", "succeeded")
+            ],
+        )
     settle(ll)
     after = ll.recommender.recommend(tenant, {"query": new, "k": 3}, log=False)
     assert after.recommendations[0].item.item_id == ids["fee"]
     assert after.recommendations[0].confidence > before.recommendations[0].confidence or (
-        before.recommendations[0].item.item_id != ids["fee"])
+        before.recommendations[0].item.item_id != ids["fee"]
+    )
 
 
 def test_a_question_nothing_answers_stops_being_answered(ll: LearnLoop, tenant: str) -> None:
     ll.items.put_many(
         tenant, [{"kind": "faq", "external_id": e, "title": t, "body": b} for e, t, b in FAQ]
     )
-    ll.learning.configure(tenant, {"policy": "memory", "rewards": {"wait_seconds": 1},
-                                   "memory": {"exploration": 0.0}})
+    ll.learning.configure(
+        tenant, {"policy": "memory", "rewards": {"wait_seconds": 1}, "memory": {"exploration": 0.0}}
+    )
     ll.recommender.set_threshold(tenant, 0.3)
     question = "how do I reset my password for the mobile app"
     first = ll.recommender.recommend(tenant, {"query": question})
@@ -181,8 +197,9 @@ def test_evaluation_requests_are_not_logged(ll: LearnLoop, tenant: str) -> None:
     answer = ll.recommender.recommend(tenant, {"query": "lost card"}, log=False)
     assert answer.recommendations
     with ll.db.connection() as conn:
-        row = conn.execute("SELECT count(*) AS n FROM impressions WHERE tenant_id = %s",
-                           (tenant,)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) AS n FROM impressions WHERE tenant_id = %s", (tenant,)
+        ).fetchone()
     assert row is not None and row["n"] == 0
 
 
@@ -236,32 +253,46 @@ def test_the_held_matrix_keeps_the_latest_rows_in_order() -> None:
         if held.count > window:
             held.drop_oldest(held.count - window)
         assert held.count == min(window, len(ids))
-        assert np.allclose(held.similarities(np.ones(4, np.float32)),
-                           every[-held.count :] @ np.ones(4, np.float32), rtol=0, atol=1e-6)
+        assert np.allclose(
+            held.similarities(np.ones(4, np.float32)),
+            every[-held.count :] @ np.ones(4, np.float32),
+            rtol=0,
+            atol=1e-6,
+        )
         assert [held.id_at(n) for n in range(held.count)] == ids[-held.count :]
     assert held.rows is not None and len(held.rows) < 2 * (window + 256)
 
 
 QUESTIONS = [
-    "I lost my card", "my card was stolen yesterday", "how do I reset my password",
-    "I forgot the password to my account", "why was I charged a fee abroad",
-    "what is this fee on my statement", "can I raise my spending limit",
-    "my limit is too low for this purchase", "the card does not arrive",
-    "where is my replacement card", "sign-in page says wrong password",
+    "I lost my card",
+    "my card was stolen yesterday",
+    "how do I reset my password",
+    "I forgot the password to my account",
+    "why was I charged a fee abroad",
+    "what is this fee on my statement",
+    "can I raise my spending limit",
+    "my limit is too low for this purchase",
+    "the card does not arrive",
+    "where is my replacement card",
+    "sign-in page says wrong password",
     "cash withdrawal cost me extra",
 ]
 
 
-def recomputed(conn: Any, tenant: str, vector: Any, embedder: str, k: int,
-               window: int) -> tuple[list[str], list[float], list[tuple[str, int, float]]]:
+def recomputed(
+    conn: Any, tenant: str, vector: Any, embedder: str, k: int, window: int
+) -> tuple[list[str], list[float], list[tuple[str, int, float]]]:
     """The nearest and their outcomes from the database alone: the latest ``window``
     vectors, every similarity, the ``k`` best, their settled or rewarded outcomes."""
     rows = conn.execute(
         "SELECT impression_id, query_vector FROM impression_vectors WHERE tenant_id = %s"
-        " AND embedder = %s ORDER BY created_at DESC LIMIT %s", (tenant, embedder, window),
+        " AND embedder = %s ORDER BY created_at DESC LIMIT %s",
+        (tenant, embedder, window),
     ).fetchall()
-    sims = [(float(np.dot(np.asarray(r["query_vector"].to_numpy()), vector)),
-             str(r["impression_id"])) for r in rows]
+    sims = [
+        (float(np.dot(np.asarray(r["query_vector"].to_numpy()), vector)), str(r["impression_id"]))
+        for r in rows
+    ]
     best = sorted(sims, reverse=True)[:k]
     outcomes = conn.execute(
         "SELECT impression_id, item_id, reward FROM learn_outcomes WHERE tenant_id = %s"
@@ -270,8 +301,11 @@ def recomputed(conn: Any, tenant: str, vector: Any, embedder: str, k: int,
     ).fetchall()
     place = {i: n for n, (_, i) in enumerate(best)}
     found = sorted((place[str(o["impression_id"])], o["item_id"], o["reward"]) for o in outcomes)
-    return ([i for _, i in best], [s for s, _ in best],
-            [(best[p][1], item, reward) for p, item, reward in found])
+    return (
+        [i for _, i in best],
+        [s for s, _ in best],
+        [(best[p][1], item, reward) for p, item, reward in found],
+    )
 
 
 def test_the_memory_read_in_one_round_trip_is_the_full_recomputation(
@@ -291,8 +325,9 @@ def test_the_memory_read_in_one_round_trip_is_the_full_recomputation(
     for n, question in enumerate(QUESTIONS):
         answer = ll.recommender.recommend(tenant, {"query": question, "k": 2})
         kind = ("succeeded", "clicked", "dismissed")[n % 3]
-        ll.events.record(tenant, [{"type": kind, "impression_id": str(answer.impression_id),
-                                   "rank": 1 + n % 2}])
+        ll.events.record(
+            tenant, [{"type": kind, "impression_id": str(answer.impression_id), "rank": 1 + n % 2}]
+        )
         if n % 3 == 2:
             settle(ll)
         vector = np.asarray(ll.search.query_vector(QUESTIONS[(n * 5 + 3) % len(QUESTIONS)]))

@@ -41,9 +41,7 @@ def shown(ll: LearnLoop, tenant: str) -> dict[str, Any]:
 
 def stat_rows(ll: LearnLoop, tenant: str) -> dict[tuple[str, str, int], dict[str, Any]]:
     with ll.db.connection() as conn:
-        rows = conn.execute(
-            "SELECT * FROM learn_stats WHERE tenant_id = %s", (tenant,)
-        ).fetchall()
+        rows = conn.execute("SELECT * FROM learn_stats WHERE tenant_id = %s", (tenant,)).fetchall()
     return {(r["dimension"], r["value"], r["item_id"]): r for r in rows}
 
 
@@ -125,9 +123,7 @@ def test_concurrent_updates_count_every_event_exactly_once(ll: LearnLoop, tenant
     assert sum(r["trials"] for (d, _, _), r in rows.items() if d == "") == len(events)
 
 
-def test_an_item_with_no_outcome_gets_the_default_reward_after_the_wait(
-    ll: LearnLoop, tenant: str
-):
+def test_an_item_with_no_outcome_gets_the_default_reward_after_the_wait(ll: LearnLoop, tenant: str):
     ll.learning.configure(tenant, {"rewards": {"no_outcome": -0.05, "wait_seconds": 60}})
     ll.items.put_many(tenant, ITEMS)
     ll.recommender.set_threshold(tenant, 0.0)
@@ -137,10 +133,13 @@ def test_an_item_with_no_outcome_gets_the_default_reward_after_the_wait(
     assert stat_rows(ll, tenant)["", "", first]["reward"] == 0  # still waiting
     drain(ll, now=datetime.now(UTC) + timedelta(seconds=61))
     rows = stat_rows(ll, tenant)
-    assert all(rows["", "", r.item.item_id]["reward"] == pytest.approx(-0.05)
-               for r in answer.recommendations)
-    ll.events.record(tenant, [{"type": "clicked", "impression_id": answer.impression_id,
-                               "item_id": first}])  # late: replaces the default
+    assert all(
+        rows["", "", r.item.item_id]["reward"] == pytest.approx(-0.05)
+        for r in answer.recommendations
+    )
+    ll.events.record(
+        tenant, [{"type": "clicked", "impression_id": answer.impression_id, "item_id": first}]
+    )  # late: replaces the default
     drain(ll)
     assert stat_rows(ll, tenant)["", "", first]["reward"] == pytest.approx(0.3)
 

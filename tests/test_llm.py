@@ -52,7 +52,9 @@ def test_anthropic_puts_the_system_prompt_in_the_system_parameter(llm: FakeLLM) 
     assert [m["role"] for m in body["messages"]] == ["user"]
     assert body["max_tokens"] == 1024  # Anthropic requires it; the configured default
     assert (answer.text, answer.provider, answer.model) == (
-        "Reset it under Settings.", "anthropic", "claude-test"
+        "Reset it under Settings.",
+        "anthropic",
+        "claude-test",
     )
     assert answer.output_tokens == 4
 
@@ -113,7 +115,9 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("LEARNLOOP_LLM_MAX_TOKENS", "77")
     settings = Settings()
     assert (settings.llm_provider, settings.llm_model, settings.llm_max_tokens) == (
-        "anthropic", "claude-x", 77
+        "anthropic",
+        "claude-x",
+        77,
     )
 
 

@@ -50,20 +50,31 @@ def test_negative_feedback_proposes_a_revision_and_positive_does_not(
     ll: LearnLoop, tenant: str
 ) -> None:
     item, _ = ll.items.put(tenant, {"kind": "faq", "title": "Card delivery", "body": "5 days"})
-    ll.feedback.add(tenant, {"response_id": "r1", "item_id": item.item_id, "kind": "thumbs",
-                             "value": "up"})
+    ll.feedback.add(
+        tenant, {"response_id": "r1", "item_id": item.item_id, "kind": "thumbs", "value": "up"}
+    )
     ll.feedback.add(tenant, {"response_id": "r2", "kind": "stars", "value": 3})
     assert _proposals(ll, tenant) == []
 
-    ll.feedback.add(tenant, {"response_id": "r3", "item_id": item.item_id, "kind": "thumbs",
-                             "value": "down", "reason": "it takes two weeks"})
+    ll.feedback.add(
+        tenant,
+        {
+            "response_id": "r3",
+            "item_id": item.item_id,
+            "kind": "thumbs",
+            "value": "down",
+            "reason": "it takes two weeks",
+        },
+    )
     ll.feedback.add(tenant, {"response_id": "r4", "kind": "stars", "value": 2})
     ll.feedback.add(tenant, {"response_id": "r5", "kind": "helpfulness", "value": "not_helpful"})
     found = {p.attrs["response_id"]: p for p in _proposals(ll, tenant)}
     assert set(found) == {"r3", "r4", "r5"}
     revision = found["r3"]
     assert (revision.source, revision.item_id, revision.title) == (
-        "feedback", item.item_id, "Card delivery"
+        "feedback",
+        item.item_id,
+        "Card delivery",
     )
     assert revision.rationale == "thumbs down: it takes two weeks"
     assert revision.confidence == 50 and found["r4"].confidence == 25
@@ -87,16 +98,16 @@ def test_a_proposal_commits_or_rolls_back_with_its_cause(ll: LearnLoop, tenant: 
     assert _proposals(ll, tenant) == []
 
 
-@pytest.mark.parametrize(
-    ("priority", "confidence"), [("low", 40), ("normal", 60), ("high", 80)]
-)
+@pytest.mark.parametrize(("priority", "confidence"), [("low", 40), ("normal", 60), ("high", 80)])
 def test_corrections_wait_for_review_with_a_confidence_set_by_priority(
     ll: LearnLoop, tenant: str, priority: str, confidence: int
 ) -> None:
     _correct(ll, tenant, query="Where is my card?", priority=priority, author="owner")
     [proposal] = _proposals(ll, tenant)
     assert (proposal.source, proposal.kind, proposal.confidence) == (
-        "correction", "correction", confidence
+        "correction",
+        "correction",
+        confidence,
     )
     assert (proposal.title, proposal.body) == ("Where is my card?", "Reset the card.")
     assert proposal.attrs["original_response"] == "Restart the router."
@@ -106,13 +117,18 @@ def test_urgent_corrections_skip_review_and_apply_as_correction_items(
     ll: LearnLoop, tenant: str
 ) -> None:
     correction_id = _correct(
-        ll, tenant, query="How long does a new card take to arrive?", priority="urgent",
+        ll,
+        tenant,
+        query="How long does a new card take to arrive?",
+        priority="urgent",
         corrected_answer="New cards arrive within 3 working days; track them in the app.",
     )
     assert _proposals(ll, tenant) == []
     [proposal] = _proposals(ll, tenant, "approved")
     assert (proposal.source_id, proposal.confidence, proposal.reviewer) == (
-        correction_id, 95, "auto:urgent"
+        correction_id,
+        95,
+        "auto:urgent",
     )
     [audit] = ll.proposals.audit(tenant, proposal.proposal_id)
     assert (audit.action, audit.actor) == ("approved", "auto:urgent")
@@ -122,19 +138,28 @@ def test_urgent_corrections_skip_review_and_apply_as_correction_items(
     assert applied.status == "applied" and applied.previous_version is None
     item = ll.items.get(tenant, applied.applied_item_id or 0)
     assert (item.kind, item.title, item.version) == (
-        "correction", "How long does a new card take to arrive?", 1
+        "correction",
+        "How long does a new card take to arrive?",
+        1,
     )
     assert item.body.startswith("New cards arrive within 3 working days")
     assert item.attrs["source"] == "proposal"
     assert item.attrs["proposal_id"] == proposal.proposal_id
     assert item.attrs["proposal_source"] == "correction"
     assert [a.action for a in ll.proposals.audit(tenant, proposal.proposal_id)] == [
-        "approved", "applied"
+        "approved",
+        "applied",
     ]
 
     # The correction takes effect: a paraphrase of the question is answered with it.
-    ll.items.put(tenant, {"kind": "faq", "title": "Order a replacement card",
-                          "body": "Order one in the app under Cards."})
+    ll.items.put(
+        tenant,
+        {
+            "kind": "faq",
+            "title": "Order a replacement card",
+            "body": "Order one in the app under Cards.",
+        },
+    )
     answer = ll.recommender.recommend(tenant, {"query": "when will my new card get here?"})
     assert answer.recommendations
     assert answer.recommendations[0].item.item_id == item.item_id
@@ -146,16 +171,26 @@ def test_negative_transcripts_and_completed_reports_propose_knowledge(
     ll.conversations.transcript(tenant, {"text": "This is terrible. I am furious, nothing works."})
     ll.conversations.transcript(tenant, {"text": "Thanks, that was great and very helpful!"})
     report = {
-        "external_id": "r-1", "account": "Acme", "playbook": "Renewal risk",
-        "status": "in_progress", "steps_completed": 1, "steps_total": 3,
+        "external_id": "r-1",
+        "account": "Acme",
+        "playbook": "Renewal risk",
+        "status": "in_progress",
+        "steps_completed": 1,
+        "steps_total": 3,
     }
     ll.tracking.report(tenant, report)
     assert [p.source for p in _proposals(ll, tenant)] == ["transcript"]
 
-    ll.tracking.report(tenant, report | {
-        "status": "completed", "steps_completed": 3, "executive_summary": "Renewed for 2 years.",
-        "outcomes": [{"metric": "NPS", "before": 18, "after": 41}],
-    })
+    ll.tracking.report(
+        tenant,
+        report
+        | {
+            "status": "completed",
+            "steps_completed": 3,
+            "executive_summary": "Renewed for 2 years.",
+            "outcomes": [{"metric": "NPS", "before": 18, "after": 41}],
+        },
+    )
     ll.tracking.report(tenant, report | {"status": "completed", "steps_completed": 3})
     by_source = {p.source: p for p in _proposals(ll, tenant)}
     assert set(by_source) == {"transcript", "report"}
@@ -168,7 +203,9 @@ def test_negative_transcripts_and_completed_reports_propose_knowledge(
     _apply_mine(ll, tenant)
     item = ll.items.get(tenant, ll.proposals.get(tenant, made.proposal_id).applied_item_id or 0)
     assert (item.kind, item.attrs["account"], item.attrs["proposal_source"]) == (
-        "report", "Acme", "report"
+        "report",
+        "Acme",
+        "report",
     )
 
 
@@ -197,10 +234,19 @@ def test_review_edit_approve_reject_with_reviewer_note_and_sorting(
     ll: LearnLoop, tenant: str
 ) -> None:
     item, _ = ll.items.put(tenant, {"kind": "faq", "title": "Card fees", "body": "Free."})
-    low = ll.proposals.add(tenant, {"item_id": item.item_id, "body": "One card free, then 5 EUR.",
-                                    "confidence": 30, "author": "bo"})
-    high = ll.proposals.add(tenant, {"title": "Lost card", "body": "Freeze it in the app.",
-                                     "kind": "faq", "confidence": 90})
+    low = ll.proposals.add(
+        tenant,
+        {
+            "item_id": item.item_id,
+            "body": "One card free, then 5 EUR.",
+            "confidence": 30,
+            "author": "bo",
+        },
+    )
+    high = ll.proposals.add(
+        tenant,
+        {"title": "Lost card", "body": "Freeze it in the app.", "kind": "faq", "confidence": 90},
+    )
     assert low.title == "Card fees" and low.embedded and low.duplicate is None
     assert [p.proposal_id for p in _proposals(ll, tenant)] == [high.proposal_id, low.proposal_id]
     by_age = ll.proposals.list(tenant, order="age")
@@ -211,15 +257,23 @@ def test_review_edit_approve_reject_with_reviewer_note_and_sorting(
     with pytest.raises(InvalidInput, match="status must be one of"):
         ll.proposals.list(tenant, status="done")
 
-    edited = ll.proposals.edit(tenant, low.proposal_id, {
-        "body": "The first card is free; each further one costs 5 EUR.", "confidence": 70,
-        "reviewer": "ana", "note": "clearer",
-    })
+    edited = ll.proposals.edit(
+        tenant,
+        low.proposal_id,
+        {
+            "body": "The first card is free; each further one costs 5 EUR.",
+            "confidence": 70,
+            "reviewer": "ana",
+            "note": "clearer",
+        },
+    )
     assert edited.body.startswith("The first card is free") and edited.confidence == 70
     assert edited.embedded
     approved = ll.proposals.approve(tenant, low.proposal_id, REVIEW)
     assert (approved.status, approved.reviewer, approved.review_note) == (
-        "approved", "ana", "checked against the docs"
+        "approved",
+        "ana",
+        "checked against the docs",
     )
     rejected = ll.proposals.reject(tenant, high.proposal_id, {"reviewer": "bo", "note": "dup"})
     assert rejected.status == "rejected"
@@ -229,7 +283,9 @@ def test_review_edit_approve_reject_with_reviewer_note_and_sorting(
         ll.proposals.approve(tenant, low.proposal_id, {"note": "who?"})
     trail = ll.proposals.audit(tenant, low.proposal_id)
     assert [(a.action, a.actor) for a in trail] == [
-        ("created", "bo"), ("edited", "ana"), ("approved", "ana")
+        ("created", "bo"),
+        ("edited", "ana"),
+        ("approved", "ana"),
     ]
     assert trail[1].note == "clearer" and trail[1].detail["confidence"] == 70
 
@@ -238,20 +294,31 @@ def test_review_edit_approve_reject_with_reviewer_note_and_sorting(
 
 
 def test_rollback_restores_the_exact_previous_version(ll: LearnLoop, tenant: str) -> None:
-    original, _ = ll.items.put(tenant, {
-        "kind": "runbook", "title": "Disk full", "body": "Delete old logs.", "tags": ["disk"],
-        "attrs": {"team": "sre"},
-    })
-    proposal = ll.proposals.add(tenant, {"item_id": original.item_id,
-                                         "body": "Expand the volume first, then rotate logs."})
+    original, _ = ll.items.put(
+        tenant,
+        {
+            "kind": "runbook",
+            "title": "Disk full",
+            "body": "Delete old logs.",
+            "tags": ["disk"],
+            "attrs": {"team": "sre"},
+        },
+    )
+    proposal = ll.proposals.add(
+        tenant, {"item_id": original.item_id, "body": "Expand the volume first, then rotate logs."}
+    )
     ll.proposals.approve(tenant, proposal.proposal_id, REVIEW)
     _apply_mine(ll, tenant)
     applied = ll.proposals.get(tenant, proposal.proposal_id)
     assert (applied.previous_version, applied.applied_version) == (1, 2)
     revised = ll.items.get(tenant, original.item_id)
     assert revised.body.startswith("Expand the volume") and revised.version == 2
-    assert revised.attrs == {"team": "sre", "source": "proposal",
-                             "proposal_id": proposal.proposal_id, "proposal_source": "manual"}
+    assert revised.attrs == {
+        "team": "sre",
+        "source": "proposal",
+        "proposal_id": proposal.proposal_id,
+        "proposal_source": "manual",
+    }
     assert revised.external_id == f"item-{original.item_id}"
 
     rolled = ll.proposals.rollback(tenant, proposal.proposal_id, {"reviewer": "ana"})
@@ -328,20 +395,28 @@ def test_duplicates_are_found_among_paraphrased_banking77_questions(
     _embed_all(ll, tenant)
 
     proposals = sorted(_proposals(ll, tenant), key=lambda p: p.proposal_id)
-    category_of_proposal = {
-        p.proposal_id: c for p, (c, _) in zip(proposals, asked, strict=True)
-    }
+    category_of_proposal = {p.proposal_id: c for p, (c, _) in zip(proposals, asked, strict=True)}
     # The brute-force check works on the stored vectors.
     with ll.db.connection() as conn:
-        item_vectors = np.array([row["embedding"].to_numpy() for row in conn.execute(
-            "SELECT embedding FROM items WHERE tenant_id = %s AND item_id = ANY(%s)"
-            " ORDER BY array_position(%s, item_id)",
-            (tenant, [i.item_id for i, _ in stored], [i.item_id for i, _ in stored]),
-        )])
-        own = np.array([row["embedding"].to_numpy() for row in conn.execute(
-            "SELECT embedding FROM proposals WHERE tenant_id = %s ORDER BY proposal_id",
-            (tenant,),
-        )])
+        item_vectors = np.array(
+            [
+                row["embedding"].to_numpy()
+                for row in conn.execute(
+                    "SELECT embedding FROM items WHERE tenant_id = %s AND item_id = ANY(%s)"
+                    " ORDER BY array_position(%s, item_id)",
+                    (tenant, [i.item_id for i, _ in stored], [i.item_id for i, _ in stored]),
+                )
+            ]
+        )
+        own = np.array(
+            [
+                row["embedding"].to_numpy()
+                for row in conn.execute(
+                    "SELECT embedding FROM proposals WHERE tenant_id = %s ORDER BY proposal_id",
+                    (tenant,),
+                )
+            ]
+        )
     linked = 0
     for n, proposal in enumerate(proposals):
         # What the check saw: every item, and the proposals embedded before this one.
@@ -355,8 +430,10 @@ def test_duplicates_are_found_among_paraphrased_banking77_questions(
             assert dup is not None, (proposal.title, candidates[best], similarities[best])
             assert (dup.kind, dup.id) == candidates[best]
             assert dup.similarity == pytest.approx(float(similarities[best]), abs=1e-3)
-            category = category_of_item.get(dup.id) if dup.kind == "item" else (
-                category_of_proposal[dup.id]
+            category = (
+                category_of_item.get(dup.id)
+                if dup.kind == "item"
+                else (category_of_proposal[dup.id])
             )
             assert category == category_of_proposal[proposal.proposal_id], proposal.title
             linked += 1
@@ -371,27 +448,33 @@ def test_the_duplicate_threshold_is_set_per_tenant(ll: LearnLoop, tenant: str) -
     ll.items.put(tenant, {"kind": "faq", "title": "How do I reset my password?"})
     assert ll.proposals.duplicate_threshold(tenant) == DEFAULT_THRESHOLD
     assert ll.proposals.set_duplicate_threshold(tenant, 0.99) == pytest.approx(0.99)
-    strict = ll.proposals.add(tenant, {"title": "I forgot my password, how can I reset it?",
-                                       "body": "Use the reset link on the sign-in page."})
+    strict = ll.proposals.add(
+        tenant,
+        {
+            "title": "I forgot my password, how can I reset it?",
+            "body": "Use the reset link on the sign-in page.",
+        },
+    )
     assert strict.duplicate is None
     ll.proposals.set_duplicate_threshold(tenant, 0.5)
-    loose = ll.proposals.add(tenant, {"title": "I forgot my password, how can I reset it?",
-                                      "body": "Use the reset link on the sign-in page."})
+    loose = ll.proposals.add(
+        tenant,
+        {
+            "title": "I forgot my password, how can I reset it?",
+            "body": "Use the reset link on the sign-in page.",
+        },
+    )
     assert loose.duplicate is not None and loose.duplicate.kind == "proposal"
     assert loose.duplicate.id == strict.proposal_id and loose.duplicate.similarity > 0.99
     with pytest.raises(InvalidInput, match="duplicate_threshold must be above 0"):
         ll.proposals.set_duplicate_threshold(tenant, 1.5)
 
 
-def test_vectors_of_another_dimension_are_left_out_of_the_check(
-    ll: LearnLoop, tenant: str
-) -> None:
+def test_vectors_of_another_dimension_are_left_out_of_the_check(ll: LearnLoop, tenant: str) -> None:
     """After the embedder changed, old vectors (another dimension) cannot be compared."""
     old = ll.proposals.add(tenant, {"title": "Card delivery time", "body": "3 days"})
     with ll.db.connection() as conn:
-        conn.execute(
-            "UPDATE proposals SET embedding = '[1, 0, 0]' WHERE tenant_id = %s", (tenant,)
-        )
+        conn.execute("UPDATE proposals SET embedding = '[1, 0, 0]' WHERE tenant_id = %s", (tenant,))
     again = ll.proposals.add(tenant, {"title": "Card delivery time", "body": "3 days"})
     assert again.duplicate is None and old.proposal_id != again.proposal_id
 
@@ -407,17 +490,23 @@ def test_metric_views_refresh_concurrently_and_count_by_source_and_status(
     ll.feedback.add(tenant, {"response_id": "r", "kind": "thumbs", "value": "down"})
     refresh_views(ll.db)
     since = date.today() - timedelta(days=1)
-    rows = {(m.source, m.status): m.proposals for m in ll.proposals.learning_metrics(
-        tenant, since=since)}
-    assert rows == {("correction", "approved"): 1, ("correction", "pending"): 1,
-                    ("feedback", "pending"): 1}
+    rows = {
+        (m.source, m.status): m.proposals
+        for m in ll.proposals.learning_metrics(tenant, since=since)
+    }
+    assert rows == {
+        ("correction", "approved"): 1,
+        ("correction", "pending"): 1,
+        ("feedback", "pending"): 1,
+    }
     [day] = ll.proposals.response_performance(tenant, since=since)
     assert (day.feedback, day.negative_feedback, day.corrections) == (1, 1, 2)
 
     # A reader is not blocked while the views refresh: it sees the last refreshed rows.
-    with psycopg.connect(database_url, autocommit=True) as refresher, psycopg.connect(
-        database_url, autocommit=True
-    ) as reader:
+    with (
+        psycopg.connect(database_url, autocommit=True) as refresher,
+        psycopg.connect(database_url, autocommit=True) as reader,
+    ):
         with refresher.transaction():
             refresher.execute("SELECT learnloop_refresh_learning_views()")
             reader.execute("SET statement_timeout = '2s'")
@@ -434,7 +523,9 @@ def test_pairs_of_pending_proposals_are_shown_together(ll: LearnLoop, tenant: st
     assert made[0].duplicate is None
     dup = made[1].duplicate
     assert dup is not None and (dup.kind, dup.id, dup.title) == (
-        "proposal", made[0].proposal_id, texts[0]
+        "proposal",
+        made[0].proposal_id,
+        texts[0],
     )
     listed = ll.proposals.list(tenant, duplicates_only=True)
     assert [(p.proposal_id, p.duplicate.id if p.duplicate else None) for p in listed] == [

@@ -16,16 +16,20 @@ from learnloop.service import LearnLoop
 
 def test_review_and_apply_over_http(api: TestClient, ll: LearnLoop, tenant: str) -> None:
     item, _ = ll.items.put(tenant, {"kind": "faq", "title": "Card delivery", "body": "5 days"})
-    made = api.post("/v1/proposals", json={"item_id": item.item_id, "body": "3 working days",
-                                           "confidence": 80, "author": "bo"})
+    made = api.post(
+        "/v1/proposals",
+        json={"item_id": item.item_id, "body": "3 working days", "confidence": 80, "author": "bo"},
+    )
     assert made.status_code == 201, made.text
     proposal_id = made.json()["proposal_id"]
     assert made.json()["title"] == "Card delivery" and made.json()["embedded"] is True
 
     listed = api.get("/v1/proposals", params={"order": "age"}).json()
     assert [p["proposal_id"] for p in listed] == [proposal_id]
-    edited = api.patch(f"/v1/proposals/{proposal_id}",
-                       json={"body": "2-3 working days", "reviewer": "ana", "note": "faster now"})
+    edited = api.patch(
+        f"/v1/proposals/{proposal_id}",
+        json={"body": "2-3 working days", "reviewer": "ana", "note": "faster now"},
+    )
     assert edited.json()["body"] == "2-3 working days"
     approved = api.post(f"/v1/proposals/{proposal_id}/approve", json={"reviewer": "ana"})
     assert approved.json()["status"] == "approved"
@@ -35,8 +39,13 @@ def test_review_and_apply_over_http(api: TestClient, ll: LearnLoop, tenant: str)
     assert rolled.json()["status"] == "rolled_back"
     assert ll.items.get(tenant, item.item_id).body == "5 days"
     audit = api.get(f"/v1/proposals/{proposal_id}/audit").json()
-    assert [a["action"] for a in audit] == ["created", "edited", "approved", "applied",
-                                            "rolled_back"]
+    assert [a["action"] for a in audit] == [
+        "created",
+        "edited",
+        "approved",
+        "applied",
+        "rolled_back",
+    ]
 
 
 def test_bad_requests_get_a_clear_4xx(api: TestClient, ll: LearnLoop, tenant: str) -> None:
@@ -47,14 +56,17 @@ def test_bad_requests_get_a_clear_4xx(api: TestClient, ll: LearnLoop, tenant: st
     status, code, message = error(api.post("/v1/proposals", json={"body": "x"}))
     assert (status, code) == (422, "invalid_input") and "needs a title" in message
     assert error(api.post("/v1/proposals", json={"item_id": 987654321, "body": "x"})) == (
-        404, "not_found", "item_id: no item 987654321 in this tenant"
+        404,
+        "not_found",
+        "item_id: no item 987654321 in this tenant",
     )
     assert error(api.get("/v1/proposals/987654321"))[:2] == (404, "not_found")
     assert error(api.post("/v1/proposals/1/approve", json={}))[:2] == (422, "invalid_input")
     made = api.post("/v1/proposals", json={"title": "Fees", "body": "None"}).json()
     api.post(f"/v1/proposals/{made['proposal_id']}/reject", json={"reviewer": "ana"})
-    assert error(api.post(f"/v1/proposals/{made['proposal_id']}/approve",
-                          json={"reviewer": "ana"}))[:2] == (409, "conflict")
+    assert error(
+        api.post(f"/v1/proposals/{made['proposal_id']}/approve", json={"reviewer": "ana"})
+    )[:2] == (409, "conflict")
     assert api.get("/v1/proposals", params={"status": "bogus"}).status_code == 422
 
 
@@ -89,14 +101,23 @@ def test_the_cli_lists_approves_applies_and_rolls_back(
         return result.stdout
 
     item, _ = ll.items.put(tenant, {"kind": "faq", "title": "Card fees", "body": "Free."})
-    added = json.loads(run("add", "--item", str(item.item_id), "--body", "First card free.",
-                           "--author", "bo", "--json"))
+    added = json.loads(
+        run(
+            "add",
+            "--item",
+            str(item.item_id),
+            "--body",
+            "First card free.",
+            "--author",
+            "bo",
+            "--json",
+        )
+    )
     proposal_id = str(added["proposal_id"])
     assert "Card fees" in run("list")
     assert "created by bo" in run("show", proposal_id)
     run("edit", proposal_id, "--body", "The first card is free.", "--reviewer", "ana")
-    assert "approved: proposal" in run("approve", proposal_id, "--reviewer", "ana",
-                                       "--note", "ok")
+    assert "approved: proposal" in run("approve", proposal_id, "--reviewer", "ana", "--note", "ok")
     assert "applied 1 proposals" in run("apply")
     assert ll.items.get(tenant, item.item_id).body == "The first card is free."
     assert "rolled back" in run("rollback", proposal_id, "--reviewer", "ana")

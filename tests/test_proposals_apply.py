@@ -127,9 +127,10 @@ def test_a_worker_killed_mid_batch_leaves_nothing_half_applied_and_the_batch_is_
     creations = _approved_new_items(ll, tenant, 3)
     name = f"proposals-kill-{uuid.uuid4().hex[:8]}"
     url = psycopg.conninfo.make_conninfo(database_url, application_name=name)
-    with psycopg.connect(database_url, autocommit=True) as blocker, psycopg.connect(
-        database_url, autocommit=True
-    ) as watcher:
+    with (
+        psycopg.connect(database_url, autocommit=True) as blocker,
+        psycopg.connect(database_url, autocommit=True) as watcher,
+    ):
         blocker.execute("BEGIN")
         blocker.execute("SELECT 1 FROM tenants WHERE tenant_id = %s FOR UPDATE", (tenant,))
         proc = subprocess.Popen(

@@ -72,13 +72,13 @@ def test_a_failed_proposal_can_be_rejected(ll: LearnLoop, tenant: str) -> None:
 
 
 def test_empty_tags_are_refused_at_the_edge_naming_the_field(api: TestClient) -> None:
-    made = api.post("/v1/proposals", json={"title": "t", "kind": "faq", "body": "b",
-                                           "tags": [""]})
+    made = api.post("/v1/proposals", json={"title": "t", "kind": "faq", "body": "b", "tags": [""]})
     assert made.status_code == 422, made.text
     assert "tags" in made.text
     made = api.post("/v1/proposals", json={"title": "t", "body": "b", "tags": ["ok"]})
     assert made.status_code == 201, made.text
-    edited = api.patch(f"/v1/proposals/{made.json()['proposal_id']}",
-                       json={"tags": [" "], "reviewer": "ana"})
+    edited = api.patch(
+        f"/v1/proposals/{made.json()['proposal_id']}", json={"tags": [" "], "reviewer": "ana"}
+    )
     assert edited.status_code == 422, edited.text
     assert "tags" in edited.text

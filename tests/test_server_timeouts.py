@@ -28,8 +28,7 @@ def served(ll: LearnLoop) -> Iterator[tuple[str, int]]:
     settings = ll.settings.model_copy(update=TIMEOUTS)
     port = free_port()
     server = uvicorn.Server(
-        config(create_app(ll, settings), settings, host="127.0.0.1", port=port,
-               log_level="warning")
+        config(create_app(ll, settings), settings, host="127.0.0.1", port=port, log_level="warning")
     )
     with running(server):
         yield "127.0.0.1", port

@@ -48,9 +48,7 @@ def llm() -> Iterator[FakeLLM]:
         yield state
 
 
-def test_search_narrows_statistics_rank_and_outcomes_feed_back(
-    ll: LearnLoop, tenant: str
-) -> None:
+def test_search_narrows_statistics_rank_and_outcomes_feed_back(ll: LearnLoop, tenant: str) -> None:
     ids = put_tools(ll, tenant)
     first = ll.tools.select(tenant, {"query": GOAL, "candidates": 3, "shortlist": 2})
     assert len(first.search) == 3 and len(first.statistics) == 2

@@ -56,7 +56,9 @@ class LearnLoop:
         self.tracking = Tracking(db)
         self.traces = Traces(db)
         self.entities = Entities(
-            db, ner=load_ner(settings.ner), region=settings.phone_region.upper(),
+            db,
+            ner=load_ner(settings.ner),
+            region=settings.phone_region.upper(),
             cutoff=settings.entity_fuzzy_cutoff,
         )
         self.conversations = Conversations(db, self.entities)

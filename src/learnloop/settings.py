@@ -160,16 +160,22 @@ class Settings(BaseSettings):
     context_token_budget: int = Field(default=2000, ge=50, le=200_000)
 
     ner: str = Field(
-        default="auto", description="The NER model for entities: auto (an installed spaCy "
-        "pipeline, if any), off, spacy:NAME or gliner:PATH; nothing is downloaded"
+        default="auto",
+        description="The NER model for entities: auto (an installed spaCy "
+        "pipeline, if any), off, spacy:NAME or gliner:PATH; nothing is downloaded",
     )
     phone_region: str = Field(
-        default="US", min_length=2, max_length=2,
+        default="US",
+        min_length=2,
+        max_length=2,
         description="The region phone numbers without a +country prefix are read in",
     )
     entity_fuzzy_cutoff: float = Field(
-        default=90.0, ge=0, le=101, description="How close (0..100, rapidfuzz ratio) a "
-        "misspelt name must be to a tenant's name to link to it; 101 turns fuzzy matching off"
+        default=90.0,
+        ge=0,
+        le=101,
+        description="How close (0..100, rapidfuzz ratio) a "
+        "misspelt name must be to a tenant's name to link to it; 101 turns fuzzy matching off",
     )
 
     @property

@@ -177,8 +177,10 @@ def describe_errors(errors: Iterable[Mapping[str, Any]], *, request: bool = Fals
     parts = []
     for error in errors:
         where = _location(error.get("loc", ()), request=request)
-        if request and tuple(error.get("loc", ())) == ("body",) and error.get("type") in (
-            "missing", "dict_type", "model_attributes_type"
+        if (
+            request
+            and tuple(error.get("loc", ())) == ("body",)
+            and error.get("type") in ("missing", "dict_type", "model_attributes_type")
         ):
             where = "the request body"  # missing, or not a JSON object
         message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")

@@ -81,9 +81,7 @@ def report(
     return [flag for row in rows if (flag := judge(row, rules, now)) is not None]
 
 
-def apply(
-    items: Items, flags: list[LifecycleFlag], tenant_id: str
-) -> list[LifecycleFlag]:
+def apply(items: Items, flags: list[LifecycleFlag], tenant_id: str) -> list[LifecycleFlag]:
     """Set each flagged item's status (a new item version is recorded for each)."""
     for flag in flags:
         items.update(tenant_id, flag.item_id, {"status": flag.new_status})

@@ -148,15 +148,19 @@ def referrer_funnels(
 def _referrer_funnel(row: dict[str, Any]) -> ReferrerFunnel:
     steps, previous = [], row["impressions"]
     for step in ("viewed", "clicked", "executed", "succeeded"):
-        steps.append(FunnelStep(
-            step=step,
-            impressions=row[step],
-            conversion_from_previous=ratio(row[step], previous),
-            mean_ms_from_previous=None,
-        ))
+        steps.append(
+            FunnelStep(
+                step=step,
+                impressions=row[step],
+                conversion_from_previous=ratio(row[step], previous),
+                mean_ms_from_previous=None,
+            )
+        )
         previous = row[step]
     return ReferrerFunnel(
-        referrer=row["referrer"], impressions=row["impressions"], steps=steps,
+        referrer=row["referrer"],
+        impressions=row["impressions"],
+        steps=steps,
         success_rate=ratio(row["succeeded"], row["impressions"]),
     )
 

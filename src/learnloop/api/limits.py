@@ -40,9 +40,7 @@ class BodyTooSlow(BodyRefused):
     code = "request_timeout"
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(
-            f"the request body did not arrive within {seconds:g} s; send it at once"
-        )
+        super().__init__(f"the request body did not arrive within {seconds:g} s; send it at once")
 
 
 class BodyLimits:

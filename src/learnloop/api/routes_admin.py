@@ -26,8 +26,11 @@ class KeyRequest(Input):
     json_schema_rules: ClassVar[dict[str, Any]] = {  # both rates, or neither
         "anyOf": [
             {"allOf": [_given("rate_per_second", "number"), _given("rate_burst", "integer")]},
-            {"not": {"anyOf": [_given("rate_per_second", "number"),
-                               _given("rate_burst", "integer")]}},
+            {
+                "not": {
+                    "anyOf": [_given("rate_per_second", "number"), _given("rate_burst", "integer")]
+                }
+            },
         ]
     }
     name: str = Field(default="", max_length=200)

@@ -67,8 +67,9 @@ def funnel_by_referrer(
     ll: LL,
     tenant: ReadTenant,
     filters: Filters,
-    limit: Annotated[int, Query(ge=1, le=1000, description="referrers, most impressions first")]
-    = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="referrers, most impressions first")
+    ] = 50,
 ) -> ReferrerFunnels:
     """The funnel per referrer (the events' `referrer`: ai_chat, search, alert_page, ...): an
     impression counts for the referrer of its first event that names one ('' for none)."""

@@ -24,7 +24,6 @@ router = APIRouter(prefix="/v1", tags=["context"])
 NO_ACCOUNT = errors(404, e404="The account it names is not in this tenant")
 
 
-
 @router.post("/context", response_model=ContextBlock, responses=NO_ACCOUNT)
 def build_context(body: ContextRequest, ll: LL, tenant: WriteTenant) -> ContextBlock:
     """A prompt-ready block within a token budget: applied corrections, recommended items

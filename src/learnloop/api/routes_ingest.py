@@ -27,8 +27,20 @@ from learnloop.json_types import Moment
 from learnloop.validation import MAX_ID
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
-OPTION_FIELDS = ("kind", "mapping", "skip_bad_rows", "account", "item_kind", "header_row",
-                 "skip", "range", "sheet", "title_column", "title_template", "on_duplicate")
+OPTION_FIELDS = (
+    "kind",
+    "mapping",
+    "skip_bad_rows",
+    "account",
+    "item_kind",
+    "header_row",
+    "skip",
+    "range",
+    "sheet",
+    "title_column",
+    "title_template",
+    "on_duplicate",
+)
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -45,16 +57,20 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "skip_bad_rows": {"type": "boolean"},
                         "account": {"type": "string"},
                         "item_kind": {"type": "string"},
-                        "header_row": {"type": "integer", "minimum": 0,
-                                       "description": "from 1; 0 for no header row"},
+                        "header_row": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "from 1; 0 for no header row",
+                        },
                         "skip": {"type": "integer", "minimum": 0},
                         "range": {"type": "string", "description": "A1:F200, Sheet!A1:F200"},
                         "sheet": {"type": "string"},
                         "title_column": {"type": "string"},
-                        "title_template": {"type": "string",
-                                           "description": "e.g. {Name} ({Year})"},
-                        "on_duplicate": {"type": "string", "enum": ["warn", "skip", "merge",
-                                                                    "off"]},
+                        "title_template": {"type": "string", "description": "e.g. {Name} ({Year})"},
+                        "on_duplicate": {
+                            "type": "string",
+                            "enum": ["warn", "skip", "merge", "off"],
+                        },
                     },
                 }
             },
@@ -103,9 +119,11 @@ async def upload(
     ] = None,
     on_duplicate: Annotated[
         str | None,
-        Query(description="a new item repeating a stored one of its kind (or an earlier row): "
-              "warn (store it, report it), skip, merge or off (default: no check, "
-              "which embeds every new row during the import)"),
+        Query(
+            description="a new item repeating a stored one of its kind (or an earlier row): "
+            "warn (store it, report it), skip, merge or off (default: no check, "
+            "which embeds every new row during the import)"
+        ),
     ] = None,
 ) -> ImportReport:
     """Import one file: multipart (field ``file``) or the raw body with ?filename=.

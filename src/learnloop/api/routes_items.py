@@ -57,9 +57,7 @@ class SearchRequest(Input):
     k: int = Field(default=10, ge=1, le=100)
     kinds: list[Kind] | None = None
     tags: list[str] | None = None
-    statuses: list[Status] = Field(
-        default_factory=lambda: list[Status](["active"]), min_length=1
-    )
+    statuses: list[Status] = Field(default_factory=lambda: list[Status](["active"]), min_length=1)
 
 
 class SearchResult(BaseModel):
@@ -117,8 +115,9 @@ def get_item(item_id: int, ll: LL, tenant: ReadTenant) -> Item:
 @router.patch(
     "/items/{item_id}",
     response_model=Item,
-    responses=errors(409, e409="The item changed while this update ran, or the external_id "
-                     "is another item's"),
+    responses=errors(
+        409, e409="The item changed while this update ran, or the external_id is another item's"
+    ),
 )
 def update_item(item_id: int, body: ItemPatch, ll: LL, tenant: WriteTenant) -> Item:
     """Change some fields; a content change makes a new version and re-embeds."""

@@ -30,7 +30,6 @@ router = APIRouter(prefix="/v1", tags=["learning queue"])
 NOT_NOW = errors(409, e409="The proposal's status does not allow this now; the message says it")
 
 
-
 class ApplyResult(BaseModel):
     applied: int = Field(description="approved proposals of this tenant handled in this call")
 

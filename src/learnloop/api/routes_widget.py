@@ -29,8 +29,16 @@ from learnloop.validation import storable
 
 router = APIRouter(prefix="/v1", tags=["widget"])
 BEACON_TYPES = {"viewed", "clicked"}  # what a browser sees; outcomes come with a key
-BEACON_FIELDS = {"type", "impression_id", "item_id", "rank", "idempotency_key", "metadata",
-                 "page_context", "referrer"}
+BEACON_FIELDS = {
+    "type",
+    "impression_id",
+    "item_id",
+    "rank",
+    "idempotency_key",
+    "metadata",
+    "page_context",
+    "referrer",
+}
 MAX_BEACON_EVENTS = 50
 MAX_BEACON_METADATA_BYTES = 1024
 CORS = {"Access-Control-Allow-Origin": "*"}

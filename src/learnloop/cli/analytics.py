@@ -115,8 +115,16 @@ def referrers(
     if json_out:
         print_json(result)
         return
-    table = Table("referrer", "impressions", "viewed", "clicked", "executed", "succeeded",
-                  "success", title=f"funnel by referrer, {result.since} to {result.until}")
+    table = Table(
+        "referrer",
+        "impressions",
+        "viewed",
+        "clicked",
+        "executed",
+        "succeeded",
+        "success",
+        title=f"funnel by referrer, {result.since} to {result.until}",
+    )
     for r in result.referrers:
         steps = [f"{s.impressions} ({_fmt(s.conversion_from_previous)})" for s in r.steps]
         table.add_row(r.referrer or "(none)", str(r.impressions), *steps, _fmt(r.success_rate))
@@ -186,8 +194,7 @@ def tools(
 @app.command("kpi-effects")
 def kpi_effects(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option(help="The window before and after each run (1-3650).")]
-    = 30,
+    days: Annotated[int, typer.Option(help="The window before and after each run (1-3650).")] = 30,
     playbook: Annotated[str | None, typer.Option(help="Only this playbook.")] = None,
     json_out: JsonOut = False,
 ) -> None:
@@ -200,9 +207,15 @@ def kpi_effects(
     table = Table("playbook", "kpi", "reports", "before", "after", "change", "improved")
     for e in report.effects:
         rel = "" if e.mean_relative_change is None else f" ({100 * e.mean_relative_change:+.1f}%)"
-        table.add_row(e.playbook, e.kpi, str(e.reports), f"{e.mean_before:.3g}",
-                      f"{e.mean_after:.3g}", f"{e.mean_change:+.3g}{rel}",
-                      f"{e.improved}/{e.reports}")
+        table.add_row(
+            e.playbook,
+            e.kpi,
+            str(e.reports),
+            f"{e.mean_before:.3g}",
+            f"{e.mean_after:.3g}",
+            f"{e.mean_change:+.3g}{rel}",
+            f"{e.improved}/{e.reports}",
+        )
     console.print(table)
 
 

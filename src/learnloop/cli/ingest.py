@@ -20,16 +20,18 @@ from learnloop.ingest import ImportReport
 from learnloop.ingest.readers import MARKDOWN, SUPPORTED
 from learnloop.service import LearnLoop
 
-imports_app = typer.Typer(help="List past imports and saved column mappings.",
-                          no_args_is_help=True)
-accounts_app = typer.Typer(help="Accounts, their health scores and KPI history.",
-                           no_args_is_help=True)
+imports_app = typer.Typer(help="List past imports and saved column mappings.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Accounts, their health scores and KPI history.", no_args_is_help=True
+)
 
 
 def import_path(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(
-        help="A file, a folder to import every file of, or - for standard input.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A file, a folder to import every file of, or - for standard input."),
+    ],
     kind: Annotated[
         str | None,
         typer.Option(help="kpi_csv, kpi_list, faq, accounts or document; found when omitted."),
@@ -38,9 +40,7 @@ def import_path(
         list[str] | None,
         typer.Option("--map", help="field=column, e.g. --map kpi=Kennzahl; saved for next time."),
     ] = None,
-    mapping: Annotated[
-        Path | None, typer.Option(help="A JSON file of {field: column}.")
-    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help="A JSON file of {field: column}.")] = None,
     skip_bad_rows: Annotated[
         bool, typer.Option("--skip-bad-rows", help="Store the good rows, report the bad ones.")
     ] = False,
@@ -59,8 +59,9 @@ def import_path(
     ] = None,
     range_: Annotated[
         str | None,
-        typer.Option("--range", help="Cells to read, taken literally: A1:F200, Sheet!A1:F200, "
-                                     "B:F, 5:200."),
+        typer.Option(
+            "--range", help="Cells to read, taken literally: A1:F200, Sheet!A1:F200, B:F, 5:200."
+        ),
     ] = None,
     sheet: Annotated[
         str | None, typer.Option(help="Import only this sheet of a workbook (name or number).")
@@ -74,8 +75,10 @@ def import_path(
     ] = None,
     name: Annotated[
         str | None,
-        typer.Option(help="The file name for standard input (default stdin): its ending "
-                          "tells the format, and it keys the items."),
+        typer.Option(
+            help="The file name for standard input (default stdin): its ending "
+            "tells the format, and it keys the items."
+        ),
     ] = None,
     on_duplicate: Annotated[
         str | None,
@@ -99,9 +102,16 @@ def import_path(
     if str(path) != "-" and not path.exists():
         raise _fail(f"{path}: no such file or folder")
     options = {
-        "kind": kind, "mapping": _mapping(map_ or [], mapping), "skip_bad_rows": skip_bad_rows,
-        "account": account, "item_kind": item_kind, "header_row": header_row, "skip": skip,
-        "range": range_, "sheet": sheet, "title_column": title_column,
+        "kind": kind,
+        "mapping": _mapping(map_ or [], mapping),
+        "skip_bad_rows": skip_bad_rows,
+        "account": account,
+        "item_kind": item_kind,
+        "header_row": header_row,
+        "skip": skip,
+        "range": range_,
+        "sheet": sheet,
+        "title_column": title_column,
         "title_template": title_template,
         "on_duplicate": on_duplicate or ("warn" if embed else "off"),
     }
@@ -124,23 +134,26 @@ def import_path(
         raise typer.Exit(1)
 
 
-def _run(ll: LearnLoop, tenant: str, path: Path, options: dict[str, Any], *, quiet: bool
-         ) -> tuple[list[ImportReport], list[dict[str, str]]]:
+def _run(
+    ll: LearnLoop, tenant: str, path: Path, options: dict[str, Any], *, quiet: bool
+) -> tuple[list[ImportReport], list[dict[str, str]]]:
     if path.is_file():
         return [ll.imports.import_file(tenant, path.read_bytes(), path.name, options)], []
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     markdown = [p for p in files if p.suffix.lower() in MARKDOWN]
     tables = [p for p in files if _inner_suffix(p) in SUPPORTED and p not in markdown]
     if not markdown and not tables:
-        raise InvalidInput(f"{path}: no file to import; expected files ending in "
-                           f"{', '.join(SUPPORTED)}")
+        raise InvalidInput(
+            f"{path}: no file to import; expected files ending in {', '.join(SUPPORTED)}"
+        )
     reports, failures = [], []
     if markdown:
         docs = [(p.relative_to(path).as_posix(), p.read_bytes()) for p in markdown]
         name = docs[0][0] if len(docs) == 1 else f"{path.name}/ ({len(docs)} Markdown files)"
         reports.append(ll.imports.import_markdown(tenant, docs, options, name=name))
-    for file in track(tables, description="importing", disable=quiet or len(tables) < 2,
-                      console=err_console):
+    for file in track(
+        tables, description="importing", disable=quiet or len(tables) < 2, console=err_console
+    ):
         try:
             reports.append(ll.imports.import_file(tenant, file.read_bytes(), file.name, options))
         except InvalidInput as exc:
@@ -205,18 +218,24 @@ def _print_report(report: ImportReport) -> None:
         f"in {report.duration_ms:.0f} ms"
     )
     if c.duplicates:
-        console.print(f"  {c.duplicates} duplicates found: {c.duplicates_skipped} skipped, "
-                      f"{c.duplicates_merged} merged, "
-                      f"{c.duplicates - c.duplicates_skipped - c.duplicates_merged} kept")
+        console.print(
+            f"  {c.duplicates} duplicates found: {c.duplicates_skipped} skipped, "
+            f"{c.duplicates_merged} merged, "
+            f"{c.duplicates - c.duplicates_skipped - c.duplicates_merged} kept"
+        )
         for found in report.duplicates[:20]:
-            of = (f"item {found.item_id}" if found.item_id is not None
-                  else "an earlier row")
-            console.print(f"  duplicate ({found.action}): {found.title!r} repeats {of} "
-                          f"{found.duplicate_title!r} (similarity {found.similarity:.3f})")
+            of = f"item {found.item_id}" if found.item_id is not None else "an earlier row"
+            console.print(
+                f"  duplicate ({found.action}): {found.title!r} repeats {of} "
+                f"{found.duplicate_title!r} (similarity {found.similarity:.3f})"
+            )
     for sheet in report.sheets:
         where = f"header at row {sheet.header_row}" if sheet.header_row else "no header"
-        console.print(f"  {sheet.name}: {sheet.kind}, {where}, {sheet.rows} rows"
-                      + (f" ({sheet.note})" if sheet.note else ""), highlight=False)
+        console.print(
+            f"  {sheet.name}: {sheet.kind}, {where}, {sheet.rows} rows"
+            + (f" ({sheet.note})" if sheet.note else ""),
+            highlight=False,
+        )
         if sheet.rows:
             console.print(f"    table: {sheet.table}", highlight=False, markup=False)
         if sheet.title:
@@ -241,9 +260,17 @@ def list_imports(
     table = Table("id", "file", "format", "kind", "status", "rows", "stored", "bad", "ms")
     for r in reports:
         stored = r.counts.created + r.counts.updated + r.counts.kpi_values
-        table.add_row(str(r.import_id), r.file_name, r.format, r.kind, r.status,
-                      str(r.counts.rows), str(stored), str(r.counts.bad_rows),
-                      f"{r.duration_ms:.0f}")
+        table.add_row(
+            str(r.import_id),
+            r.file_name,
+            r.format,
+            r.kind,
+            r.status,
+            str(r.counts.rows),
+            str(stored),
+            str(r.counts.bad_rows),
+            f"{r.duration_ms:.0f}",
+        )
     console.print(table)
 
 
@@ -307,8 +334,15 @@ def account_kpis(
         return
     table = Table("kpi", "category", "value", "unit", "weight", "impact", "recorded")
     for v in values:
-        table.add_row(v.kpi, v.category or "", f"{v.value:g}", v.unit or "", f"{v.weight:g}",
-                      v.impact_level or "", v.recorded_at.isoformat(timespec="seconds"))
+        table.add_row(
+            v.kpi,
+            v.category or "",
+            f"{v.value:g}",
+            v.unit or "",
+            f"{v.weight:g}",
+            v.impact_level or "",
+            v.recorded_at.isoformat(timespec="seconds"),
+        )
     console.print(table)
 
 
@@ -351,8 +385,15 @@ def account_series(
         change = "" if t.relative_change is None else f"{100 * t.relative_change:+.1f}%"
         slope = "" if t.slope_per_day is None else f"{t.slope_per_day:+.3g}"
         verdict = {True: " (better)", False: " (worse)", None: ""}[t.better]
-        table.add_row(s.kpi, str(t.points), f"{t.first:g}", f"{t.last:g}", change, slope,
-                      t.direction + verdict)
+        table.add_row(
+            s.kpi,
+            str(t.points),
+            f"{t.first:g}",
+            f"{t.last:g}",
+            change,
+            slope,
+            t.direction + verdict,
+        )
     console.print(table)
 
 
@@ -415,6 +456,12 @@ def account_events(
     table = Table("id", "when", "type", "account", "import", "what")
     for e in events:
         what = json.dumps(e.payload, ensure_ascii=False)
-        table.add_row(str(e.event_id), e.created_at.isoformat(timespec="seconds"), e.type,
-                      e.account_id or "", str(e.import_id or ""), what)
+        table.add_row(
+            str(e.event_id),
+            e.created_at.isoformat(timespec="seconds"),
+            e.type,
+            e.account_id or "",
+            str(e.import_id or ""),
+            what,
+        )
     console.print(table)

@@ -215,4 +215,3 @@ def _attrs(raw: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput('--attrs must be a JSON object, like \'{"service": "db"}\'')
     return value
-

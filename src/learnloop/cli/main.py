@@ -205,7 +205,11 @@ def serve(
     if workers > 1:
         typer.echo(f"serving on {host}:{port} from {workers} processes")
         serve_processes(
-            settings, host=host, port=port, workers=workers, log_level="info",
+            settings,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
             access_log=access_log,
         )
         return

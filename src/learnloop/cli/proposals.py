@@ -17,9 +17,7 @@ app = typer.Typer(
     help="Review the learning queue: proposed knowledge changes.", no_args_is_help=True
 )
 
-Reviewer = Annotated[
-    str | None, typer.Option(help="Who decides (default: the login name).")
-]
+Reviewer = Annotated[str | None, typer.Option(help="Who decides (default: the login name).")]
 Note = Annotated[str | None, typer.Option(help="Why, in a few words.")]
 
 
@@ -200,8 +198,13 @@ def duplicate(
     """Decide on a duplicate pair: merge it (a new item's proposal becomes a revision of the
     item) or keep it apart; the decision teaches the duplicate threshold."""
     with opened() as ll:
-        data = {"decision": decision, "item_id": item, "proposal_id": proposal,
-                "reviewer": reviewer or getpass.getuser(), "note": note}
+        data = {
+            "decision": decision,
+            "item_id": item,
+            "proposal_id": proposal,
+            "reviewer": reviewer or getpass.getuser(),
+            "note": note,
+        }
         found = ll.proposals.decide_duplicate(tenant_of(ctx), proposal_id, data)
     _done(found, "merged" if decision == "merge" else "kept apart", json_out)
 
@@ -229,8 +232,10 @@ def duplicates_threshold(
         print_json(fit)
         return
     current = fit.threshold if fit.saved else fit.previous
-    console.print(f"duplicate threshold {current:g}"
-                  + (f" (learned, was {fit.previous:g})" if fit.saved else ""))
+    console.print(
+        f"duplicate threshold {current:g}"
+        + (f" (learned, was {fit.previous:g})" if fit.saved else "")
+    )
     console.print(f"decisions: {fit.decisions} ({fit.merges} merge, {fit.distinct} distinct)")
     if fit.learned and not fit.saved:
         console.print(f"--learn would set {fit.threshold:g}: {fit.reason}")

@@ -30,7 +30,10 @@ class ContextRequest(Input):
     kinds: list[Kind] | None = None
     reports: int = Field(default=3, ge=0, le=20, description="the account's newest reports")
     trend_days: int = Field(
-        default=90, ge=0, le=3650, description="the account's KPI and health-score trends "
+        default=90,
+        ge=0,
+        le=3650,
+        description="the account's KPI and health-score trends "
         "over this many days back from its newest value; 0 for none",
     )
     corrections: int = Field(default=3, ge=0, le=20, description="applied corrections, at most")

@@ -82,8 +82,9 @@ def trends_part(account: str, days: int, lines: Sequence[str]) -> tuple[Citation
     >>> trends_part("acme", 90, ["NPS: 40 -> 30"])[1]
     '[trends acme] KPI trends of acme over the last 90 days:\n- NPS: 40 -> 30'
     """
-    citation = Citation(kind="trends", title=f"KPI trends of {account}",
-                        attrs={"account": account, "days": days})
+    citation = Citation(
+        kind="trends", title=f"KPI trends of {account}", attrs={"account": account, "days": days}
+    )
     body = "\n".join(f"- {line}" for line in lines)
     return citation, f"{ref(citation)} KPI trends of {account} over the last {days} days:\n{body}"
 

@@ -157,9 +157,7 @@ class ContextService:
             row = conn.execute(Q["has_corrections"], {"tenant_id": tenant_id}).fetchone()
         if row is None or not row["found"]:
             return []  # no search, no second embedding of the query
-        hits = self.search.search(
-            tenant_id, req.query, k=4 * req.corrections, kinds=["correction"]
-        )
+        hits = self.search.search(tenant_id, req.query, k=4 * req.corrections, kinds=["correction"])
         relevant = [
             hit.item
             for hit in hits

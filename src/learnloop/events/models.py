@@ -50,7 +50,9 @@ class EventIn(Input):
         f"'title': 'Disk full'}}; at most {MAX_PAGE_CONTEXT_BYTES} bytes as JSON",
     )
     referrer: str | None = Field(
-        default=None, min_length=1, max_length=MAX_REFERRER,
+        default=None,
+        min_length=1,
+        max_length=MAX_REFERRER,
         description="where the person came from: a label such as 'ai_chat', 'search' or "
         "'alert_page', or a URL; funnels are grouped by it",
     )

@@ -121,20 +121,34 @@ class Accounts:
         return [KpiValue.model_validate(row) for row in rows]
 
     def series(
-        self, tenant_id: str, account_id: str, *, kpi: str | None = None,
-        since: datetime | None = None, until: datetime | None = None,
+        self,
+        tenant_id: str,
+        account_id: str,
+        *,
+        kpi: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> builtins.list[KpiSeries]:
         """Each KPI of the account (or the one named) as a time series, with its trend."""
         rows = self._rows("kpi_series", tenant_id, account_id, since, until, kpi=kpi)
         grouped: dict[str, builtins.list[KpiPoint]] = {}
         for row in rows:
             grouped.setdefault(row["kpi"], []).append(KpiPoint.model_validate(row))
-        return [KpiSeries(kpi=name, points=points,
-                          trend=trend(name, [(p.recorded_at, p.value) for p in points]))
-                for name, points in grouped.items()]
+        return [
+            KpiSeries(
+                kpi=name,
+                points=points,
+                trend=trend(name, [(p.recorded_at, p.value) for p in points]),
+            )
+            for name, points in grouped.items()
+        ]
 
     def health_history(
-        self, tenant_id: str, account_id: str, *, since: datetime | None = None,
+        self,
+        tenant_id: str,
+        account_id: str,
+        *,
+        since: datetime | None = None,
         until: datetime | None = None,
     ) -> builtins.list[HealthPoint]:
         """The account's health score at every time of its KPI series."""
@@ -147,28 +161,47 @@ class Accounts:
         return [KpiRevision.model_validate(row) for row in rows]
 
     def events(
-        self, tenant_id: str, *, type: str | None = None, account_id: str | None = None,
-        limit: int = 100, cursor: int | None = None,
+        self,
+        tenant_id: str,
+        *,
+        type: str | None = None,
+        account_id: str | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
     ) -> builtins.list[DataEvent]:
         """The data events (kpi_updated, temporal_data_added, health_scores_updated), newest
         first."""
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000, not {limit}")
-        params = {"tenant_id": tenant_id, "type": type, "account_id": account_id,
-                  "limit": limit, "cursor": cursor}
+        params = {
+            "tenant_id": tenant_id,
+            "type": type,
+            "account_id": account_id,
+            "limit": limit,
+            "cursor": cursor,
+        }
         with self.db.connection() as conn:
             rows = conn.execute(Q["list_data_events"], params).fetchall()
         return [DataEvent.model_validate(row) for row in rows]
 
     def _rows(
-        self, query: str, tenant_id: str, account_id: str, since: datetime | None,
-        until: datetime | None, **extra: Any,
+        self,
+        query: str,
+        tenant_id: str,
+        account_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        **extra: Any,
     ) -> builtins.list[dict[str, Any]]:
         self.get(tenant_id, account_id)
         if since is not None and until is not None and since > until:
             raise InvalidInput("since must not be after until")
-        params = {"tenant_id": tenant_id, "account_id": account_id,
-                  "since": since or EARLIEST, "until": until or LATEST} | extra
+        params = {
+            "tenant_id": tenant_id,
+            "account_id": account_id,
+            "since": since or EARLIEST,
+            "until": until or LATEST,
+        } | extra
         with self.db.connection() as conn:
             return conn.execute(Q[query], params).fetchall()
 

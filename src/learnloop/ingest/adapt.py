@@ -68,23 +68,28 @@ class Rows:
 def add_table(plan: Plan, rows: Rows) -> None:
     """Convert every row of ``rows`` into ``plan``; a bad row adds errors and nothing else."""
     convert = CONVERTERS[rows.kind]
-    for row, number, width in zip(rows.table.rows, rows.table.numbers, rows.table.widths,
-                                  strict=True):
+    for row, number, width in zip(
+        rows.table.rows, rows.table.numbers, rows.table.widths, strict=True
+    ):
         plan.rows += 1
         try:
             _check_width(rows.table, width)
             convert(plan, rows, row, number)
         except RowProblem as problem:
             plan.bad_rows += 1
-            plan.errors.append(RowError(
-                sheet=rows.table.name, row=number, column=problem.column, message=problem.message
-            ))
+            plan.errors.append(
+                RowError(
+                    sheet=rows.table.name,
+                    row=number,
+                    column=problem.column,
+                    message=problem.message,
+                )
+            )
 
 
 def _check_width(table: Table, width: int) -> None:
     if width > len(table.header):
-        raise RowProblem(None, f"{width} values, but the header names {len(table.header)} "
-                               "columns")
+        raise RowProblem(None, f"{width} values, but the header names {len(table.header)} columns")
 
 
 def _required(rows: Rows, row: list[Any], name: str) -> Any:
@@ -116,10 +121,20 @@ def _item(rows: Rows, data: dict[str, Any]) -> dict[str, Any]:
     external_id = data["external_id"]
     if len(external_id) > MAX_EXTERNAL_ID:
         column = rows.columns.get("id")
-        raise RowProblem(column, f"the key {external_id[:40]!r}... (file name and id) is over "
-                                 f"{MAX_EXTERNAL_ID} characters; use shorter ids or file names")
-    return {"kind": data["kind"], "title": title, "body": data.get("body", ""), "tags": tags,
-            "attrs": data.get("attrs", {}), "external_id": external_id, "status": "active"}
+        raise RowProblem(
+            column,
+            f"the key {external_id[:40]!r}... (file name and id) is over "
+            f"{MAX_EXTERNAL_ID} characters; use shorter ids or file names",
+        )
+    return {
+        "kind": data["kind"],
+        "title": title,
+        "body": data.get("body", ""),
+        "tags": tags,
+        "attrs": data.get("attrs", {}),
+        "external_id": external_id,
+        "status": "active",
+    }
 
 
 def _tags(rows: Rows, row: list[Any], *names: str) -> list[str]:
@@ -139,10 +154,18 @@ def _faq(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
     question = str(_required(rows, row, "question"))
     answer = str(_required(rows, row, "answer"))
     key = rows.get(row, "id") or hashlib.sha1(question.lower().encode()).hexdigest()[:16]
-    plan.items.append(_item(rows, {
-        "kind": "faq", "title": question, "body": answer, "external_id": f"faq:{key}",
-        "tags": _tags(rows, row, "category", "tags"),
-    }))
+    plan.items.append(
+        _item(
+            rows,
+            {
+                "kind": "faq",
+                "title": question,
+                "body": answer,
+                "external_id": f"faq:{key}",
+                "tags": _tags(rows, row, "category", "tags"),
+            },
+        )
+    )
 
 
 def _document(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
@@ -154,15 +177,26 @@ def _document(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
     lines = "\n".join(f"{c}: {_shown(v)}" for c, v in cells.items() if v not in (title, body))
     text = "\n\n".join(str(part) for part in (body, lines) if part)
     where = f"{rows.source}:{rows.table.name}" if rows.multi else rows.source
-    plan.items.append(_item(rows, {
-        "kind": rows.options.item_kind or "document",
-        "title": title,
-        "body": text,
-        "external_id": f"{rows.source}#{key}" if key is not None else f"{where}#row{number}",
-        "tags": _tags(rows, row, "tags"),
-        "attrs": {"source": rows.source, "sheet": rows.table.name, "row": number,
-                  "values": _jsonable(cells)},
-    }))
+    plan.items.append(
+        _item(
+            rows,
+            {
+                "kind": rows.options.item_kind or "document",
+                "title": title,
+                "body": text,
+                "external_id": f"{rows.source}#{key}"
+                if key is not None
+                else f"{where}#row{number}",
+                "tags": _tags(rows, row, "tags"),
+                "attrs": {
+                    "source": rows.source,
+                    "sheet": rows.table.name,
+                    "row": number,
+                    "values": _jsonable(cells),
+                },
+            },
+        )
+    )
 
 
 def _account(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
@@ -172,15 +206,28 @@ def _account(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
     used = {rows.columns.get(f) for f in ("account", "account_id", "segment")}
     attrs = {c: v for c, v in _row_values(rows, row).items() if c not in used}
     account_attrs = _jsonable(attrs)
-    account = {"account_id": account_id, "name": name, "segment": segment,
-               "attrs": account_attrs, "full": True}
+    account = {
+        "account_id": account_id,
+        "name": name,
+        "segment": segment,
+        "attrs": account_attrs,
+        "full": True,
+    }
     lines = [f"Segment: {segment}"] if segment else []
     body = "\n".join(lines + [f"{k}: {v}" for k, v in attrs.items()])
-    plan.items.append(_item(rows, {
-        "kind": "account", "title": name, "body": body, "external_id": f"account:{account_id}",
-        "tags": [segment] if segment else [],
-        "attrs": {**account_attrs, "account_id": account_id, "segment": segment},
-    }))
+    plan.items.append(
+        _item(
+            rows,
+            {
+                "kind": "account",
+                "title": name,
+                "body": body,
+                "external_id": f"account:{account_id}",
+                "tags": [segment] if segment else [],
+                "attrs": {**account_attrs, "account_id": account_id, "segment": segment},
+            },
+        )
+    )
     plan.accounts[account_id] = account
 
 
@@ -212,9 +259,13 @@ def _kpi(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
         raise RowProblem(rows.columns["weight"], f"weight {weight:g} is negative")
     unit = values.text(rows.get(row, "unit")) or ("%" if str(raw).strip().endswith("%") else None)
     record = {
-        "account_id": account_id, "kpi": kpi, "value": value, "unit": unit,
+        "account_id": account_id,
+        "kpi": kpi,
+        "value": value,
+        "unit": unit,
         "category": values.text(rows.get(row, "category")),
-        "target": _number(rows, row, "target"), "weight": 1.0 if weight is None else weight,
+        "target": _number(rows, row, "target"),
+        "weight": 1.0 if weight is None else weight,
         "impact_level": values.text(rows.get(row, "impact_level")),
         "health_component": values.text(rows.get(row, "health_component")),
         "recorded_at": recorded_at,
@@ -222,8 +273,13 @@ def _kpi(plan: Plan, rows: Rows, row: list[Any], number: int) -> None:
     record["fingerprint"] = _fingerprint(record)
     plan.kpis.append(record)
     if account_id is not None and account_id not in plan.accounts:
-        plan.accounts[account_id] = {"account_id": account_id, "name": name, "segment": None,
-                                     "attrs": {}, "full": False}
+        plan.accounts[account_id] = {
+            "account_id": account_id,
+            "name": name,
+            "segment": None,
+            "attrs": {},
+            "full": False,
+        }
 
 
 def _fingerprint(record: dict[str, Any]) -> str:

@@ -16,23 +16,64 @@ from learnloop.errors import InvalidInput
 from learnloop.ingest import crm
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "kpi": ("kpi", "kpi_name", "kpi_parameter", "parameter", "metric", "metric_name",
-            "indicator", "kpi_metric", "measure"),
-    "value": ("value", "kpi_value", "current_value", "actual", "actual_value", "score",
-              "result", "amount", "data"),
+    "kpi": (
+        "kpi",
+        "kpi_name",
+        "kpi_parameter",
+        "parameter",
+        "metric",
+        "metric_name",
+        "indicator",
+        "kpi_metric",
+        "measure",
+    ),
+    "value": (
+        "value",
+        "kpi_value",
+        "current_value",
+        "actual",
+        "actual_value",
+        "score",
+        "result",
+        "amount",
+        "data",
+    ),
     "category": ("category", "kpi_category", "group", "area", "pillar", "dimension"),
     "account_id": ("account_id", "customer_id", "client_id", "company_id", "acct_id"),
-    "account": ("account", "account_name", "customer", "customer_name", "client",
-                "client_name", "company", "company_name", "organisation", "organization"),
+    "account": (
+        "account",
+        "account_name",
+        "customer",
+        "customer_name",
+        "client",
+        "client_name",
+        "company",
+        "company_name",
+        "organisation",
+        "organization",
+    ),
     "segment": ("segment", "tier", "customer_segment", "plan", "industry"),
     "unit": ("unit", "units", "uom", "unit_of_measure"),
     "target": ("target", "goal", "target_value", "benchmark"),
     "weight": ("weight", "kpi_weight", "weighting"),
     "impact_level": ("impact", "impact_level", "priority", "importance", "severity"),
-    "health_component": ("health_component", "health_score_component", "component",
-                         "health_category", "in_health_score"),
-    "recorded_at": ("recorded_at", "date", "as_of", "as_of_date", "timestamp",
-                    "measured_at", "period", "month"),
+    "health_component": (
+        "health_component",
+        "health_score_component",
+        "component",
+        "health_category",
+        "in_health_score",
+    ),
+    "recorded_at": (
+        "recorded_at",
+        "date",
+        "as_of",
+        "as_of_date",
+        "timestamp",
+        "measured_at",
+        "period",
+        "month",
+    ),
     "question": ("question", "q", "faq", "query", "questions"),
     "answer": ("answer", "a", "response", "reply", "answers"),
     "title": ("title", "name", "subject", "heading"),
@@ -43,12 +84,23 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 # kind -> (required fields, optional fields)
 KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "kpi_csv": (("kpi", "value", "account"),
-                ("category", "account_id", "unit", "target", "weight", "impact_level",
-                 "health_component", "recorded_at")),
-    "kpi_list": (("kpi", "value"),
-                 ("category", "unit", "target", "weight", "impact_level", "health_component",
-                  "recorded_at")),
+    "kpi_csv": (
+        ("kpi", "value", "account"),
+        (
+            "category",
+            "account_id",
+            "unit",
+            "target",
+            "weight",
+            "impact_level",
+            "health_component",
+            "recorded_at",
+        ),
+    ),
+    "kpi_list": (
+        ("kpi", "value"),
+        ("category", "unit", "target", "weight", "impact_level", "health_component", "recorded_at"),
+    ),
     "faq": (("question", "answer"), ("category", "tags", "id")),
     "accounts": (("account",), ("account_id", "segment")),
     "document": ((), ("title", "body", "tags", "id")),
@@ -92,8 +144,9 @@ def match_columns(header: list[str], mapping: dict[str, str] | None = None) -> d
     return found
 
 
-def detect(header: list[str], mapping: dict[str, str] | None = None,
-           kind: str | None = None) -> Detection:
+def detect(
+    header: list[str], mapping: dict[str, str] | None = None, kind: str | None = None
+) -> Detection:
     """The best kind for these columns, or the one asked for (checked against the columns).
     A Salesforce or HubSpot export is told by its columns first (``crm``)."""
     if not mapping and (kind is None or kind in crm.KINDS):

@@ -18,8 +18,19 @@ from markdown_it import MarkdownIt
 
 from learnloop.knowledge.markdown import parse_markdown
 
-RUNBOOK_SECTIONS = {"meaning", "impact", "diagnosis", "mitigation", "steps", "procedure",
-                    "resolution", "remediation", "symptoms", "overview", "escalation"}
+RUNBOOK_SECTIONS = {
+    "meaning",
+    "impact",
+    "diagnosis",
+    "mitigation",
+    "steps",
+    "procedure",
+    "resolution",
+    "remediation",
+    "symptoms",
+    "overview",
+    "escalation",
+}
 _MD = MarkdownIt("commonmark")
 
 
@@ -54,8 +65,14 @@ def markdown_item(text: str, path: str, kind: str | None = None) -> tuple[dict[s
     chosen = kind or named or ("playbook" if says_playbook else "runbook")
     known = sum(s.lower() in RUNBOOK_SECTIONS for s in attrs["sections"])
     confidence = 1.0 if kind or named else min(1.0, 0.6 + 0.1 * known)
-    item = {"kind": chosen, "title": doc["title"][:500] or stem, "body": doc["body"],
-            "tags": doc["tags"], "attrs": attrs, "external_id": external_id[:300]}
+    item = {
+        "kind": chosen,
+        "title": doc["title"][:500] or stem,
+        "body": doc["body"],
+        "tags": doc["tags"],
+        "attrs": attrs,
+        "external_id": external_id[:300],
+    }
     return item, confidence
 
 

@@ -35,40 +35,58 @@ class ImportOptions(Input):
         "with the same columns",
     )
     skip_bad_rows: bool = Field(
-        default=False, description="store the good rows and report the bad ones, instead of "
+        default=False,
+        description="store the good rows and report the bad ones, instead of "
         "storing nothing when a row is bad",
     )
     account: str | None = Field(
-        default=None, max_length=300, description="the account a KPI list without an account "
-        "column belongs to",
+        default=None,
+        max_length=300,
+        description="the account a KPI list without an account column belongs to",
     )
     item_kind: Kind | None = Field(
-        default=None, description="the item kind for Markdown files (default: playbook where "
+        default=None,
+        description="the item kind for Markdown files (default: playbook where "
         "the path says so, else runbook)",
     )
     header_row: int | None = Field(
-        default=None, ge=0, le=1_000_000, description="the header's row number, from 1; 0 for "
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="the header's row number, from 1; 0 for "
         "a table without a header; found from what the rows hold when omitted",
     )
     skip: int = Field(
-        default=0, ge=0, le=1_000_000, description="rows to ignore at the top of each sheet "
-        "before looking for the table",
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="rows to ignore at the top of each sheet before looking for the table",
     )
     range: str | None = Field(
-        default=None, max_length=200, description="the cells to read, "
+        default=None,
+        max_length=200,
+        description="the cells to read, "
         "as A1:F200, Sheet!A1:F200, B:F or 5:200; taken literally (its first row is the header "
         "unless header_row says otherwise, no search for the table's end)",
     )
     sheet: str | None = Field(
-        default=None, min_length=1, max_length=300, description="the one sheet of a workbook "
-        "to import, by name (or position from 1)",
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="the one sheet of a workbook to import, by name (or position from 1)",
     )
     title_column: str | None = Field(
-        default=None, min_length=1, max_length=300, description="the column whose value titles "
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="the column whose value titles "
         "each item of a generic table (a column name, or a letter such as C)",
     )
     title_template: str | None = Field(
-        default=None, min_length=3, max_length=500, description="the title of each item of a "
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="the title of each item of a "
         "generic table from its columns, e.g. '{Name} ({Year})'",
     )
 
@@ -81,8 +99,10 @@ class ImportOptions(Input):
             except InvalidInput as exc:
                 raise ValueError(exc.message.removeprefix("range ")) from None
         return value
+
     on_duplicate: OnDuplicate = Field(
-        default="off", description="a new item that repeats a stored item of its kind (or "
+        default="off",
+        description="a new item that repeats a stored item of its kind (or "
         "an earlier row): warn (store it, report it), skip, merge into it, or off (no check; "
         "the default for imports: the check embeds every new row during the import)",
     )
@@ -94,7 +114,8 @@ class KpiValueIn(Input):
     kpi: str = Field(min_length=1, max_length=300)
     value: float = Field(allow_inf_nan=False)
     recorded_at: datetime | None = Field(
-        default=None, description="when it was measured; the same account, KPI and time "
+        default=None,
+        description="when it was measured; the same account, KPI and time "
         "again updates the point. Without it: the latest value, as of now",
     )
     unit: str | None = Field(default=None, max_length=50)
@@ -129,8 +150,8 @@ class SheetReport(BaseModel):
     confidence: float
     header_row: int | None = Field(description="the header's row number, from 1; null if none")
     header_rows: list[int] = Field(
-        default_factory=list, description="every row merged into the header (a header over "
-        "several rows), from 1",
+        default_factory=list,
+        description="every row merged into the header (a header over several rows), from 1",
     )
     columns: list[str]
     mapping: dict[str, str] = Field(description="field -> the column that fed it")
@@ -138,15 +159,17 @@ class SheetReport(BaseModel):
     first_row: int | None = Field(default=None, description="the first data row's number")
     last_row: int | None = Field(default=None, description="the last data row's number")
     stopped_at: int | None = Field(
-        default=None, description="the row where the table was found to end; null at the "
-        "end of the sheet",
+        default=None,
+        description="the row where the table was found to end; null at the end of the sheet",
     )
     table: str = Field(
-        default="", description="where the table was found and why: the header row and its "
+        default="",
+        description="where the table was found and why: the header row and its "
         "evidence, the data rows, where and why it stops",
     )
     title: str | None = Field(
-        default=None, description="how the items of a generic table are titled, and why",
+        default=None,
+        description="how the items of a generic table are titled, and why",
     )
     title_column: str | None = None
     note: str | None = None

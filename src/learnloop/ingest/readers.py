@@ -24,7 +24,12 @@ from learnloop.errors import InvalidInput
 
 SPREADSHEETS = {".xlsx": "xlsx", ".xlsm": "xlsm", ".xls": "xls", ".ods": "ods"}
 DELIMITED = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".psv": "psv", ".ssv": "csv", ".txt": "csv"
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".psv": "psv",
+    ".ssv": "csv",
+    ".txt": "csv",
 }
 JSONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 MARKDOWN = {".md": "markdown", ".markdown": "markdown"}
@@ -98,11 +103,15 @@ def unpack(data: bytes, file_name: str) -> tuple[bytes, str]:
             inflater = zlib.decompressobj(wbits=31)
             out += inflater.decompress(rest, MAX_UNPACKED - len(out))
     except zlib.error as exc:
-        raise InvalidInput(f"{file_name}: starts like a gzip file but is not one ({exc}); "
-                           "send it unpacked or as a whole .gz file") from exc
+        raise InvalidInput(
+            f"{file_name}: starts like a gzip file but is not one ({exc}); "
+            "send it unpacked or as a whole .gz file"
+        ) from exc
     if inflater.unconsumed_tail or len(out) >= MAX_UNPACKED:
-        raise InvalidInput(f"{file_name}: unpacks to more than {MAX_UNPACKED // 2**20} MiB; "
-                           "split it into smaller files")
+        raise InvalidInput(
+            f"{file_name}: unpacks to more than {MAX_UNPACKED // 2**20} MiB; "
+            "split it into smaller files"
+        )
     if not inflater.eof:
         raise InvalidInput(f"{file_name}: the gzip file is cut short; send the whole file")
     name = file_name[:-3] if file_name.lower().endswith(".gz") else file_name
@@ -116,8 +125,10 @@ def decode(data: bytes, file_name: str) -> tuple[str, str]:
             try:
                 return data.decode(encoding), encoding
             except UnicodeDecodeError as exc:
-                raise InvalidInput(f"{file_name}: starts with a {encoding} byte-order mark, "
-                                   f"but is not {encoding} text: {exc.reason}") from exc
+                raise InvalidInput(
+                    f"{file_name}: starts with a {encoding} byte-order mark, "
+                    f"but is not {encoding} text: {exc.reason}"
+                ) from exc
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

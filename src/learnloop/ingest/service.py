@@ -119,12 +119,15 @@ class Imports:
         confidence = round(sum(sure) / len(sure), 3) if sure else 0.0
         report = ImportReport(
             file_name=name or (files[0][0] if len(files) == 1 else f"{len(files)} files"),
-            format="markdown", kind=kind, confidence=confidence,
+            format="markdown",
+            kind=kind,
+            confidence=confidence,
         )
         return self._store(tenant_id, plan, report, opts, [], started)
 
-    def list(self, tenant_id: str, *, limit: int = 50, cursor: int | None = None
-             ) -> tuple[builtins.list[ImportReport], int | None]:
+    def list(
+        self, tenant_id: str, *, limit: int = 50, cursor: int | None = None
+    ) -> tuple[builtins.list[ImportReport], int | None]:
         """Imports newest first, and the cursor of the next page (None at the end)."""
         if not 1 <= limit <= 500:
             raise InvalidInput(f"limit must be between 1 and 500, not {limit}")
@@ -178,8 +181,14 @@ class Imports:
             conn.execute(Q["finish_import"], _record_params(tenant_id, report))
         return report
 
-    def _write(self, conn: Connection, tenant_id: str, plan: Plan, report: ImportReport,
-               opts: ImportOptions) -> None:
+    def _write(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        plan: Plan,
+        report: ImportReport,
+        opts: ImportOptions,
+    ) -> None:
         if plan.items:
             _write_items(self.items, conn, tenant_id, plan, report, opts.on_duplicate)
         if plan.accounts:
@@ -190,8 +199,9 @@ class Imports:
         if plan.kpis:
             kpis.write(conn, tenant_id, plan, report)
 
-    def _insert_record(self, conn: Connection, tenant_id: str, report: ImportReport,
-                       started: float) -> None:
+    def _insert_record(
+        self, conn: Connection, tenant_id: str, report: ImportReport, started: float
+    ) -> None:
         report.duration_ms = _ms(started)
         row = conn.execute(Q["insert_import"], _record_params(tenant_id, report)).fetchone()
         assert row is not None
@@ -210,13 +220,22 @@ class Imports:
             rows = conn.execute(Q["get_mappings"], params).fetchall()
         return {row["signature"]: row["mapping"] for row in rows}
 
-    def _save_mappings(self, conn: Connection, tenant_id: str, tables: builtins.list[Table],
-                       mapping: dict[str, str]) -> None:
+    def _save_mappings(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        tables: builtins.list[Table],
+        mapping: dict[str, str],
+    ) -> None:
         for table in tables:
             own = {f: c for f, c in mapping.items() if c in table.header}
             if table.rows and own:
-                params = {"tenant_id": tenant_id, "signature": signature(table.header),
-                          "columns": table.header, "mapping": Jsonb(own)}
+                params = {
+                    "tenant_id": tenant_id,
+                    "signature": signature(table.header),
+                    "columns": table.header,
+                    "mapping": Jsonb(own),
+                }
                 conn.execute(Q["save_mapping"], params)
 
 
@@ -250,25 +269,32 @@ def plan_tables(
         sheets.append(sheet_report(table, detection, note, titles))
         if detection is None or note is not None:
             continue
-        rows = Rows(table, detection.kind, detection.columns, file_name, opts, len(tables) > 1,
-                    titles)
+        rows = Rows(
+            table, detection.kind, detection.columns, file_name, opts, len(tables) > 1, titles
+        )
         add_table(plan, rows)
     used = [s for s in sheets if s.note is None and s.rows]
     kind, confidence = _file_kind(used)
     report = ImportReport(
-        file_name=file_name, format=source.format, kind=kind, confidence=confidence,
-        encoding=source.encoding, delimiter=source.delimiter, sheets=sheets,
+        file_name=file_name,
+        format=source.format,
+        kind=kind,
+        confidence=confidence,
+        encoding=source.encoding,
+        delimiter=source.delimiter,
+        sheets=sheets,
     )
     return plan, report
+
 
 def _detect(
     table: Table, opts: ImportOptions, saved: dict[str, dict[str, str]], single: bool
 ) -> Detection:
     """The kind and columns of a table; a mapping naming a missing column is refused for
     a one-table file, and applies only to the tables that have its columns otherwise."""
-    mapping = opts.mapping if single else {
-        f: c for f, c in opts.mapping.items() if c in table.header
-    }
+    mapping = (
+        opts.mapping if single else {f: c for f, c in opts.mapping.items() if c in table.header}
+    )
     mapping = mapping or saved.get(signature(table.header), {})
     try:
         return detect(table.header, mapping, opts.kind)
@@ -282,11 +308,18 @@ def signature(header: builtins.list[str]) -> str:
     return hashlib.sha256(names.encode()).hexdigest()[:32]
 
 
-def _write_items(items: Items, conn: Connection, tenant_id: str, plan: Plan,
-                 report: ImportReport, on_duplicate: OnDuplicate) -> None:
+def _write_items(
+    items: Items,
+    conn: Connection,
+    tenant_id: str,
+    plan: Plan,
+    report: ImportReport,
+    on_duplicate: OnDuplicate,
+) -> None:
     """The plan's items, the new ones checked for duplicates; counted in the report."""
-    checked = items.put_checked(tenant_id, plan.items, on_duplicate=on_duplicate, conn=conn,
-                                embed=False)
+    checked = items.put_checked(
+        tenant_id, plan.items, on_duplicate=on_duplicate, conn=conn, embed=False
+    )
     counts = report.counts
     for _, outcome in checked.results:
         if outcome in ("skipped", "merged"):
@@ -320,16 +353,25 @@ def _unreadable(file_name: str, exc: InvalidInput) -> ImportReport:
     """The record of a file refused as a whole (row 0: the file, not one of its rows)."""
     fmt = PurePath(file_name).suffix.lower().lstrip(".") or "unknown"
     error = RowError(sheet=file_name, row=0, column=None, message=exc.message)
-    return ImportReport(file_name=file_name, format=fmt, kind="unknown", confidence=0.0,
-                        status="failed", errors=[error])
+    return ImportReport(
+        file_name=file_name,
+        format=fmt,
+        kind="unknown",
+        confidence=0.0,
+        status="failed",
+        errors=[error],
+    )
 
 
 def _no_rows(file_name: str, tables: builtins.list[Table]) -> str:
-    seen = "; ".join(
-        f"{t.name}: " + (f"columns {', '.join(t.header)} and no rows under them" if t.header
-                         else "empty")
-        for t in tables
-    ) or "no tables"
+    seen = (
+        "; ".join(
+            f"{t.name}: "
+            + (f"columns {', '.join(t.header)} and no rows under them" if t.header else "empty")
+            for t in tables
+        )
+        or "no tables"
+    )
     return (
         f"{file_name}: nothing to import: expected a header row and at least one data row "
         f"(for a KPI list {expected_columns('kpi_list')}); seen {seen}"

@@ -87,22 +87,26 @@ def _start(raw: list[list[Any]], layout: Layout, name: str) -> int:
     return start
 
 
-def _header(raw: list[list[Any]], start: int, layout: Layout, sheet: Sheet
-            ) -> tuple[Header | None, str]:
+def _header(
+    raw: list[list[Any]], start: int, layout: Layout, sheet: Sheet
+) -> tuple[Header | None, str]:
     """The header (or None) and why."""
     if layout.header_row == 0:
         return None, "none, as asked (header row 0)"
     if layout.header_row is not None:
         return _asked(raw, layout.header_row, start, sheet.name), "as asked"
     if sheet.fixed_header:
-        return (Header([0], list(raw[0]), 1, "the keys of the objects") if raw else None,
-                "the keys of the objects")
+        return (
+            Header([0], list(raw[0]), 1, "the keys of the objects") if raw else None,
+            "the keys of the objects",
+        )
     if layout.range is not None:
         first = next((n for n in range(start, len(raw)) if filled(raw[n])), None)
         if first is None:
             return None, f"none: the range {layout.range.text} is empty"
         return Header([first], list(trimmed(raw[first])), first + 1, ""), (
-            f"the first row of the range {layout.range.text}")
+            f"the first row of the range {layout.range.text}"
+        )
     found = find_header(raw, start)
     if found is None:
         return None, "none: no row holds names over the rows below (columns column_1, ...)"
@@ -113,8 +117,10 @@ def _asked(raw: list[list[Any]], row: int, start: int, name: str) -> Header:
     if row > len(raw):
         raise InvalidInput(f"header_row {row}: {name} has only {len(raw)} rows")
     if row <= start:
-        raise InvalidInput(f"header_row {row}: that row is skipped (skip {start}); "
-                           "give a later header row or a smaller skip")
+        raise InvalidInput(
+            f"header_row {row}: that row is skipped (skip {start}); "
+            "give a later header row or a smaller skip"
+        )
     if not filled(raw[row - 1]):
         raise InvalidInput(f"header_row {row}: row {row} of {name} is empty")
     return Header([row - 1], list(trimmed(raw[row - 1])), row, "as asked")
@@ -131,22 +137,30 @@ def _first_row(raw: list[list[Any]], start: int, shape: Profile, layout: Layout)
     """With no header: the first row that is not a title (when detecting)."""
     n = start
     detecting = layout.header_row is None and layout.range is None
-    while n < len(raw) and (not filled(raw[n]) or (detecting and is_title(raw[n], shape)
-                            and n + 1 < len(raw))):
+    while n < len(raw) and (
+        not filled(raw[n]) or (detecting and is_title(raw[n], shape) and n + 1 < len(raw))
+    ):
         n += 1
     return n
 
 
-def _build(name: str, raw: list[list[Any]], header: Header | None, reason: str, body: Body
-           ) -> Table:
+def _build(
+    name: str, raw: list[list[Any]], header: Header | None, reason: str, body: Body
+) -> Table:
     lines = [trimmed(raw[n]) for n in body.rows]
     if header is not None:
         names = unique_names(header.names)
     else:
         width = max((len(line) for line in lines), default=0)
         names = [f"column_{n}" for n in range(1, width + 1)]
-    table = Table(name, names, [n + 1 for n in header.rows] if header else [],
-                  header_reason=reason, stop_reason=body.reason, dropped=body.dropped)
+    table = Table(
+        name,
+        names,
+        [n + 1 for n in header.rows] if header else [],
+        header_reason=reason,
+        stop_reason=body.reason,
+        dropped=body.dropped,
+    )
     table.stopped_at = None if body.stopped_at is None else body.stopped_at + 1
     for n, line in zip(body.rows, lines, strict=True):
         table.widths.append(len(line))

@@ -127,9 +127,7 @@ class Indexer:
             row = conn.execute(Q["index_status"], {"tenant_id": tenant_id}).fetchone()
         if row is None:
             raise NotFound(f"no tenant {tenant_id!r}")
-        state: IndexState = (
-            "error" if row["error"] else "building" if row["pending"] else "ready"
-        )
+        state: IndexState = "error" if row["error"] else "building" if row["pending"] else "ready"
         return IndexStatus.model_validate(row | {"state": state})
 
     def tenants_with_changes(self) -> list[str]:
@@ -184,4 +182,3 @@ class Indexer:
             if on_batch:
                 on_batch(len(rows))
         return total
-

@@ -124,7 +124,12 @@ class Learning:
                 name = parse(PolicyChoice, {"policy": policy or config.policy}).policy
                 target = offline.target_policy(conn, tenant_id, name, config)
             return offline.evaluate(
-                conn, tenant_id, target, limit=limit, seed=seed, config=config,
+                conn,
+                tenant_id,
+                target,
+                limit=limit,
+                seed=seed,
+                config=config,
                 logged_by=logged_by,
             )
 

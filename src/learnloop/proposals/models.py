@@ -34,7 +34,8 @@ class ProposalIn(Input):
     kind: Kind | None = Field(default=None, description="of a new item; default faq")
     title: str | None = Field(default=None, max_length=MAX_TITLE)
     body: str = Field(
-        default="", max_length=MAX_BODY,
+        default="",
+        max_length=MAX_BODY,
         description="the proposed content; left out (or blank), the proposal asks for it to "
         "be written",
     )
@@ -47,8 +48,10 @@ class ProposalIn(Input):
     json_schema_rules: ClassVar[dict[str, Any]] = {  # the item it revises, or a new one's title
         "anyOf": [
             {"required": ["item_id"], "properties": {"item_id": {"type": "integer"}}},
-            {"required": ["title"], "properties": {"title": {"type": "string",
-                                                             "pattern": NOT_BLANK}}},
+            {
+                "required": ["title"],
+                "properties": {"title": {"type": "string", "pattern": NOT_BLANK}},
+            },
         ]
     }
 
@@ -74,10 +77,12 @@ class DuplicateDecision(Review):
         description="merge: they say the same (a new-item proposal becomes a revision of the "
         "item; otherwise it is rejected as a duplicate); distinct: they do not (the link goes)"
     )
-    item_id: int | None = Field(default=None, ge=1, le=MAX_ID,
-                                description="the item of the pair; default: the linked one")
-    proposal_id: int | None = Field(default=None, ge=1, le=MAX_ID,
-                                    description="the other proposal of the pair")
+    item_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="the item of the pair; default: the linked one"
+    )
+    proposal_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="the other proposal of the pair"
+    )
 
     json_schema_rules: ClassVar[dict[str, Any]] = {
         "not": {  # not both
@@ -179,8 +184,15 @@ class AuditEntry(BaseModel):
     audit_id: int
     proposal_id: int
     action: Literal[
-        "created", "edited", "approved", "rejected", "applied", "rolled_back", "failed",
-        "merged", "distinct",
+        "created",
+        "edited",
+        "approved",
+        "rejected",
+        "applied",
+        "rolled_back",
+        "failed",
+        "merged",
+        "distinct",
     ]
     actor: str
     note: str | None

@@ -163,9 +163,7 @@ class Proposals:
         """Approve a pending (or failed) proposal; the worker applies it (or ``apply`` now)."""
         return self._review(tenant_id, proposal_id, parse(Review, review), "approved")
 
-    def reject(
-        self, tenant_id: str, proposal_id: int, review: Review | dict[str, Any]
-    ) -> Proposal:
+    def reject(self, tenant_id: str, proposal_id: int, review: Review | dict[str, Any]) -> Proposal:
         """Reject a pending, approved (not yet applied) or failed proposal."""
         return self._review(tenant_id, proposal_id, parse(Review, review), "rejected")
 
@@ -254,18 +252,26 @@ class Proposals:
             if row is None:
                 raise NotFound(f"no proposal {proposal_id} in this tenant")
             if row["status"] not in UNDER_REVIEW:
-                raise Conflict(f"proposal {proposal_id} is {row['status']}; only a proposal "
-                               "under review can be merged or kept apart")
+                raise Conflict(
+                    f"proposal {proposal_id} is {row['status']}; only a proposal "
+                    "under review can be merged or kept apart"
+                )
             kind, other, similarity = _pair(conn, tenant_id, row, decision)
-            conn.execute(Q["insert_duplicate_decision"], _ids(tenant_id, proposal_id) | {
-                "other_kind": kind, "other_id": other, "similarity": similarity,
-                "decision": decision.decision, "reviewer": decision.reviewer,
-                "note": decision.note,
-            })
+            conn.execute(
+                Q["insert_duplicate_decision"],
+                _ids(tenant_id, proposal_id)
+                | {
+                    "other_kind": kind,
+                    "other_id": other,
+                    "similarity": similarity,
+                    "decision": decision.decision,
+                    "reviewer": decision.reviewer,
+                    "note": decision.note,
+                },
+            )
             action = _act(conn, tenant_id, row, decision, kind, other)
             detail = {"other_kind": kind, "other_id": other, "similarity": similarity}
-            _audit(conn, tenant_id, proposal_id, action, decision.reviewer, decision.note,
-                   detail)
+            _audit(conn, tenant_id, proposal_id, action, decision.reviewer, decision.note, detail)
         return self.get(tenant_id, proposal_id)
 
     def learn_duplicate_threshold(self, tenant_id: str, *, save: bool = True) -> ThresholdFit:
@@ -319,21 +325,27 @@ def _pair(
             return "item", row["duplicate_item_id"], float(row["similarity"])
         if row["duplicate_proposal_id"] is not None:
             return "proposal", row["duplicate_proposal_id"], float(row["similarity"])
-        raise InvalidInput(f"proposal {proposal_id} is linked to no duplicate; name the "
-                           "item_id or proposal_id it repeats (or does not)")
+        raise InvalidInput(
+            f"proposal {proposal_id} is linked to no duplicate; name the "
+            "item_id or proposal_id it repeats (or does not)"
+        )
     kind = "item" if decision.item_id is not None else "proposal"
     other = decision.item_id if decision.item_id is not None else decision.proposal_id
     assert other is not None
     if kind == "item" and other == row["item_id"]:
-        raise InvalidInput(f"item_id: proposal {proposal_id} revises item {other}; a pair is "
-                           "a proposal and another item")
+        raise InvalidInput(
+            f"item_id: proposal {proposal_id} revises item {other}; a pair is "
+            "a proposal and another item"
+        )
     params = _ids(tenant_id, proposal_id) | {"other_id": other}
     found = conn.execute(Q[f"pair_similarity_{kind}"], params).fetchone()
     if found is None:
         raise NotFound(f"{kind}_id: no {kind} {other} in this tenant (other than this one)")
     if found["similarity"] is None:
-        raise Conflict(f"proposal {proposal_id} or {kind} {other} has no vector yet; the "
-                       "worker embeds it within seconds, then decide again")
+        raise Conflict(
+            f"proposal {proposal_id} or {kind} {other} has no vector yet; the "
+            "worker embeds it within seconds, then decide again"
+        )
     return kind, other, max(-1.0, min(1.0, float(found["similarity"])))
 
 
@@ -348,7 +360,7 @@ def _act(
     """Carry out a decision on a pair; the audit action it makes."""
     params = _ids(tenant_id, row["proposal_id"])
     if decision.decision == "distinct":
-        linked = (row["duplicate_item_id"] if kind == "item" else row["duplicate_proposal_id"])
+        linked = row["duplicate_item_id"] if kind == "item" else row["duplicate_proposal_id"]
         if linked == other:
             conn.execute(Q["keep_apart"], params)
         return "distinct"
@@ -356,8 +368,9 @@ def _act(
         conn.execute(Q["merge_into_item"], params | {"item_id": other})
     else:
         note = decision.note or f"a duplicate of {kind} {other}"
-        conn.execute(Q["reject_as_duplicate"], params | {"reviewer": decision.reviewer,
-                                                         "note": note})
+        conn.execute(
+            Q["reject_as_duplicate"], params | {"reviewer": decision.reviewer, "note": note}
+        )
     return "merged"
 
 

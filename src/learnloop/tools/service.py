@@ -226,7 +226,8 @@ def _log_stage(
             cur.executemany(
                 Q["insert_selection_candidate"],
                 [
-                    c.model_dump() | {"tenant_id": tenant_id, "selection_id": selection_id}
+                    c.model_dump()
+                    | {"tenant_id": tenant_id, "selection_id": selection_id}
                     | {"stage": stage}
                     for c in rows
                 ],
