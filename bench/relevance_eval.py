@@ -23,11 +23,7 @@ Systems, each ranking every item for every question:
 
 Prints hit@1, hit@3 and MRR@10 per system and set, recommend's shown rate (something shown),
 right-shown rate (first shown item right) and wrong-first rate (first shown item wrong), all
-over every question, and the time per query. Then, per set and for the TRAIN and HELD-OUT
-halves, recommend's trade-off over thresholds (what the baseline policy shows first: the
-first of search's order whose confidence reaches the threshold) and the AUC of the first
-hit's confidence, right first hits against wrong ones; the default threshold is chosen on
-the TRAIN halves' rows. ``--tune`` instead searches the keyword weight of
+over every question, and the time per query. ``--tune`` instead searches the keyword weight of
 the fusion and BM25's title weight on the TRAIN halves (constants in knowledge/search.py, bm25.py).
 """
 
@@ -53,8 +49,6 @@ sys.path.insert(0, str(ROOT))
 from learnloop import LearnLoop, Settings  # noqa: E402
 from learnloop.knowledge.markdown import parse_markdown  # noqa: E402
 from learnloop.knowledge.models import SearchHit  # noqa: E402
-from learnloop.recommend import confidence  # noqa: E402
-from learnloop.recommend.service import CANDIDATES, RECOMMENDABLE  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RUNBOOKS = SHARED / "runbooks" / "prometheus_operator"
@@ -64,7 +58,6 @@ SEED = 7
 BODY_QUESTIONS, ASKED_PER_INTENT = 5, 8
 PEER_RRF_K = 60
 TOP = 10  # ranks looked at (MRR@10)
-THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @dataclass
@@ -196,67 +189,6 @@ def evaluate(ll: LearnLoop, tenant: str, qs: QuestionSet, peers: Peers) -> dict[
     return scores
 
 
-@dataclass
-class Firsts:
-    """For each question, the right item's place in recommend's candidates (None: not
-    there) and each candidate's baseline confidence, in search's order."""
-
-    rows: list[tuple[int | None, list[float]]] = field(default_factory=list)
-
-    def first_shown(self, threshold: float) -> tuple[int, int]:
-        """Questions where the first candidate reaching the threshold is right, wrong."""
-        right = wrong = 0
-        for place, values in self.rows:
-            first = next((n for n, c in enumerate(values) if c >= threshold), None)
-            if first is not None:
-                right += first == place
-                wrong += first != place
-        return right, wrong
-
-    def auc(self) -> float | None:
-        """AUC of the first candidate's confidence, right first candidates against wrong."""
-        pos = [v[0] for p, v in self.rows if v and p == 0]
-        neg = [v[0] for p, v in self.rows if v and p != 0]
-        if not pos or not neg:
-            return None
-        return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))
-
-
-def firsts(ll: LearnLoop, tenant: str, qs: QuestionSet, train: bool) -> Firsts:
-    """Recommend's candidates (search over its statuses) and their confidences."""
-    found = Firsts()
-    for text, answer, in_train in qs.questions:
-        if in_train != train:
-            continue
-        hits = ll.search.search(tenant, text, k=CANDIDATES, statuses=RECOMMENDABLE)
-        ids = [h.item.external_id for h in hits]
-        found.rows.append(
-            (ids.index(answer) if answer in ids else None, confidence.confidences(hits))
-        )
-    return found
-
-
-def trade_off(name: str, halves: dict[str, Firsts]) -> None:
-    """Threshold -> right-shown, wrong-first, shown, for each half; the AUC of each."""
-    print(f"\n{name}: recommend's first item by threshold (rates over every question)")
-    heads = " | ".join(f"{h} right-shown | {h} wrong-first | {h} shown" for h in halves)
-    print(f"| threshold | {heads} |")
-    print("| --- |" + " --- | --- | --- |" * len(halves))
-    for threshold in THRESHOLDS:
-        cells = []
-        for found in halves.values():
-            n = len(found.rows)
-            right, wrong = found.first_shown(threshold)
-            cells.append(f"{right / n:.3f} | {wrong / n:.3f} | {(right + wrong) / n:.3f}")
-        print(f"| {threshold:.1f} | " + " | ".join(cells) + " |")
-    for half, found in halves.items():
-        auc = found.auc()
-        print(
-            f"{half}: AUC of the first candidate's confidence, right vs wrong: "
-            + ("-" if auc is None else f"{auc:.3f}")
-        )
-
-
 def tune(ll: LearnLoop, sets: Sequence[tuple[str, QuestionSet]]) -> None:
     """Grid over title weight and keyword weight on the TRAIN halves: mean MRR@10."""
     from learnloop.knowledge import bm25  # here: the bench also runs on a tree before BM25
@@ -320,20 +252,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/learnloop-relevance"))
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--tune", action="store_true", help="tune fusion on the TRAIN halves")
-    parser.add_argument(
-        "--coefficients",
-        help="comma-separated confidence coefficients to try instead of those in the code"
-        " (as bench/fit_confidence.py prints them)",
-    )
-    parser.add_argument(
-        "--trade-off-only", action="store_true", help="only the thresholds' trade-off tables"
-    )
     args = parser.parse_args(argv)
-    if args.coefficients:
-        values = tuple(float(v) for v in args.coefficients.split(","))
-        if len(values) != len(confidence.FEATURES) + 1:
-            sys.exit(f"--coefficients: give {len(confidence.FEATURES) + 1} numbers")
-        confidence.COEFFICIENTS = values
     if not (RUNBOOKS.is_dir() and BANKING77.is_file()):
         sys.exit(f"needs the shared data in {SHARED}")
     sets = {"runbooks": runbook_set(args.seed), "banking77": banking_set(args.seed)}
@@ -343,14 +262,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             tune(ll, [(tenants[name], qs) for name, qs in sets.items()])
             return
         for name, qs in sets.items():
-            if not args.trade_off_only:
-                peers = Peers(ll, tenants[name], qs.items)
-                report(name, qs, evaluate(ll, tenants[name], qs, peers))
-            halves = {
-                half: firsts(ll, tenants[name], qs, train=half == "train")
-                for half in ("train", "held-out")
-            }
-            trade_off(name, halves)
+            peers = Peers(ll, tenants[name], qs.items)
+            report(name, qs, evaluate(ll, tenants[name], qs, peers))
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def test_recommend_shows_confident_items_and_logs_every_candidate(
     api: TestClient, ll: LearnLoop, tenant: str
 ) -> None:
     ids = put_faq(ll, tenant)
-    ll.recommender.set_threshold(tenant, 0.1)  # the second password item is less sure
+    ll.recommender.set_threshold(tenant, 0.125)  # the second password item is less sure
     # A second version of one item: the impression must log the version that was ranked.
     ll.items.update(tenant, ids["change"], {"body": "Settings > Security > Change password."})
     context = {"user": "ana", "session": "s-1", "plan": "pro", "locale": "pt-BR"}
@@ -123,7 +123,7 @@ def test_recommend_shows_confident_items_and_logs_every_candidate(
     shown = answer["recommendations"]
 
     assert answer["strategy"] == "multiple_options"
-    assert answer["threshold"] == 0.1
+    assert answer["threshold"] == 0.125
     assert (answer["policy"], answer["policy_version"], answer["replayed"]) == (
         "similarity",
         "1",
@@ -133,7 +133,7 @@ def test_recommend_shows_confident_items_and_logs_every_candidate(
     assert [r["rank"] for r in shown] == sorted(r["rank"] for r in shown)
     assert len({r["rank"] for r in shown}) == len(shown)
     for rec in shown:
-        assert 0.1 <= rec["confidence"] <= 1
+        assert 0.125 <= rec["confidence"] <= 1
         assert rec["propensity"] == 1.0
         assert -1 <= rec["similarity"] <= 1
 
@@ -145,7 +145,7 @@ def test_recommend_shows_confident_items_and_logs_every_candidate(
     assert (impression["policy"], impression["policy_version"]) == ("similarity", "1")
     assert (impression["strategy"], impression["threshold"], impression["k"]) == (
         "multiple_options",
-        0.1,
+        0.125,
         3,
     )
     candidates = impression["candidates"]
@@ -156,7 +156,7 @@ def test_recommend_shows_confident_items_and_logs_every_candidate(
         assert 0 <= cand["confidence"] <= 1
         assert cand["propensity"] == (1.0 if cand["shown"] else 0.0)
         # k=3 and multiple_options: shown is exactly "at or above the threshold".
-        assert cand["shown"] == (cand["confidence"] >= 0.1), cand
+        assert cand["shown"] == (cand["confidence"] >= 0.125), cand
         expected_version = 2 if cand["item_id"] == ids["change"] else 1
         assert cand["item_version"] == expected_version
     assert [
@@ -173,7 +173,7 @@ def test_recommend_shows_confident_items_and_logs_every_candidate(
 
 def test_strategy_matches_what_is_shown(api: TestClient, ll: LearnLoop, tenant: str) -> None:
     ids = put_faq(ll, tenant)
-    ll.recommender.set_threshold(tenant, 0.1)
+    ll.recommender.set_threshold(tenant, 0.125)
 
     one = recommend(ll, tenant, ONE)
     assert one.strategy == "single_solution"

@@ -6,14 +6,12 @@ find that alert's runbook among the top 3 of 117.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
 
 from learnloop import LearnLoop
 from learnloop.knowledge.markdown import parse_markdown
-from learnloop.recommend import confidence
 
 from .conftest import shared_data
 
@@ -88,49 +86,3 @@ def test_paraphrase_finds_its_runbook_in_top_3(
     hits = ll.search.search(tenant, PARAPHRASES[alert], k=3)
     found = [hit.item.title for hit in hits]
     assert by_alert[alert] in [hit.item.item_id for hit in hits], found
-
-
-OTHER_DOMAIN = (
-    "why has my card payment not gone through yet",
-    "how do I order a new debit card",
-    "what is the weather like on mars",
-)
-
-
-def test_confidence_features_carry_the_keyword_evidence(
-    ll: LearnLoop, runbooks: tuple[str, dict[str, int]]
-) -> None:
-    """Every hit's row has each feature; the keyword share is 1 for the best BM25 hit, the
-    fused-score margin is positive for the first hit only, the last feature is log(1 + BM25)."""
-    tenant, _ = runbooks
-    hits = ll.search.search(tenant, PARAPHRASES["etcdNoLeader"], k=10)
-    rows = confidence.features(hits)
-    assert len(rows) == len(hits) == 10
-    assert all(
-        len(row) == len(confidence.FEATURES) == len(confidence.COEFFICIENTS) - 1 for row in rows
-    )
-    column = {name: n for n, name in enumerate(confidence.FEATURES)}
-    keyword = [h.keyword_score or 0.0 for h in hits]
-    best = keyword.index(max(keyword))
-    assert rows[best][column["keyword_share"]] == 1.0
-    assert all(0.0 <= row[column["keyword_share"]] <= 1.0 for row in rows)
-    assert rows[0][column["score_margin"]] > 0
-    assert all(row[column["score_margin"]] <= 0 for row in rows[1:])
-    for row, value in zip(rows, keyword, strict=True):
-        assert row[column["keyword_score"]] == pytest.approx(math.log1p(value))
-
-
-def test_confidence_is_high_for_right_runbooks_and_low_for_another_domain(
-    ll: LearnLoop, runbooks: tuple[str, dict[str, int]]
-) -> None:
-    tenant, by_alert = runbooks
-    right = []
-    for alert, question in PARAPHRASES.items():
-        hits = ll.search.search(tenant, question, k=10)
-        if hits[0].item.item_id == by_alert[alert]:
-            right.append(confidence.confidences(hits)[0])
-    assert len(right) >= 0.6 * len(PARAPHRASES)
-    assert sum(right) / len(right) > 0.5
-    for question in OTHER_DOMAIN:
-        first = confidence.confidences(ll.search.search(tenant, question, k=10))[0]
-        assert first < 0.2, (question, first)

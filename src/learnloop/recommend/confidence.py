@@ -5,8 +5,6 @@ For hit ``n`` of a ranked hit list the features are
 
 - its cosine similarity, and its margin over the most similar other hit;
 - its reciprocal semantic rank, keyword (BM25) rank and fused rank (0 when absent);
-- its keyword share (its BM25 over the list's best BM25, 0 without one), the margin of
-  its fused score over the best other fused score, and log(1 + its BM25);
 
 and confidence is a logistic function of them. The coefficients were fitted on labelled
 questions (banking77 FAQ questions held apart from the items, and alert texts against the
@@ -23,31 +21,18 @@ from collections.abc import Sequence
 
 from learnloop.knowledge.models import SearchHit
 
-FEATURES = (
-    "similarity",
-    "margin",
-    "semantic_rank",
-    "keyword_rank",
-    "fused_rank",
-    "keyword_share",
-    "score_margin",
-    "keyword_score",
-)
+FEATURES = ("similarity", "margin", "semantic_rank", "keyword_rank", "fused_rank")
 # bench/fit_confidence.py (intercept first, then FEATURES in order).
-COEFFICIENTS = (-5.575, 5.019, 4.172, 0.985, 1.240, 0.207, -0.763, 5.759, 0.383)
+COEFFICIENTS = (-5.766, 5.333, 11.262, 0.741, 2.135, -0.085)
 
 
 def features(hits: Sequence[SearchHit]) -> list[list[float]]:
     """The features of each hit, in FEATURES order."""
     sims = [h.similarity if h.similarity is not None else 0.0 for h in hits]
-    keywords = [h.keyword_score or 0.0 for h in hits]
-    best_keyword = max(keywords, default=0.0)
-    scores = [h.score for h in hits]
     rows = []
     for n, hit in enumerate(hits):
         others = sims[:n] + sims[n + 1 :]
         margin = sims[n] - max(others) if others else sims[n]
-        other_scores = scores[:n] + scores[n + 1 :]
         rows.append(
             [
                 sims[n],
@@ -55,20 +40,16 @@ def features(hits: Sequence[SearchHit]) -> list[list[float]]:
                 _reciprocal(hit.semantic_rank),
                 _reciprocal(hit.keyword_rank),
                 1.0 / (n + 1) if hit.semantic_rank or hit.keyword_rank else 0.0,
-                keywords[n] / best_keyword if best_keyword > 0 else 0.0,
-                scores[n] - max(other_scores) if other_scores else scores[n],
-                math.log1p(keywords[n]),
             ]
         )
     return rows
 
 
 def confidences(
-    hits: Sequence[SearchHit], coefficients: Sequence[float] | None = None
+    hits: Sequence[SearchHit], coefficients: Sequence[float] = COEFFICIENTS
 ) -> list[float]:
-    """The baseline confidence of each hit of a ranked list (``COEFFICIENTS`` by default)."""
-    chosen = COEFFICIENTS if coefficients is None else coefficients
-    return [_logistic(chosen, row) for row in features(hits)]
+    """The baseline confidence of each hit of a ranked list."""
+    return [_logistic(coefficients, row) for row in features(hits)]
 
 
 def _logistic(coefficients: Sequence[float], row: Sequence[float]) -> float:
